@@ -1,0 +1,38 @@
+"""What a domain reads: URLs to crawl and local folders."""
+
+from pydantic import BaseModel, Field
+
+
+class CrawlConfig(BaseModel):
+    """Limits for fetching a domain's URLs; polite and bounded by default."""
+
+    seed_urls: list[str] = Field(default_factory=list, description="Pages to start from.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Hosts the crawler may visit; empty means the seeds' hosts."
+    )
+    max_depth: int = Field(default=1, ge=0, description="Link depth followed from a seed (0 = seeds only).")
+    max_pages: int = Field(default=200, ge=1, description="Pages fetched per run at most.")
+    use_sitemap: bool = Field(default=False, description="Also read /sitemap.xml of each seed host.")
+    user_agent: str = Field(default="slm-assets-bot/0.1 (+https://example.invalid/bot)")
+    obey_robots: bool = Field(default=True, description="Honour robots.txt for the user agent.")
+    delay_s: float = Field(default=1.0, ge=0, description="Pause between requests to one host.")
+    concurrency: int = Field(default=4, ge=1, description="Hosts fetched in parallel.")
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=20.0, gt=0)
+    max_bytes: int = Field(default=10_000_000, gt=0, description="Response size cap, enforced while streaming.")
+    max_redirects: int = Field(default=5, ge=0)
+    allow_private_hosts: bool = Field(
+        default=False,
+        description="Allow loopback/private addresses (tests and intranet sources). Cloud metadata stays refused.",
+    )
+
+
+class SourcesConfig(BaseModel):
+    """Where a domain's documents come from."""
+
+    folders: list[str] = Field(
+        default_factory=list,
+        description="Local folders (relative to the project root or absolute) of .html .htm .md .rst .txt .pdf.",
+    )
+    crawl: CrawlConfig = Field(default_factory=CrawlConfig, description="URLs and crawl limits.")
+    use_inbox: bool = Field(default=True, description="Also read warehouse/inbox/<domain>/.")

@@ -1,0 +1,56 @@
+"""Markdown, reStructuredText and plain text files."""
+
+import re
+
+from slm_assets.ingest.documents import ParsedDocument, ParseError
+from slm_assets.ingest.html import decode_html
+
+RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+])\1{2,}\s*$")
+
+
+def parse_plain(data: bytes, suffix: str) -> ParsedDocument:
+    if b"\x00" in data[:4096]:
+        raise ParseError("binary data, not text")
+    text = decode_html(data).replace("\r\n", "\n")
+    parser = {".md": "markdown", ".rst": "rst"}.get(suffix, "text")
+    if parser == "rst":
+        text = _rst_headings_to_markdown(text)
+    if not text.strip():
+        raise ParseError("empty file")
+    title = _title(text)
+    if parser == "markdown" and text.startswith("---\n"):  # drop YAML front matter
+        end = text.find("\n---", 4)
+        if end > 0:
+            text = text[end + 4 :].lstrip()
+    return ParsedDocument(title=title, text=text.strip(), parser=parser)
+
+
+def _rst_headings_to_markdown(text: str) -> str:
+    """`Title\\n=====` becomes `# Title`; underline characters map to levels in order of appearance."""
+    lines = text.split("\n")
+    levels: dict[str, int] = {}
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.strip() and RST_UNDERLINE.match(nxt) and len(nxt.strip()) >= len(line.strip()) - 1:
+            level = levels.setdefault(nxt.strip()[0], len(levels) + 1)
+            if out and RST_UNDERLINE.match(out[-1]):  # overline
+                out.pop()
+            out.append("#" * min(level, 6) + " " + line.strip())
+            i += 2
+            continue
+        out.append(line)
+        i += 1
+    return "\n".join(out)
+
+
+def _title(text: str) -> str:
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            return stripped.lstrip("#").strip()
+        if stripped and not stripped.startswith("---"):
+            return stripped[:120]
+    return ""

@@ -1,0 +1,54 @@
+"""Quality rules in the spirit of Gopher (Rae et al. 2021) and C4 (Raffel et al. 2020).
+
+Each rule returns None when the text passes, else the rule name and a detail.
+"""
+
+import re
+from collections import Counter
+
+from slm_assets.process.config import QualityConfig
+
+STOPWORDS = frozenset(
+    "the be to of and that have with this from they will would there their what about which when make can "
+    "like time just him know take people into year your good some could them see other than then now look "
+    "only come its over think also back after use two how our work first well way even new want because any "
+    "these give day most is are was were a an in on for it as at by or not be".split()
+)
+WORD = re.compile(r"\S+")
+
+
+def quality_failure(text: str, config: QualityConfig) -> tuple[str, str] | None:
+    """The first rule `text` breaks as (rule, detail), or None."""
+    words = WORD.findall(text)
+    n = len(words)
+    if n < config.min_words:
+        return "too_short", f"{n} words < {config.min_words}"
+    if n > config.max_words:
+        return "too_long", f"{n} words > {config.max_words}"
+    mean_len = sum(len(w) for w in words) / n
+    low, high = config.mean_word_length
+    if not low <= mean_len <= high:
+        return "mean_word_length", f"{mean_len:.1f} outside [{low}, {high}]"
+    symbols = sum(w.count("#") + w.count("...") + w.count("…") for w in words if not w.startswith("#"))
+    if symbols / n > config.max_symbol_ratio:
+        return "symbol_ratio", f"{symbols / n:.2f} > {config.max_symbol_ratio}"
+    non_alpha = sum(1 for w in words if not any(c.isalpha() for c in w) and w not in "|-:")
+    if non_alpha / n > config.max_non_alpha_ratio:
+        return "non_alpha_ratio", f"{non_alpha / n:.2f} > {config.max_non_alpha_ratio}"
+    stop = sum(1 for w in words if w.lower().strip(".,;:!?()\"'") in STOPWORDS)
+    if stop < config.min_stopwords:
+        return "few_stopwords", f"{stop} < {config.min_stopwords}"
+    lines = [ln.strip() for ln in text.split("\n") if ln.strip() and not ln.strip().startswith("|")]
+    if len(lines) >= 4:
+        counts = Counter(lines)
+        dup = sum(c for c in counts.values() if c > 1) / len(lines)
+        if dup > config.max_duplicate_line_fraction:
+            return "duplicate_lines", f"{dup:.2f} > {config.max_duplicate_line_fraction}"
+    if n >= 30:
+        lowered = [w.lower() for w in words]
+        grams = Counter(zip(lowered, lowered[1:], lowered[2:], strict=False))
+        gram, count = grams.most_common(1)[0]
+        covered = count * sum(len(w) for w in gram) / max(1, sum(len(w) for w in words))
+        if count > 2 and covered > config.max_top_ngram_fraction:
+            return "repeated_ngram", f"{' '.join(gram)!r} covers {covered:.2f}"
+    return None

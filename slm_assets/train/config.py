@@ -1,0 +1,95 @@
+"""Fine-tuning and distillation settings, with named presets.
+
+`smoke` is for tests (seconds), `demo` for the CPU demo (minutes), `full` for a GPU.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SplitConfig(BaseModel):
+    """Document-level train/val/test split: no source document is in two splits."""
+
+    val_fraction: float = Field(default=0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(default=0.15, gt=0, lt=0.5)
+    seed: int = Field(default=7)
+    max_test_questions: int | None = Field(
+        default=None, description="Cap on benchmark questions kept in the test split (None = all)."
+    )
+
+
+class LoraConfig(BaseModel):
+    """PEFT LoRA adapter shape."""
+
+    r: int = Field(default=16, ge=1, description="Adapter rank.")
+    alpha: int = Field(default=32, ge=1, description="Scaling numerator (scale = alpha / r).")
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: str | list[str] = Field(
+        default="all-linear", description="Modules to adapt; `all-linear` = every linear layer but the head."
+    )
+    use_dora: bool = Field(default=False, description="Weight-decomposed LoRA.")
+    qlora: bool = Field(default=False, description="Load the base in 4-bit NF4 (bitsandbytes) and train LoRA on top.")
+
+
+class TrainConfig(BaseModel):
+    """Supervised fine-tuning through TRL's SFTTrainer."""
+
+    preset: Literal["smoke", "demo", "full"] = Field(default="demo", description="Named starting point.")
+    max_steps: int = Field(default=120, ge=1, description="Optimizer steps.")
+    per_device_batch_size: int = Field(default=8, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    learning_rate: float = Field(default=5e-4, gt=0)
+    warmup_ratio: float = Field(default=0.05, ge=0, lt=1)
+    max_length: int = Field(default=192, ge=32, description="Tokens per example (prompt + completion).")
+    max_train_examples: int | None = Field(default=None, description="Subsample the train split (None = all).")
+    max_val_examples: int = Field(default=64, ge=1, description="Validation examples evaluated.")
+    eval_steps: int = Field(default=30, ge=1)
+    seed: int = Field(default=42)
+    gradient_checkpointing: bool = Field(default=False)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+
+
+class DistillConfig(BaseModel):
+    """Student = base + fresh LoRA; loss = CE on domain answers + KL to the teacher + KL to the frozen base."""
+
+    teacher_model: str | None = Field(
+        default=None,
+        description="Same-tokenizer teacher (hub id or path). None = the merged `lora_adapter` model.",
+    )
+    max_steps: int = Field(default=80, ge=1)
+    per_device_batch_size: int = Field(default=8, ge=1)
+    learning_rate: float = Field(default=5e-4, gt=0)
+    max_length: int = Field(default=192, ge=32)
+    temperature: float = Field(default=2.0, gt=0, description="Softening temperature for both KL terms.")
+    ce_weight: float = Field(default=0.5, ge=0, description="Weight of cross-entropy on domain answers.")
+    teacher_kl_weight: float = Field(default=0.5, ge=0, description="Weight of KL(teacher || student) on domain data.")
+    base_kl_weight: float = Field(default=1.0, ge=0, description="Weight of KL(base || student) on general replay.")
+    seed: int = Field(default=42)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+
+
+PRESETS: dict[str, dict] = {
+    "smoke": {"max_steps": 6, "per_device_batch_size": 4, "max_length": 128, "eval_steps": 3, "max_val_examples": 8},
+    "demo": {"max_steps": 120, "per_device_batch_size": 8, "max_length": 160, "eval_steps": 30},
+    "full": {"max_steps": 2000, "per_device_batch_size": 16, "max_length": 1024, "eval_steps": 100,
+             "learning_rate": 2e-4, "max_val_examples": 512},
+}
+
+DISTILL_PRESETS: dict[str, dict] = {
+    "smoke": {"max_steps": 4, "per_device_batch_size": 4, "max_length": 128},
+    "demo": {"max_steps": 60, "per_device_batch_size": 8, "max_length": 160},
+    "full": {"max_steps": 1000, "per_device_batch_size": 16, "max_length": 1024, "learning_rate": 2e-4},
+}
+
+
+def train_config_from(raw: dict | None) -> TrainConfig:
+    """A preset's values, then the domain's own fields on top."""
+    raw = dict(raw or {})
+    preset = raw.get("preset", "demo")
+    return TrainConfig(**{**PRESETS[preset], **raw, "preset": preset})
+
+
+def distill_config_from(raw: dict | None, preset: str) -> DistillConfig:
+    raw = dict(raw or {})
+    return DistillConfig(**{**DISTILL_PRESETS[preset], **raw})

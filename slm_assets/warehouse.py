@@ -1,0 +1,171 @@
+"""The DuckDB warehouse: one file, one schema, every table keyed by domain.
+
+Re-materialising a partition replaces that domain's rows (delete + insert in one transaction),
+so a failed run leaves the previous rows in place.
+"""
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+SCHEMA = [
+    """
+    create table if not exists raw_documents (
+        domain varchar not null,
+        doc_id varchar not null,          -- sha256 of the source bytes (16 hex)
+        source varchar not null,          -- URL or absolute path
+        source_type varchar not null,     -- url | file | inbox
+        title varchar,
+        text varchar not null,
+        parser varchar not null,          -- html | pdf | markdown | rst | text
+        content_type varchar,
+        language varchar,
+        http_status integer,
+        etag varchar,
+        last_modified varchar,
+        n_bytes bigint,
+        page_count integer,
+        page_spans json,                  -- [[page, char_start, char_end], ...] in text
+        metadata json,
+        fetched_at timestamp not null,
+        primary key (domain, doc_id)
+    )""",
+    """
+    create table if not exists ingest_failures (
+        domain varchar not null,
+        source varchar not null,
+        stage varchar not null,           -- fetch | parse | robots | policy
+        reason varchar not null,
+        at timestamp not null
+    )""",
+    """
+    create table if not exists clean_chunks (
+        domain varchar not null,
+        chunk_id varchar not null,        -- <doc_id>-<index>
+        doc_id varchar not null,
+        chunk_index integer not null,
+        text varchar not null,
+        n_tokens integer not null,
+        heading varchar,
+        page_start integer,
+        page_end integer,
+        char_start integer not null,      -- offsets in raw_documents.text
+        char_end integer not null,
+        source varchar not null,
+        primary key (domain, chunk_id)
+    )""",
+    """
+    create table if not exists curation_rejections (
+        domain varchar not null,
+        item_id varchar not null,         -- doc_id or chunk_id
+        level varchar not null,           -- document | chunk
+        rule varchar not null,
+        detail varchar
+    )""",
+    """
+    create table if not exists qa_pairs (
+        domain varchar not null,
+        qa_id varchar not null,
+        status varchar not null,          -- accepted | rejected
+        reject_reason varchar,
+        question varchar not null,
+        answer varchar not null,
+        question_type varchar,
+        chunk_id varchar not null,
+        doc_id varchar not null,
+        source varchar,
+        page_start integer,
+        template_id varchar,
+        template_version varchar,
+        teacher_provider varchar,
+        teacher_model varchar,
+        temperature double,
+        seed bigint,
+        prompt_tokens integer,
+        completion_tokens integer,
+        latency_s double,
+        call_key varchar,
+        created_at timestamp not null,
+        primary key (domain, qa_id)
+    )""",
+    """
+    create table if not exists teacher_calls (
+        domain varchar not null,
+        call_key varchar not null,        -- hash of (chunk, template, teacher, prompt version)
+        chunk_id varchar not null,
+        status varchar not null,          -- ok | invalid | error
+        detail varchar,
+        prompt_tokens integer,
+        completion_tokens integer,
+        latency_s double,
+        created_at timestamp not null,
+        primary key (domain, call_key)
+    )""",
+    """
+    create table if not exists sft_examples (
+        domain varchar not null,
+        qa_id varchar not null,
+        split varchar not null,           -- train | val | test
+        doc_id varchar not null,
+        primary key (domain, qa_id)
+    )""",
+]
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False, wait_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, waiting while another process holds DuckDB's write lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            log.info("warehouse %s is locked by another process; waiting", path)
+            time.sleep(0.5)
+    try:
+        if not read_only:
+            for ddl in SCHEMA:
+                con.execute(ddl)
+        yield con
+    finally:
+        con.close()
+
+
+def replace_domain_rows(con: duckdb.DuckDBPyConnection, table: str, domain: str, rows: list[dict]) -> int:
+    """Delete the domain's rows of `table` and insert `rows`, atomically."""
+    con.execute("begin transaction")
+    try:
+        con.execute(f"delete from {table} where domain = ?", [domain])
+        insert_rows(con, table, rows)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return len(rows)
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    placeholders = ", ".join("?" for _ in columns)
+    con.executemany(
+        f"insert into {table} ({', '.join(columns)}) values ({placeholders})",
+        [[row[c] for c in columns] for row in rows],
+    )
+
+
+def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> list[dict]:
+    cursor = con.execute(query, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
