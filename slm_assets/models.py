@@ -149,3 +149,17 @@ def load_causal_lm(reference: str, cache_dir: Path, device: str | None = None, d
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model = _from_pretrained(AutoModelForCausalLM, resolve_model(reference, cache_dir), dtype=dtype)
     return model.to(device).eval()
+
+
+def load_tuned_model(base_model: str, cache_dir: Path, adapter_dir: Path | None, device: str | None = None):
+    """Base model with a LoRA adapter merged in (or the plain base when adapter_dir is None), fp32, eval mode."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    device = device or pick_device()
+    base = _from_pretrained(AutoModelForCausalLM, resolve_model(base_model, cache_dir), dtype=torch.float32)
+    if adapter_dir is None:
+        return base.to(device).eval()
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().to(device).eval()

@@ -42,12 +42,21 @@ SCHEMA = [
         source varchar not null,
         stage varchar not null,           -- fetch | parse | robots | policy
         reason varchar not null,
-        at timestamp not null
+        failed_at timestamp not null
+    )""",
+    """
+    create table if not exists clean_documents (
+        domain varchar not null,
+        doc_id varchar not null,
+        text varchar not null,            -- cleaned text; chunk offsets point into it
+        page_spans json,
+        cluster_id varchar not null,      -- near-duplicate cluster (its first member's doc_id)
+        primary key (domain, doc_id)
     )""",
     """
     create table if not exists clean_chunks (
         domain varchar not null,
-        chunk_id varchar not null,        -- <doc_id>-<index>
+        chunk_id varchar not null,        -- hash of (doc_id, span, text)
         doc_id varchar not null,
         chunk_index integer not null,
         text varchar not null,
@@ -55,9 +64,10 @@ SCHEMA = [
         heading varchar,
         page_start integer,
         page_end integer,
-        char_start integer not null,      -- offsets in raw_documents.text
+        char_start integer not null,      -- offsets in clean_documents.text
         char_end integer not null,
         source varchar not null,
+        cluster_id varchar not null,      -- near-duplicate cluster among chunks
         primary key (domain, chunk_id)
     )""",
     """
@@ -143,15 +153,21 @@ def connect(path: Path, read_only: bool = False, wait_s: float = 120.0) -> Itera
 
 def replace_domain_rows(con: duckdb.DuckDBPyConnection, table: str, domain: str, rows: list[dict]) -> int:
     """Delete the domain's rows of `table` and insert `rows`, atomically."""
+    replace_domain_tables(con, domain, {table: rows})
+    return len(rows)
+
+
+def replace_domain_tables(con: duckdb.DuckDBPyConnection, domain: str, tables: dict[str, list[dict]]) -> None:
+    """Replace the domain's rows in several tables in one transaction: all or nothing."""
     con.execute("begin transaction")
     try:
-        con.execute(f"delete from {table} where domain = ?", [domain])
-        insert_rows(con, table, rows)
+        for table, rows in tables.items():
+            con.execute(f"delete from {table} where domain = ?", [domain])
+            insert_rows(con, table, rows)
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
-    return len(rows)
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> None:

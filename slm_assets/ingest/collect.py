@@ -80,8 +80,23 @@ def collect_documents(
                 except ParseError as exc:
                     result.failures.append(failure_row(domain, IngestFailure(item.url, "parse", str(exc))))
                     continue
+                if item.final_url:  # redirected: the row keeps the URL asked for (validators are keyed by it)
+                    parsed.metadata.setdefault("final_url", item.final_url)
+                parsed.metadata.setdefault("crawl_depth", item.depth)
                 add(item.data, parsed, SourceInfo(
                     source=item.url, source_type="url", content_type=item.content_type,
                     http_status=item.status, etag=item.etag, last_modified=item.last_modified,
                 ))
     return result
+
+
+def keep_stored_on_failure(result: CollectResult, stored: list[dict]) -> list[dict]:
+    """Stored documents whose source failed this time or answered 304 are kept, never lost."""
+    fresh_sources = {row["source"] for row in result.documents}
+    fresh_ids = {row["doc_id"] for row in result.documents}
+    keep_sources = {f["source"] for f in result.failures} | set(result.unchanged_urls)
+    kept = [
+        row for row in stored
+        if row["source"] in keep_sources and row["source"] not in fresh_sources and row["doc_id"] not in fresh_ids
+    ]
+    return result.documents + kept

@@ -1,6 +1,8 @@
 """What a domain reads: URLs to crawl and local folders."""
 
-from pydantic import BaseModel, Field
+import ipaddress
+
+from pydantic import BaseModel, Field, field_validator
 
 
 class CrawlConfig(BaseModel):
@@ -25,6 +27,28 @@ class CrawlConfig(BaseModel):
         default=False,
         description="Allow loopback/private addresses (tests and intranet sources). Cloud metadata stays refused.",
     )
+    allowed_private_networks: list[str] = Field(
+        default_factory=list,
+        description=(
+            "CIDR blocks reachable even when allow_private_hosts is false, e.g. an intranet docs server's "
+            "'10.1.2.0/24' (tests use '127.0.0.1/32'). Everything else private stays refused; cloud metadata always."
+        ),
+    )
+    total_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Deadline for one HTTP request (each redirect hop): connect, headers and body together. "
+            "A server that stalls or trickles bytes is cut off here, whatever the read timeout."
+        ),
+    )
+
+    @field_validator("allowed_private_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # raises ValueError naming the bad entry
+        return value
 
 
 class SourcesConfig(BaseModel):

@@ -77,5 +77,5 @@ def failure_row(domain: str, failure: IngestFailure) -> dict:
         "source": failure.source,
         "stage": failure.stage,
         "reason": failure.reason,
-        "at": datetime.now(UTC).replace(tzinfo=None),
+        "failed_at": datetime.now(UTC).replace(tzinfo=None),
     }

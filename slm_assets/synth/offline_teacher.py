@@ -66,7 +66,7 @@ def sentence_pairs(sentence: str, heading: str | None) -> list[QAPair]:
                 question = f"What does {subject} {_base_form(modal)}?"
             pairs.append(QAPair(question=question, answer=sentence, question_type="factual"))
     number = NUMBER_UNIT.search(sentence)
-    if number and not pairs:
+    if number:  # a second, numeric question on the same fact
         blanked = sentence[: number.start()] + "____" + sentence[number.end() :]
         pairs.append(
             QAPair(question=f"Fill in the blank: {blanked}", answer=sentence, question_type="numeric")
@@ -109,7 +109,7 @@ def table_pairs(block: str, heading: str | None) -> list[QAPair]:
         facts = "; ".join(f"{h}: {v}" for h, v in zip(header[1:], cells[1:], strict=False) if h and v)
         if not facts:
             continue
-        where = f" in the table on {heading.lower()}" if heading else ""
+        where = f" on {heading.rstrip('?.:').lower()}" if heading else ""
         pairs.append(
             QAPair(
                 question=f"What does the table{where} list for {cells[0]}?",

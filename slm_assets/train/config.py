@@ -62,6 +62,7 @@ class DistillConfig(BaseModel):
     learning_rate: float = Field(default=5e-4, gt=0)
     max_length: int = Field(default=192, ge=32)
     temperature: float = Field(default=2.0, gt=0, description="Softening temperature for both KL terms.")
+    max_val_examples: int = Field(default=48, ge=1, description="Validation pairs for the domain-loss report.")
     ce_weight: float = Field(default=0.5, ge=0, description="Weight of cross-entropy on domain answers.")
     teacher_kl_weight: float = Field(default=0.5, ge=0, description="Weight of KL(teacher || student) on domain data.")
     base_kl_weight: float = Field(default=1.0, ge=0, description="Weight of KL(base || student) on general replay.")
@@ -77,7 +78,7 @@ PRESETS: dict[str, dict] = {
 }
 
 DISTILL_PRESETS: dict[str, dict] = {
-    "smoke": {"max_steps": 4, "per_device_batch_size": 4, "max_length": 128},
+    "smoke": {"max_steps": 4, "per_device_batch_size": 4, "max_length": 128, "max_val_examples": 8},
     "demo": {"max_steps": 60, "per_device_batch_size": 8, "max_length": 160},
     "full": {"max_steps": 1000, "per_device_batch_size": 16, "max_length": 1024, "learning_rate": 2e-4},
 }

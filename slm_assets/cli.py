@@ -1,0 +1,78 @@
+"""The `slm-assets` command: materialise a domain, list domains, scaffold a new one."""
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import typer
+
+from slm_assets.settings import PROJECT_ROOT, get_settings
+
+app = typer.Typer(help="slm_assets: documents in, a specialised small LLM out.", no_args_is_help=True)
+log = logging.getLogger("slm_assets")
+
+
+def _instance():
+    """The Dagster instance under DAGSTER_HOME (default warehouse/.dagster), with the repo's dagster.yaml."""
+    import dagster as dg
+
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(get_settings().warehouse_dir / ".dagster")))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    return dg.DagsterInstance.get()
+
+
+@app.command()
+def materialize(
+    domain: str = typer.Option(..., "--domain", "-d", help="Domain name (a file in domains/)."),
+    select: str = typer.Option("*", "--select", help="Asset selection, e.g. 'raw_docs clean_chunks' or '*'."),
+) -> None:
+    """Materialise a domain's assets in this process and print where the results are."""
+    from slm_assets.definitions import defs
+    from slm_assets.domains import load_domain, sync_domain_partitions
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    load_domain(domain)
+    instance = _instance()
+    sync_domain_partitions(instance)
+    definitions = defs()
+    if select.strip() == "*":
+        job = definitions.get_job_def("build_domain_model")
+        result = job.execute_in_process(instance=instance, partition_key=domain, raise_on_error=False)
+    else:
+        import dagster as dg
+
+        keys = [dg.AssetKey(name) for name in select.replace(",", " ").split()]
+        job = definitions.get_implicit_global_asset_job_def()
+        result = job.execute_in_process(instance=instance, partition_key=domain, asset_selection=keys,
+                                        raise_on_error=False)
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            data = event.event_specific_data
+            typer.echo(f"check {data.asset_key.to_user_string()}.{data.check_name}: "
+                       f"{'passed' if data.passed else 'FAILED'} {data.description or ''}")
+    settings = get_settings()
+    report = settings.artifacts_dir / domain / "benchmark" / "report.md"
+    if report.exists():
+        typer.echo(f"benchmark report: {report}")
+    for gguf in sorted((settings.artifacts_dir / domain / "export").glob("*/*.gguf")):
+        typer.echo(f"gguf: {gguf}")
+    if not result.success:
+        typer.echo("run failed: see the log above", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"run {result.run_id} succeeded for domain {domain}")
+
+
+@app.command("domains")
+def list_domains() -> None:
+    """List the domains (partitions) defined in domains/."""
+    from slm_assets.domains import load_domains
+
+    for name, spec in load_domains().items():
+        typer.echo(f"{name}: {spec.topic} (base {spec.base_model}, teacher {spec.teacher.provider})")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,41 @@
+"""Jobs, the domain-partition sync sensor and the weekly refresh schedule."""
+
+import dagster as dg
+
+from slm_assets.defs.partitions import domain_partitions
+from slm_assets.domains import load_domains
+from slm_assets.settings import get_settings
+
+ALL_ASSETS = dg.AssetSelection.groups("ingest", "process", "synth", "train", "evaluate", "export")
+
+build_domain_model = dg.define_asset_job(
+    "build_domain_model",
+    selection=ALL_ASSETS,
+    partitions_def=domain_partitions,
+    description="Every asset of one domain, documents to registered model version.",
+    tags={"dagster/max_retries": "1"},
+)
+
+
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Keeps the `domain` partitions equal to the YAML files in domains/.")
+def domain_partitions_sensor(context: dg.SensorEvaluationContext):
+    wanted = sorted(load_domains(get_settings().domains_dir))
+    current = set(context.instance.get_dynamic_partitions(domain_partitions.name))
+    added = [d for d in wanted if d not in current]
+    removed = sorted(current - set(wanted))
+    if not added and not removed:
+        return dg.SkipReason("partitions match domains/")
+    return dg.SensorResult(dynamic_partitions_requests=[
+        *([domain_partitions.build_add_request(added)] if added else []),
+        *([domain_partitions.build_delete_request(removed)] if removed else []),
+    ])
+
+
+@dg.schedule(cron_schedule="0 3 * * 1", job=build_domain_model, execution_timezone="UTC",
+             description="Weekly refresh of every domain (Mondays 03:00 UTC).")
+def weekly_refresh(context: dg.ScheduleEvaluationContext):
+    for domain in context.instance.get_dynamic_partitions(domain_partitions.name):
+        yield dg.RunRequest(run_key=f"weekly-{domain}-{context.scheduled_execution_time:%Y%m%d}", partition_key=domain)
+
+

@@ -1,0 +1,97 @@
+"""gguf_export: merged weights, GGUF for llama.cpp/Ollama, a versioned bundle, an MLflow model version."""
+
+import json
+import shutil
+
+import dagster as dg
+
+from slm_assets.defs.evaluate import benchmark_report
+from slm_assets.defs.partitions import domain_partitions
+from slm_assets.export.bundle import bundle_manifest, model_card
+from slm_assets.export.registry import maybe_promote, register_version, registered_name
+from slm_assets.resources.domains import DomainsResource
+from slm_assets.resources.tracking import TrackingResource
+from slm_assets.resources.warehouse import WarehouseResource
+from slm_assets.train.sft_data import read_split
+from slm_assets.versioning import code_version
+
+
+@dg.asset(
+    partitions_def=domain_partitions,
+    deps=[benchmark_report],
+    group_name="export",
+    kinds={"gguf", "mlflow"},
+    owners=["team:ml"],
+    check_specs=[dg.AssetCheckSpec("gguf_parity", asset="gguf_export", blocking=True,
+                                   description="llama.cpp on the GGUF matches the merged HF model on benchmark "
+                                   "prompts within the quantisation's tolerance, and generates.")],
+    description="The benchmark's best tuned model merged into its base (safetensors), written as GGUF "
+    "(q8_0 by default) with tokenizer and chat template, an Ollama Modelfile, a model card and a data manifest, "
+    "registered as a new version of the domain's MLflow model (alias candidate; champion if it wins).",
+)
+def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource,
+                tracking: TrackingResource):
+    from slm_assets.export.gguf import write_gguf
+    from slm_assets.export.merge import save_merged
+    from slm_assets.export.modelfile import write_modelfile
+    from slm_assets.export.parity import check_parity
+
+    spec = domains.get(context.partition_key)
+    report = json.loads((warehouse.artifacts(spec.name, "benchmark") / "report.json").read_text())
+    best = report["best_model"]
+    adapter = warehouse.artifacts(spec.name, "lora" if best == "lora_adapter" else "distilled", "adapter")
+    bundle = warehouse.artifacts(spec.name, "export", f"run-{context.run.run_id[:8]}")
+    merged = save_merged(spec.base_model, warehouse.models_cache_dir, adapter, bundle / "merged")
+    shutil.copytree(adapter, bundle / "adapter", dirs_exist_ok=True)
+
+    ggufs, parity = {}, {}
+    test_rows = read_split(warehouse.artifacts(spec.name, "sft"), "test")
+    prompts = [r["prompt"][-1]["content"] for r in test_rows[:3]] or ["What is this model for?"]
+    for qtype in spec.export.quantizations:
+        info = write_gguf(merged, bundle / f"{spec.name}-{qtype}.gguf", qtype, name=f"slm-{spec.name}",
+                          metadata={"slm_assets.domain": spec.name, "slm_assets.code_version": code_version()})
+        ggufs[qtype] = {"path": str(info.path), "bytes": info.n_bytes, "sha256": info.sha256}
+        result = check_parity(merged, info.path, prompts, max_new_tokens=16)
+        parity[qtype] = {"passed": result.passed, "max_logit_diff": round(result.max_logit_diff, 5),
+                         "top1_agreement": result.top1_agreement, "greedy_match_rate": result.greedy_match_rate}
+        context.log.info(f"{qtype}: {info.n_bytes / 2**20:.1f} MiB, parity {parity[qtype]}")
+    first = spec.export.quantizations[0]
+    write_modelfile(f"{spec.name}-{first}.gguf", bundle, spec.system_prompt)
+    shutil.copy(warehouse.artifacts(spec.name, "benchmark") / "report.md", bundle / "benchmark.md")
+    with warehouse.connect(read_only=False) as con:
+        manifest = bundle_manifest(con, spec, warehouse.artifacts(spec.name, "sft"), context.run.run_id, best)
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (bundle / "config.json").write_text(spec.model_dump_json(indent=2))
+
+    passed = all(p["passed"] for p in parity.values())
+    version = promoted = None
+    why = "parity failed: not registered"
+    if passed:
+        metric = report["primary_metric"]
+        score = report["models"][best][metric]
+        base_score = report["models"]["base"][metric]
+        client = tracking.client()
+        name = registered_name(spec.export.registered_model_prefix, spec.name)
+        tags = {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name, "best_model": best,
+                "code_version": code_version(), "dataset_hash": manifest["dataset_hash"],
+                "base_model": spec.base_model, f"benchmark.{metric}": f"{score:.6f}",
+                "benchmark.base": f"{base_score:.6f}", "bundle": str(bundle)}
+        version = register_version(client, name, bundle.as_uri(), None, tags, description=spec.description.strip())
+        promoted, why = maybe_promote(client, name, version, metric, score, base_score,
+                                      spec.benchmark.min_improvement)
+        (bundle / "README.md").write_text(model_card(spec, report, manifest, ggufs, parity, name, version))
+    context.log.info(why)
+    return dg.MaterializeResult(
+        metadata={
+            "bundle": dg.MetadataValue.path(str(bundle)),
+            "gguf": dg.MetadataValue.json(ggufs),
+            "parity": dg.MetadataValue.json(parity),
+            "exported_model": best,
+            "registered_model": registered_name(spec.export.registered_model_prefix, spec.name),
+            "version": version or "not registered",
+            "champion": bool(promoted),
+            "promotion": why,
+        },
+        check_results=[dg.AssetCheckResult(check_name="gguf_parity", passed=passed,
+                                           metadata={k: v["max_logit_diff"] for k, v in parity.items()})],
+    )

@@ -1,0 +1,82 @@
+"""clean_chunks: cleaned, quality-filtered, deduplicated, token-aware chunks."""
+
+import hashlib
+
+import dagster as dg
+
+from slm_assets.defs.ingest import raw_docs
+from slm_assets.defs.partitions import domain_partitions
+from slm_assets.models import load_tokenizer
+from slm_assets.process.curate import curate
+from slm_assets.resources.domains import DomainsResource
+from slm_assets.resources.warehouse import WarehouseResource
+from slm_assets.warehouse import fetch_dicts, replace_domain_tables
+
+
+def token_histogram(lengths: list[int], bins: int = 8) -> str:
+    """A small Markdown histogram of chunk lengths in tokens."""
+    if not lengths:
+        return "no chunks"
+    low, high = min(lengths), max(lengths)
+    width = max(1, (high - low + bins) // bins)
+    counts = [0] * bins
+    for n in lengths:
+        counts[min(bins - 1, (n - low) // width)] += 1
+    peak = max(counts)
+    rows = ["| tokens | chunks | |", "|---|---|---|"]
+    for i, count in enumerate(counts):
+        bar = "█" * max(0, round(20 * count / peak))
+        rows.append(f"| {low + i * width}–{low + (i + 1) * width - 1} | {count} | {bar} |")
+    return "\n".join(rows)
+
+
+@dg.asset(
+    partitions_def=domain_partitions,
+    deps=[raw_docs],
+    group_name="process",
+    kinds={"duckdb", "python"},
+    owners=["team:data"],
+    check_specs=[dg.AssetCheckSpec("has_chunks", asset="clean_chunks", blocking=True,
+                                   description="Curation kept at least one chunk.")],
+    description="Cleaned (Unicode, whitespace, boilerplate), quality-filtered (Gopher/C4 rules), exact- and "
+    "near-deduplicated (MinHash LSH) documents cut into token-aware chunks with doc id, heading, pages and "
+    "character offsets. Tables clean_documents, clean_chunks, curation_rejections.",
+)
+def clean_chunks(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource):
+    spec = domains.get(context.partition_key)
+    tokenizer = load_tokenizer(spec.base_model, warehouse.models_cache_dir)
+
+    def count_tokens(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    with warehouse.connect() as con:
+        documents = fetch_dicts(con, "select * from raw_documents where domain = ?", [spec.name])
+    result = curate(spec.name, documents, spec.process, count_tokens)
+    with warehouse.connect() as con:
+        replace_domain_tables(con, spec.name, {
+            "clean_documents": result.documents, "clean_chunks": result.chunks,
+            "curation_rejections": result.rejections,
+        })
+    lengths = [c["n_tokens"] for c in result.chunks]
+    by_rule = {k.removeprefix("rejected_"): v for k, v in result.counts.items() if k.startswith("rejected_")}
+    for key, value in by_rule.items():
+        context.log.info(f"rejected {value} ({key})")
+    return dg.MaterializeResult(
+        metadata={
+            "documents_in": result.counts["documents_in"],
+            "documents_kept": result.counts["documents_kept"],
+            "chunks": len(result.chunks),
+            "chunks_before_dedup": result.counts["chunks_in"],
+            "rejected_by_rule": dg.MetadataValue.json(by_rule),
+            "tokens_total": sum(lengths),
+            "tokens_mean": round(sum(lengths) / len(lengths), 1) if lengths else 0,
+            "token_histogram": dg.MetadataValue.md(token_histogram(lengths)),
+            "tokenizer": spec.base_model,
+            "table": "clean_chunks",
+        },
+        check_results=[dg.AssetCheckResult(check_name="has_chunks", passed=bool(result.chunks),
+                                           metadata={"chunks": len(result.chunks)})],
+        data_version=dg.DataVersion(
+            hashlib.sha256("\n".join(sorted(c["chunk_id"] for c in result.chunks)).encode()).hexdigest()[:16]
+        ),
+    )

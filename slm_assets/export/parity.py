@@ -1,0 +1,279 @@
+"""Does a GGUF behave like the HF model it was written from? Logits, greedy text and tokenizer compared.
+
+Both sides get the same input: the HF chat template renders each prompt as a user message once;
+that text is tokenized by both tokenizers (they must agree, or the GGUF's `tokenizer.ggml.pre`
+is wrong), and the HF token ids are fed to both models, so a logit difference measures the
+weights and the runtime, not the tokenizer.
+
+Default tolerances, measured on SmolLM2-135M-Instruct (30 layers, logits spanning ~±30) with
+three EV-charging prompts on a 2-core CPU; each limit leaves ~3-5x headroom over what was seen:
+- f32: max |logit diff| ~1e-3 (llama.cpp sums in a different order; its KV cache is kept F32
+  here, see `_open_gguf`). A wrong q/k layout shows as diffs of several units.
+- f16: F16 weights and F16-rounded activations in llama.cpp's matmuls: ~0.05.
+- q8_0: 8-bit blocks of 32 weights and Q8 activations: ~0.2.
+Greedy continuations can part where two candidates are nearly tied, so only f32 must match
+exactly; quantised files need the top-1 at every prompt end and most of each continuation.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    max_logit_diff: float  # at the prompt end
+    min_forced_top1: float  # llama.cpp's argmax = HF's token along HF's greedy continuation
+    min_greedy_match: float  # free-running: matching-prefix tokens / generated tokens
+
+
+DEFAULT_TOLERANCES = {
+    "f32": Tolerance(max_logit_diff=1e-3, min_forced_top1=1.0, min_greedy_match=1.0),
+    "f16": Tolerance(max_logit_diff=0.15, min_forced_top1=0.9, min_greedy_match=0.0),
+    "q8_0": Tolerance(max_logit_diff=2.0, min_forced_top1=0.9, min_greedy_match=0.0),
+}
+
+_FILE_TYPES = {0: "f32", 1: "f16", 7: "q8_0"}  # gguf.LlamaFileType values this project writes
+
+
+@dataclass(frozen=True)
+class PromptParity:
+    prompt: str
+    n_prompt_tokens: int
+    tokens_match: bool  # llama.cpp's tokenizer gives the HF ids for the templated prompt
+    max_logit_diff: float  # at the prompt end
+    top1_match: bool
+    hf_continuation: list[int]
+    gguf_continuation: list[int]
+    greedy_match: float  # common prefix / longer continuation
+    forced_top1: float  # share of HF's continuation steps where llama.cpp picks the same token
+    hf_text: str
+    gguf_text: str
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    qtype: str
+    max_logit_diff: float
+    top1_agreement: float
+    greedy_match_rate: float
+    forced_top1_agreement: float
+    tokens_match: bool
+    tolerance: float
+    passed: bool
+    hf_tokens_per_s: float  # greedy decode (after the prompt), batch 1
+    gguf_tokens_per_s: float
+    prompts: list[PromptParity] = field(default_factory=list)
+
+
+def gguf_qtype(gguf_path: Path) -> str:
+    """The file type recorded in the GGUF (`general.file_type`), as f32/f16/q8_0 or `type<N>`."""
+    from gguf import GGUFReader
+
+    field_ = GGUFReader(str(gguf_path)).get_field("general.file_type")
+    value = int(field_.contents()) if field_ is not None else 0
+    return _FILE_TYPES.get(value, f"type{value}")
+
+
+def _open_gguf(gguf_path: Path, n_ctx: int, logits_all: bool = True):
+    import llama_cpp
+
+    # F32 KV cache: llama.cpp's default F16 cache adds its own rounding, and this check is about
+    # the file. logits_all keeps every position's logits in `Llama.scores`.
+    return llama_cpp.Llama(
+        model_path=str(gguf_path),
+        n_ctx=n_ctx,
+        n_threads=2,
+        n_threads_batch=2,
+        logits_all=logits_all,
+        type_k=llama_cpp.GGML_TYPE_F32,
+        type_v=llama_cpp.GGML_TYPE_F32,
+        verbose=False,
+    )
+
+
+def _hf_greedy(model, ids: list[int], max_new_tokens: int, stop: set[int]):
+    """(prompt-end logits (V,), continuation, decode steps, decode seconds) with a KV cache."""
+    import torch
+
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([ids]), use_cache=True)
+        first_logits = out.logits[0, -1].float().numpy()  # (V,)
+        next_id = int(first_logits.argmax())
+        continuation, steps, start = [], 0, time.perf_counter()
+        while True:
+            continuation.append(next_id)
+            if next_id in stop or len(continuation) >= max_new_tokens:
+                break
+            out = model(
+                input_ids=torch.tensor([[next_id]]), past_key_values=out.past_key_values, use_cache=True
+            )
+            next_id = int(out.logits[0, -1].argmax())
+            steps += 1
+        return first_logits, continuation, steps, time.perf_counter() - start
+
+
+def _gguf_greedy(llm, ids: list[int], max_new_tokens: int, stop: set[int]):
+    """Same as `_hf_greedy` on llama.cpp: argmax over raw logits, so no sampler is involved."""
+    import numpy as np
+
+    llm.reset()
+    llm.eval(ids)
+    first_logits = np.array(llm.scores[len(ids) - 1], dtype=np.float32)  # (V,)
+    next_id = int(first_logits.argmax())
+    continuation, steps, start = [], 0, time.perf_counter()
+    while True:
+        continuation.append(next_id)
+        if next_id in stop or len(continuation) >= max_new_tokens:
+            break
+        llm.eval([next_id])
+        next_id = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        steps += 1
+    return first_logits, continuation, steps, time.perf_counter() - start
+
+
+def _gguf_forced_choices(llm, ids: list[int], continuation: list[int]) -> list[int]:
+    """llama.cpp's argmax at each step of a given continuation (teacher forcing, one batch)."""
+    import numpy as np
+
+    llm.reset()
+    llm.eval(ids + continuation[:-1])
+    rows = llm.scores[len(ids) - 1 : len(ids) - 1 + len(continuation)]  # (len(continuation), V)
+    return [int(i) for i in np.argmax(rows, axis=-1)]
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def check_parity(
+    model_dir: Path,
+    gguf_path: Path,
+    prompts: list[str],
+    max_new_tokens: int = 16,
+    tolerance: float | None = None,
+) -> ParityReport:
+    """Compare the GGUF with the HF model on chat-formatted prompts; `tolerance` overrides the
+    qtype's default max |logit diff| (the greedy and tokenizer requirements stay)."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not prompts:
+        raise ValueError("check_parity needs at least one prompt")
+    qtype = gguf_qtype(gguf_path)
+    limits = DEFAULT_TOLERANCES.get(qtype)
+    if limits is None:
+        raise ValueError(f"no default tolerance for GGUF file type {qtype!r}")
+    max_diff_allowed = limits.max_logit_diff if tolerance is None else tolerance
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    eos = model.generation_config.eos_token_id
+    stop = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        stop.add(tokenizer.eos_token_id)
+
+    texts = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+        )
+        for p in prompts
+    ]
+    # The template writes any special tokens itself, as HF's chat path does (no extra BOS).
+    hf_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    n_ctx = max(len(ids) for ids in hf_ids) + max_new_tokens + 8
+    n_ctx = (n_ctx + 63) // 64 * 64
+
+    llm = _open_gguf(gguf_path, n_ctx)
+    results: list[PromptParity] = []
+    hf_steps = hf_seconds = gguf_steps = gguf_seconds = 0.0
+    try:
+        for prompt, text, ids in zip(prompts, texts, hf_ids, strict=True):
+            gguf_ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+            hf_logits, hf_cont, steps, seconds = _hf_greedy(model, ids, max_new_tokens, stop)
+            hf_steps, hf_seconds = hf_steps + steps, hf_seconds + seconds
+            gg_logits, gg_cont, steps, seconds = _gguf_greedy(llm, ids, max_new_tokens, stop)
+            gguf_steps, gguf_seconds = gguf_steps + steps, gguf_seconds + seconds
+            forced = _gguf_forced_choices(llm, ids, hf_cont)
+            results.append(
+                PromptParity(
+                    prompt=prompt,
+                    n_prompt_tokens=len(ids),
+                    tokens_match=list(gguf_ids) == list(ids),
+                    max_logit_diff=float(np.max(np.abs(hf_logits - gg_logits))),
+                    top1_match=int(hf_logits.argmax()) == int(gg_logits.argmax()),
+                    hf_continuation=hf_cont,
+                    gguf_continuation=gg_cont,
+                    greedy_match=_common_prefix(hf_cont, gg_cont) / max(len(hf_cont), len(gg_cont)),
+                    forced_top1=sum(a == b for a, b in zip(forced, hf_cont, strict=True)) / len(hf_cont),
+                    hf_text=tokenizer.decode(hf_cont, skip_special_tokens=True),
+                    gguf_text=tokenizer.decode(gg_cont, skip_special_tokens=True),
+                )
+            )
+    finally:
+        llm.close()
+
+    max_diff = max(r.max_logit_diff for r in results)
+    top1 = sum(r.top1_match for r in results) / len(results)
+    matched = sum(_common_prefix(r.hf_continuation, r.gguf_continuation) for r in results)
+    generated = sum(max(len(r.hf_continuation), len(r.gguf_continuation)) for r in results)
+    greedy = matched / generated
+    forced_steps = sum(len(r.hf_continuation) for r in results)
+    forced = sum(r.forced_top1 * len(r.hf_continuation) for r in results) / forced_steps
+    tokens_match = all(r.tokens_match for r in results)
+    passed = (
+        tokens_match
+        and max_diff <= max_diff_allowed
+        and top1 == 1.0
+        and forced >= limits.min_forced_top1
+        and greedy >= limits.min_greedy_match
+    )
+    report = ParityReport(
+        qtype=qtype,
+        max_logit_diff=max_diff,
+        top1_agreement=top1,
+        greedy_match_rate=greedy,
+        forced_top1_agreement=forced,
+        tokens_match=tokens_match,
+        tolerance=max_diff_allowed,
+        passed=passed,
+        hf_tokens_per_s=hf_steps / hf_seconds if hf_seconds else 0.0,
+        gguf_tokens_per_s=gguf_steps / gguf_seconds if gguf_seconds else 0.0,
+        prompts=results,
+    )
+    log.info(
+        "parity %s: max|dlogit| %.2e (limit %.2e), top-1 %.2f, forced top-1 %.2f, greedy %.2f, "
+        "tokens match %s -> %s",
+        qtype,
+        max_diff,
+        max_diff_allowed,
+        top1,
+        forced,
+        greedy,
+        tokens_match,
+        "pass" if passed else "FAIL",
+    )
+    return report
+
+
+def gguf_generate_smoke(gguf_path: Path, prompt: str, max_tokens: int = 32) -> str:
+    """Reload the GGUF in llama.cpp and answer `prompt` greedily through its embedded chat template."""
+    llm = _open_gguf(gguf_path, n_ctx=512, logits_all=False)
+    try:
+        # With no chat_format given, llama-cpp-python formats messages with the GGUF's
+        # tokenizer.chat_template, so this also exercises the template written into the file.
+        reply = llm.create_chat_completion(
+            messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=0.0
+        )
+    finally:
+        llm.close()
+    return reply["choices"][0]["message"]["content"] or ""

@@ -1,0 +1,115 @@
+"""Document-level clean-up of PDF pages: running headers/footers, paragraphs, hyphenated line breaks."""
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from slm_assets.ingest.pdf_layout import Line, PageContent, TableBlock
+
+BAND = 0.09  # share of the page height at the top and at the bottom where running headers/footers live
+DIGITS = re.compile(r"\d+")
+WORD = re.compile(r"\w+")
+HYPHENATED = re.compile(r"\w+(?:-\w+)+")
+LINE_END_HYPHEN = re.compile(r"(\w+)[-\u00ad\u2010]$")
+BULLET = re.compile(r"^(?:[\u2022\u25aa\u25e6\u2023\u2043*\u2013-]\s|\(?\d{1,3}[.)]\s|\(?[a-z][.)]\s)")
+PARAGRAPH_GAP = 0.65  # vertical gap between lines, as a share of the font size, that starts a new paragraph
+
+
+def furniture_key(text: str) -> str:
+    """Header/footer text with digits normalised, so "Page 3 of 5" and "Page 4 of 5" are one key."""
+    return DIGITS.sub("#", " ".join(text.lower().split()))
+
+
+def remove_page_furniture(pages: list[PageContent]) -> list[str]:
+    """Drop rows that recur in the top or bottom band of most pages; returns the keys removed."""
+    with_text = [p for p in pages if p.rows]
+    if len(with_text) < 2:
+        return []
+    seen: Counter[tuple[str, str]] = Counter()
+    for page in with_text:
+        seen.update({key for row in page.rows if (key := _band_key(page, row)) is not None})
+    needed = max(2, math.ceil(0.5 * len(with_text)))
+    recurring = {key for key, count in seen.items() if count >= needed}
+    if not recurring:
+        return []
+    for page in with_text:
+        page.rows = [row for row in page.rows if _band_key(page, row) not in recurring]
+    return sorted({text for _zone, text in recurring})
+
+
+def _band_key(page: PageContent, row) -> tuple[str, str] | None:
+    if row.bottom <= page.height * BAND:
+        return ("top", furniture_key(row.text))
+    if row.top >= page.height * (1 - BAND):
+        return ("bottom", furniture_key(row.text))
+    return None
+
+
+@dataclass
+class Vocabulary:
+    """Words of the whole document, to decide whether a hyphen at a line end is part of the word."""
+
+    words: set[str] = field(default_factory=set)
+    hyphenated: set[str] = field(default_factory=set)
+
+    def add(self, text: str) -> None:
+        lower = text.lower()
+        self.words.update(WORD.findall(lower))
+        if "-" in lower:
+            self.hyphenated.update(HYPHENATED.findall(lower))
+
+
+def join_lines(lines: list[str], vocabulary: Vocabulary) -> str:
+    """One paragraph from its lines: "charg-" + "ing" -> "charging", but "plug-" + "in" stays "plug-in"
+    when the document writes "plug-in" elsewhere and never "plugin"."""
+    text = lines[0]
+    for nxt in lines[1:]:
+        match = LINE_END_HYPHEN.search(text)
+        if match and nxt[:1].islower():
+            head = match.group(1)
+            tail = WORD.match(nxt)
+            tail_word = tail.group(0) if tail else ""
+            compound = f"{head}-{tail_word}".lower()
+            if compound in vocabulary.hyphenated and f"{head}{tail_word}".lower() not in vocabulary.words:
+                text = text[:-1] + "-" + nxt  # a compound keeps its hyphen (a soft one becomes "-")
+            else:
+                text = text[:-1] + nxt
+        else:
+            text = f"{text} {nxt}"
+    return text
+
+
+def page_paragraphs(items: list[Line | TableBlock | None], vocabulary: Vocabulary) -> list[str]:
+    """Paragraphs (and Markdown tables) of one page from its lines in reading order."""
+    blocks: list[str] = []
+    current: list[Line] = []
+
+    def flush() -> None:
+        if current:
+            blocks.append(join_lines([line.text for line in current], vocabulary))
+            current.clear()
+
+    for item in items:
+        if item is None:
+            flush()
+        elif isinstance(item, TableBlock):
+            flush()
+            blocks.append(item.markdown)
+        else:
+            if current and _starts_paragraph(current[-1], item):
+                flush()
+            current.append(item)
+    flush()
+    return [b for b in blocks if b.strip()]
+
+
+def _starts_paragraph(previous: Line, line: Line) -> bool:
+    gap = line.top - previous.bottom
+    size = max(previous.size, line.size, 1.0)
+    return (
+        gap > PARAGRAPH_GAP * size
+        or gap < -0.5 * size  # above the previous line: a new column or a float
+        or abs(line.size - previous.size) > 0.5  # a heading
+        or bool(BULLET.match(line.text))
+    )

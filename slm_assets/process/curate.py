@@ -1,0 +1,128 @@
+"""raw_documents rows -> clean documents + chunks, with every rejection kept and named."""
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from slm_assets.process.chunk import chunk_document
+from slm_assets.process.clean import clean_text
+from slm_assets.process.config import ProcessConfig
+from slm_assets.process.dedup import exact_key, near_duplicate_clusters
+from slm_assets.process.quality import quality_failure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CurationResult:
+    documents: list[dict] = field(default_factory=list)  # clean_documents rows
+    chunks: list[dict] = field(default_factory=list)  # clean_chunks rows
+    rejections: list[dict] = field(default_factory=list)  # curation_rejections rows
+    counts: Counter = field(default_factory=Counter)
+
+
+def clean_with_spans(text: str, page_spans: list) -> tuple[str, list[tuple[int, int, int]]]:
+    """Clean page by page so that page attribution survives cleaning."""
+    if not page_spans:
+        return clean_text(text), []
+    parts, spans, offset = [], [], 0
+    for page, start, end in page_spans:
+        cleaned = clean_text(text[start:end])
+        if not cleaned:
+            continue
+        if parts:
+            offset += 2
+        spans.append((page, offset, offset + len(cleaned)))
+        parts.append(cleaned)
+        offset += len(cleaned)
+    return "\n\n".join(parts), spans
+
+
+def chunk_id_of(doc_id: str, start: int, end: int, text: str) -> str:
+    """Content-addressed: a chunk whose text or span changes gets a new id."""
+    return hashlib.sha256(f"{doc_id}:{start}:{end}:{text}".encode()).hexdigest()[:16]
+
+
+def curate(
+    domain: str,
+    raw_documents: list[dict],
+    config: ProcessConfig,
+    count_tokens: Callable[[list[str]], list[int]],
+) -> CurationResult:
+    result = CurationResult()
+
+    def reject(item_id: str, level: str, rule: str, detail: str = "") -> None:
+        result.rejections.append({"domain": domain, "item_id": item_id, "level": level, "rule": rule, "detail": detail})
+        result.counts[f"rejected_{level}_{rule}"] += 1
+
+    # 1. clean + document quality + exact duplicates
+    kept: list[tuple[dict, str, list]] = []
+    seen_exact: dict[str, str] = {}
+    for doc in sorted(raw_documents, key=lambda d: (d["source"], d["doc_id"])):
+        spans = json.loads(doc["page_spans"]) if isinstance(doc["page_spans"], str) else (doc["page_spans"] or [])
+        text, spans = clean_with_spans(doc["text"], spans)
+        failure = quality_failure(text, config.quality)
+        if failure:
+            reject(doc["doc_id"], "document", *failure)
+            continue
+        key = exact_key(text)
+        if key in seen_exact:
+            reject(doc["doc_id"], "document", "exact_duplicate", f"same text as {seen_exact[key]}")
+            continue
+        seen_exact[key] = doc["doc_id"]
+        kept.append((doc, text, spans))
+    result.counts["documents_in"] = len(raw_documents)
+
+    # 2. near-duplicate documents (keep the first of each cluster)
+    clusters = near_duplicate_clusters([(d["doc_id"], t) for d, t, _ in kept], config.dedup)
+    survivors = []
+    for doc, text, spans in kept:
+        cluster = clusters[doc["doc_id"]]
+        if cluster != doc["doc_id"]:
+            reject(doc["doc_id"], "document", "near_duplicate", f"cluster {cluster}")
+            continue
+        survivors.append((doc, text, spans))
+        result.documents.append({
+            "domain": domain, "doc_id": doc["doc_id"], "text": text,
+            "page_spans": json.dumps(spans), "cluster_id": cluster,
+        })
+    result.counts["documents_kept"] = len(survivors)
+
+    # 3. chunks, then exact and near-duplicate chunks across the domain
+    candidates = []
+    for doc, text, spans in survivors:
+        for chunk in chunk_document(text, spans, count_tokens, config.chunking):
+            chunk_text = text[chunk.char_start : chunk.char_end]
+            candidates.append({
+                "domain": domain,
+                "chunk_id": chunk_id_of(doc["doc_id"], chunk.char_start, chunk.char_end, chunk_text),
+                "doc_id": doc["doc_id"], "chunk_index": chunk.index, "text": chunk_text,
+                "n_tokens": chunk.n_tokens, "heading": chunk.heading,
+                "page_start": chunk.page_start, "page_end": chunk.page_end,
+                "char_start": chunk.char_start, "char_end": chunk.char_end, "source": doc["source"],
+            })
+    result.counts["chunks_in"] = len(candidates)
+    seen_chunks: dict[str, str] = {}
+    unique = []
+    for row in candidates:
+        if row["n_tokens"] < config.chunking.min_tokens:
+            reject(row["chunk_id"], "chunk", "too_few_tokens", f"{row['n_tokens']} < {config.chunking.min_tokens}")
+            continue
+        key = exact_key(row["text"])
+        if key in seen_chunks:
+            reject(row["chunk_id"], "chunk", "exact_duplicate", f"same text as {seen_chunks[key]}")
+            continue
+        seen_chunks[key] = row["chunk_id"]
+        unique.append(row)
+    chunk_clusters = near_duplicate_clusters([(r["chunk_id"], r["text"]) for r in unique], config.dedup)
+    for row in unique:
+        row["cluster_id"] = chunk_clusters[row["chunk_id"]]
+        if row["cluster_id"] != row["chunk_id"]:
+            reject(row["chunk_id"], "chunk", "near_duplicate", f"cluster {row['cluster_id']}")
+            continue
+        result.chunks.append(row)
+    result.counts["chunks_kept"] = len(result.chunks)
+    return result

@@ -1,0 +1,31 @@
+"""The teacher LLM that writes QA pairs: Groq, any OpenAI-compatible server, or the offline teacher."""
+
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from slm_assets.synth.config import TeacherConfig
+from slm_assets.synth.offline_teacher import OfflineTeacher
+from slm_assets.synth.teachers import ChatTeacher, make_chat_teacher
+
+
+class TeacherResource(dg.ConfigurableResource):
+    """Builds the teacher a domain asks for. `provider_override` forces one (e.g. `offline` in tests)."""
+
+    groq_api_key: str | None = Field(default=None, description="From GROQ_API_KEY via dg.EnvVar; never logged.")
+    provider_override: str | None = Field(default=None, description="offline | groq | openai, overriding every domain.")
+    base_url_override: str | None = Field(default=None, description="Server root overriding the domain's base_url.")
+
+    def for_domain(self, config: TeacherConfig, topic: str, seed: int) -> OfflineTeacher | ChatTeacher:
+        provider = self.provider_override or config.provider
+        if provider == "offline":
+            return OfflineTeacher()
+        if provider == "groq":
+            key = self.groq_api_key
+        else:
+            key = os.environ.get(config.api_key_env) if config.api_key_env != "GROQ_API_KEY" else None
+        return make_chat_teacher(
+            provider, config.model, key, self.base_url_override or config.base_url, topic,
+            config.temperature, config.max_tokens, config.timeout_s, config.max_retries, seed,
+        )

@@ -1,0 +1,80 @@
+"""Quality gates for QA pairs: grounded, sensible length, no refusals, no near-duplicate questions."""
+
+import re
+
+from slm_assets.process.quality import STOPWORDS
+from slm_assets.synth.config import SynthConfig
+from slm_assets.synth.records import QAPair
+
+WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-./]*")
+REFUSAL = re.compile(
+    r"\b(as an ai|i cannot|i can't|i'm sorry|i am sorry|not (mentioned|provided|stated) in the (passage|text)|"
+    r"the (passage|text) does not|no information|unable to answer)\b",
+    re.IGNORECASE,
+)
+
+
+def content_words(text: str) -> list[str]:
+    words = (w.lower().strip(".,/-") for w in WORD.findall(text))
+    return [w for w in words if w not in STOPWORDS and (len(w) > 2 or any(c.isdigit() for c in w))]
+
+
+def support_score(answer: str, chunk_text: str) -> float:
+    """Share of the answer's content words that occur in the chunk (1.0 = fully lexically grounded)."""
+    words = content_words(answer)
+    if not words:
+        return 0.0
+    chunk_words = set(content_words(chunk_text))
+    return sum(1 for w in words if w in chunk_words) / len(words)
+
+
+def gate_failure(pair: QAPair, chunk_text: str, config: SynthConfig) -> str | None:
+    """The first gate the pair fails, as a reason string, or None."""
+    n_answer = len(pair.answer.split())
+    if n_answer < config.min_answer_words:
+        return f"answer_too_short ({n_answer} words)"
+    if n_answer > config.max_answer_words:
+        return f"answer_too_long ({n_answer} words)"
+    if len(pair.question.split()) < 4:
+        return "question_too_short"
+    if REFUSAL.search(pair.answer) or REFUSAL.search(pair.question):
+        return "refusal_or_boilerplate"
+    support = support_score(pair.answer, chunk_text)
+    if support < config.min_support:
+        return f"ungrounded (support {support:.2f} < {config.min_support})"
+    return None
+
+
+class QuestionDeduper:
+    """Near-duplicate questions across the domain (MinHash LSH over word bigrams)."""
+
+    def __init__(self, threshold: float = 0.85, num_perm: int = 64):
+        from datasketch import MinHashLSH
+
+        self.num_perm = num_perm
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.exact: dict[str, str] = {}
+        self.inserted: set[str] = set()
+
+    def _minhash(self, question: str):
+        from datasketch import MinHash
+
+        words = re.findall(r"\w+", question.lower())
+        grams = {f"{a} {b}".encode() for a, b in zip(words, words[1:], strict=False)} or {question.lower().encode()}
+        minhash = MinHash(num_perm=self.num_perm, seed=3)
+        minhash.update_batch(list(grams))
+        return minhash
+
+    def duplicate_of(self, question: str) -> str | None:
+        key = " ".join(re.findall(r"\w+", question.lower()))
+        if key in self.exact:
+            return self.exact[key]
+        matches = self.lsh.query(self._minhash(question))
+        return matches[0] if matches else None
+
+    def add(self, qa_id: str, question: str) -> None:
+        key = " ".join(re.findall(r"\w+", question.lower()))
+        self.exact.setdefault(key, qa_id)
+        if qa_id not in self.inserted:
+            self.inserted.add(qa_id)
+            self.lsh.insert(qa_id, self._minhash(question))

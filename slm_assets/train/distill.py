@@ -1,0 +1,193 @@
+"""Knowledge distillation that keeps general ability.
+
+Student = base model + a fresh LoRA adapter. Per step:
+  loss = ce_weight * CE(student, domain answer)
+       + teacher_kl_weight * T^2 * KL(teacher || student) on domain answer tokens
+       + base_kl_weight * T^2 * KL(frozen base || student) on general-instruction replay tokens
+The frozen base is the student with its adapter switched off, so it costs no extra memory.
+An API teacher without logprobs (Groq) can only distil at sequence level, through the synthetic
+QA data itself; token-level KL needs a local same-tokenizer teacher.
+"""
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from slm_assets.models import load_tokenizer, load_tuned_model, pick_device, resolve_model
+from slm_assets.train.chat_tokens import IGNORE, encode_chat, pad_batch
+from slm_assets.train.config import DistillConfig
+from slm_assets.train.lora import peft_lora_config
+from slm_assets.train.sft_data import read_split
+
+log = logging.getLogger(__name__)
+GENERAL_SYSTEM = "You are a helpful assistant."
+
+
+@dataclass
+class DistillSummary:
+    adapter_dir: str
+    steps: int
+    wall_s: float
+    loss_first: float
+    loss_last: float
+    device: str
+    teacher: str
+    # per model: domain validation CE and general-set perplexity
+    evaluation: dict[str, dict[str, float]] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+
+
+def general_replay() -> list[dict]:
+    """The team-written general instruction set (train part and held-out part)."""
+    text = resources.files("slm_assets.train").joinpath("general_replay.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def general_examples(tokenizer, rows: list[dict], max_length: int):
+    prompt = lambda r: [{"role": "system", "content": GENERAL_SYSTEM}, {"role": "user", "content": r["instruction"]}]  # noqa: E731
+    return [encode_chat(tokenizer, prompt(r), r["response"], max_length) for r in rows]
+
+
+def domain_examples(tokenizer, rows: list[dict], max_length: int):
+    return [encode_chat(tokenizer, r["prompt"], r["completion"][0]["content"], max_length) for r in rows]
+
+
+def masked_kl(teacher_logits, student_logits, labels, temperature: float):
+    """Mean over answer tokens of KL(teacher || student) at a temperature; logits (B, T, V), labels (B, T).
+
+    Only answer positions are gathered before the softmax over the vocabulary, which is most of the cost.
+    """
+    import torch.nn.functional as F
+
+    # logits at position t predict token t+1: align with labels shifted left
+    mask = labels[:, 1:] != IGNORE  # (B, T-1)
+    if not mask.any():
+        return student_logits.sum() * 0.0
+    t = teacher_logits[:, :-1][mask] / temperature  # (N, V)
+    s = student_logits[:, :-1][mask] / temperature
+    kl = F.kl_div(F.log_softmax(s, -1), F.log_softmax(t, -1), log_target=True, reduction="batchmean")
+    return kl * temperature**2
+
+
+def masked_ce(logits, labels):
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1), ignore_index=IGNORE)
+
+
+def answer_loss(model, examples, pad_id: int, device: str, batch_size: int = 8) -> float:
+    """Token-weighted mean CE over answer tokens (perplexity = exp of it)."""
+    import torch
+    import torch.nn.functional as F
+
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(examples), batch_size):
+            ids, mask, labels = (t.to(device) for t in pad_batch(examples[i : i + batch_size], pad_id))
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            losses = F.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1), ignore_index=IGNORE, reduction="sum"
+            )
+            total += float(losses)
+            count += int((labels[:, 1:] != IGNORE).sum())
+    return total / max(1, count)
+
+
+def distill(
+    base_model: str,
+    cache_dir: Path,
+    dataset_dir: Path,
+    lora_adapter_dir: Path,
+    out_dir: Path,
+    config: DistillConfig,
+    sink: Callable[[int, dict], None] | None = None,
+) -> DistillSummary:
+    import math
+
+    import torch
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
+
+    torch.manual_seed(config.seed)
+    device = pick_device()
+    tokenizer = load_tokenizer(base_model, cache_dir)
+    pad_id = tokenizer.pad_token_id
+    if config.teacher_model:
+        teacher_name = config.teacher_model
+        teacher = AutoModelForCausalLM.from_pretrained(resolve_model(config.teacher_model, cache_dir)).to(device).eval()
+    else:
+        teacher_name = f"lora_adapter merged ({lora_adapter_dir})"
+        teacher = load_tuned_model(base_model, cache_dir, lora_adapter_dir, device)
+    if teacher.config.vocab_size != len(tokenizer) and teacher.config.vocab_size < len(tokenizer):
+        raise ValueError(f"teacher {teacher_name} vocabulary ({teacher.config.vocab_size}) does not cover the student's")
+    base = AutoModelForCausalLM.from_pretrained(resolve_model(base_model, cache_dir), dtype=torch.float32)
+    student = get_peft_model(base, peft_lora_config(config.lora)).to(device)
+
+    train_rows, val_rows = read_split(dataset_dir, "train"), read_split(dataset_dir, "val")[: config.max_val_examples]
+    domain_train = domain_examples(tokenizer, train_rows, config.max_length)
+    domain_val = domain_examples(tokenizer, val_rows, config.max_length)
+    replay = general_replay()
+    general_train = general_examples(tokenizer, replay[:28], config.max_length)
+    general_eval = general_examples(tokenizer, replay[28:], config.max_length)
+
+    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=config.learning_rate)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, max(1, config.max_steps // 20), config.max_steps)
+    rng = random.Random(config.seed)
+    history: list[dict] = []
+    started = time.perf_counter()
+    student.train()
+    for step in range(1, config.max_steps + 1):
+        ids, mask, labels = (t.to(device) for t in pad_batch(rng.sample(domain_train, min(config.per_device_batch_size, len(domain_train))), pad_id))
+        student_logits = student(input_ids=ids, attention_mask=mask).logits  # (B, T, V)
+        with torch.no_grad():
+            teacher_logits = teacher(input_ids=ids, attention_mask=mask).logits
+        ce = masked_ce(student_logits, labels)
+        kl_teacher = masked_kl(teacher_logits, student_logits, labels, config.temperature)
+
+        g_ids, g_mask, g_labels = (t.to(device) for t in pad_batch(rng.sample(general_train, min(4, len(general_train))), pad_id))
+        with torch.no_grad(), student.disable_adapter():
+            base_logits = student(input_ids=g_ids, attention_mask=g_mask).logits
+        kl_base = masked_kl(base_logits, student(input_ids=g_ids, attention_mask=g_mask).logits, g_labels, config.temperature)
+
+        loss = config.ce_weight * ce + config.teacher_kl_weight * kl_teacher + config.base_kl_weight * kl_base
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        record = {"step": step, "loss": float(loss), "ce": float(ce), "kl_teacher": float(kl_teacher),
+                  "kl_base": float(kl_base), "learning_rate": scheduler.get_last_lr()[0]}
+        history.append(record)
+        if sink:
+            sink(step, {k: v for k, v in record.items() if k != "step"})
+    wall = time.perf_counter() - started
+
+    adapter_dir = out_dir / "adapter"
+    student.save_pretrained(str(adapter_dir))
+    tokenizer.save_pretrained(str(adapter_dir))
+
+    evaluation = {}
+    with student.disable_adapter():
+        evaluation["base"] = _scores(student, domain_val, general_eval, pad_id, device)
+    evaluation["lora_adapter"] = _scores(teacher, domain_val, general_eval, pad_id, device) if not config.teacher_model else {}
+    evaluation["distilled_model"] = _scores(student, domain_val, general_eval, pad_id, device)
+    for scores in evaluation.values():
+        if scores:
+            scores["general_perplexity"] = math.exp(scores["general_loss"])
+    return DistillSummary(
+        adapter_dir=str(adapter_dir), steps=config.max_steps, wall_s=wall, loss_first=history[0]["loss"],
+        loss_last=history[-1]["loss"], device=device, teacher=teacher_name, evaluation=evaluation, history=history,
+    )
+
+
+def _scores(model, domain_val, general_eval, pad_id, device) -> dict[str, float]:
+    return {
+        "domain_loss": answer_loss(model, domain_val, pad_id, device),
+        "general_loss": answer_loss(model, general_eval, pad_id, device),
+    }

@@ -1,0 +1,160 @@
+"""LoRA / QLoRA fine-tuning with TRL's SFTTrainer on prompt/completion chat data.
+
+Resumes from the newest checkpoint in `out_dir/checkpoints` after a kill.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slm_assets.models import load_tokenizer, pick_device, resolve_model
+from slm_assets.train.config import LoraConfig, TrainConfig
+from slm_assets.train.sft_data import read_split
+
+log = logging.getLogger(__name__)
+TRAIN_COLUMNS = ["prompt", "completion"]
+
+
+@dataclass
+class TrainSummary:
+    adapter_dir: str
+    steps: int
+    train_loss_first: float | None
+    train_loss_last: float | None
+    eval_loss_first: float | None
+    eval_loss_last: float | None
+    train_examples: int
+    val_examples: int
+    tokens_seen: int
+    wall_s: float
+    tokens_per_s: float
+    peak_memory_mb: float
+    device: str
+    resumed_from: str | None
+    history: list[dict] = field(default_factory=list)
+
+
+def peft_lora_config(config: LoraConfig):
+    from peft import LoraConfig as PeftLoraConfig
+
+    return PeftLoraConfig(
+        r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
+        target_modules=config.target_modules, use_dora=config.use_dora, task_type="CAUSAL_LM",
+    )
+
+
+def load_base_for_training(reference: str, cache_dir: Path, config: LoraConfig, device: str):
+    """fp32 on CPU, bf16 on CUDA; 4-bit NF4 through bitsandbytes when QLoRA is on."""
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    kwargs = {"dtype": torch.bfloat16 if device == "cuda" else torch.float32}
+    if config.qlora:
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=kwargs["dtype"],
+        )
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(reference, cache_dir), **kwargs)
+    if config.qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return model.to(device) if not config.qlora else model
+
+
+def latest_checkpoint(checkpoints: Path) -> str | None:
+    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(found[-1]) if found else None
+
+
+def train_lora(
+    base_model: str,
+    cache_dir: Path,
+    dataset_dir: Path,
+    out_dir: Path,
+    config: TrainConfig,
+    sink: Callable[[int, dict], None] | None = None,
+) -> TrainSummary:
+    from datasets import Dataset
+    from transformers import EarlyStoppingCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from slm_assets.train.metrics_callback import MetricsCallback, peak_memory_mb
+
+    device = pick_device()
+    train_rows = read_split(dataset_dir, "train")
+    if config.max_train_examples:
+        train_rows = train_rows[: config.max_train_examples]
+    val_rows = read_split(dataset_dir, "val")[: config.max_val_examples]
+    if not train_rows or not val_rows:
+        raise ValueError(f"{dataset_dir}: empty train ({len(train_rows)}) or val ({len(val_rows)}) split")
+    train_ds = Dataset.from_list([{k: r[k] for k in TRAIN_COLUMNS} for r in train_rows])
+    val_ds = Dataset.from_list([{k: r[k] for k in TRAIN_COLUMNS} for r in val_rows])
+
+    tokenizer = load_tokenizer(base_model, cache_dir)
+    model = load_base_for_training(base_model, cache_dir, config.lora, device)
+    checkpoints = out_dir / "checkpoints"
+    args = SFTConfig(
+        output_dir=str(checkpoints),
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.per_device_batch_size,
+        per_device_eval_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=int(config.warmup_ratio * config.max_steps),
+        logging_steps=1,
+        eval_strategy="steps",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        max_length=config.max_length,
+        completion_only_loss=True,
+        packing=False,
+        use_cpu=device != "cuda",
+        bf16=device == "cuda",
+        gradient_checkpointing=config.gradient_checkpointing,
+        include_num_input_tokens_seen="non_padding",
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to="none",
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    metrics = MetricsCallback(sink or (lambda step, m: None))
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, processing_class=tokenizer,
+        peft_config=peft_lora_config(config.lora),
+        callbacks=[metrics, EarlyStoppingCallback(early_stopping_patience=3)],
+    )
+    resume = latest_checkpoint(checkpoints)
+    if resume:
+        log.info("resuming from %s", resume)
+    else:  # the starting point of the validation curve (logged at step 0 by the callback)
+        trainer.evaluate()
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=resume)
+    wall = time.perf_counter() - started
+    adapter_dir = out_dir / "adapter"
+    trainer.save_model(str(adapter_dir))
+    tokenizer.save_pretrained(str(adapter_dir))
+
+    train_losses = [h["loss"] for h in metrics.history if "loss" in h]
+    eval_losses = [h["eval_loss"] for h in metrics.history if "eval_loss" in h]
+    tokens = int(getattr(trainer.state, "num_input_tokens_seen", 0) or 0)
+    return TrainSummary(
+        adapter_dir=str(adapter_dir), steps=trainer.state.global_step,
+        train_loss_first=train_losses[0] if train_losses else None,
+        train_loss_last=train_losses[-1] if train_losses else None,
+        eval_loss_first=eval_losses[0] if eval_losses else None,
+        eval_loss_last=min(eval_losses) if eval_losses else None,
+        train_examples=len(train_rows), val_examples=len(val_rows), tokens_seen=tokens, wall_s=wall,
+        tokens_per_s=tokens / wall if wall else 0.0, peak_memory_mb=peak_memory_mb(), device=device,
+        resumed_from=resume, history=metrics.history,
+    )

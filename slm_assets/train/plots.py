@@ -1,0 +1,32 @@
+"""Loss curves as small PNGs (for MLflow and the Dagster UI)."""
+
+import base64
+from pathlib import Path
+
+
+def loss_curve(history: list[dict], path: Path, title: str, keys: tuple[str, ...] = ("loss", "eval_loss")) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for key in keys:
+        points = [(h["step"], h[key]) for h in history if key in h]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o" if key.startswith("eval") else None, markersize=3, label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+    return path
+
+
+def png_markdown(path: Path, alt: str) -> str:
+    """Markdown with the PNG inlined, so the Dagster UI shows it without opening files."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f"![{alt}](data:image/png;base64,{data})"

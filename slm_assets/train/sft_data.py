@@ -1,0 +1,100 @@
+"""QA pairs -> chat-formatted train/val/test, split by source document."""
+
+import hashlib
+import json
+import math
+import random
+from pathlib import Path
+
+from slm_assets.train.config import SplitConfig
+
+SPLITS = ("train", "val", "test")
+
+
+class SplitError(ValueError):
+    pass
+
+
+def split_documents(doc_ids: list[str], config: SplitConfig) -> dict[str, str]:
+    """doc_id -> split. Seeded group split: every pair of one document lands in the same split."""
+    docs = sorted(set(doc_ids))
+    if len(docs) < 3:
+        raise SplitError(f"need at least 3 source documents for a train/val/test split, got {len(docs)}")
+    random.Random(config.seed).shuffle(docs)
+    n_test = max(1, math.ceil(len(docs) * config.test_fraction))
+    n_val = max(1, math.ceil(len(docs) * config.val_fraction))
+    if n_test + n_val >= len(docs):
+        n_test, n_val = 1, 1
+    assignment = {d: "test" for d in docs[:n_test]}
+    assignment.update({d: "val" for d in docs[n_test : n_test + n_val]})
+    assignment.update({d: "train" for d in docs[n_test + n_val :]})
+    return assignment
+
+
+def chat_example(pair: dict, system_prompt: str) -> dict:
+    """TRL conversational prompt/completion: loss on the completion only, under the model's chat template."""
+    return {
+        "qa_id": pair["qa_id"],
+        "doc_id": pair["doc_id"],
+        "chunk_id": pair["chunk_id"],
+        "prompt": [
+            {"role": "system", "content": system_prompt},
+            {"role": "user", "content": pair["question"]},
+        ],
+        "completion": [{"role": "assistant", "content": pair["answer"]}],
+    }
+
+
+def alpaca_example(pair: dict, split: str) -> dict:
+    return {"instruction": pair["question"], "input": "", "output": pair["answer"], "split": split, "qa_id": pair["qa_id"]}
+
+
+def build_splits(pairs: list[dict], system_prompt: str, config: SplitConfig) -> dict[str, list[dict]]:
+    assignment = split_documents([p["doc_id"] for p in pairs], config)
+    splits: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    for pair in sorted(pairs, key=lambda p: p["qa_id"]):
+        splits[assignment[pair["doc_id"]]].append(chat_example(pair, system_prompt))
+    if config.max_test_questions is not None:
+        rng = random.Random(config.seed)
+        test = splits["test"]
+        if len(test) > config.max_test_questions:
+            splits["test"] = sorted(rng.sample(test, config.max_test_questions), key=lambda e: e["qa_id"])
+    return splits
+
+
+def dataset_hash(splits: dict[str, list[dict]]) -> str:
+    digest = hashlib.sha256()
+    for split in SPLITS:
+        for example in splits[split]:
+            digest.update(f"{split}:{json.dumps(example, sort_keys=True)}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def write_sft_dataset(splits: dict[str, list[dict]], pairs_by_id: dict[str, dict], out_dir: Path) -> dict[str, str]:
+    """JSONL per split, an HF DatasetDict on disk, and an alpaca-style export."""
+    from datasets import Dataset, DatasetDict
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for split, examples in splits.items():
+        path = out_dir / f"{split}.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            for example in examples:
+                handle.write(json.dumps(example, ensure_ascii=False) + "\n")
+        paths[split] = str(path)
+    DatasetDict({s: Dataset.from_list(e) if e else Dataset.from_dict({}) for s, e in splits.items()}).save_to_disk(
+        str(out_dir / "hf")
+    )
+    paths["hf"] = str(out_dir / "hf")
+    alpaca = out_dir / "alpaca.jsonl"
+    with alpaca.open("w", encoding="utf-8") as handle:
+        for split, examples in splits.items():
+            for example in examples:
+                handle.write(json.dumps(alpaca_example(pairs_by_id[example["qa_id"]], split), ensure_ascii=False) + "\n")
+    paths["alpaca"] = str(alpaca)
+    return paths
+
+
+def read_split(out_dir: Path, split: str) -> list[dict]:
+    path = out_dir / f"{split}.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,0 +1,97 @@
+"""Everything offline: no hub, no internet. Shared fixtures: a tiny domain, a temporary warehouse."""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")
+
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from slm_assets.settings import PROJECT_ROOT  # noqa: E402
+
+SAMPLE_HTML = PROJECT_ROOT / "samples" / "ev_charging" / "html"
+SAMPLE_PDF = PROJECT_ROOT / "samples" / "ev_charging" / "pdf"
+
+
+@pytest.fixture(scope="session")
+def models_cache(tmp_path_factory) -> Path:
+    """Converted base models, shared by the whole session (SLM_TEST_MODELS_CACHE reuses one across sessions)."""
+    reuse = os.environ.get("SLM_TEST_MODELS_CACHE")
+    if reuse:
+        Path(reuse).mkdir(parents=True, exist_ok=True)
+        return Path(reuse)
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def bundled_model_dir(models_cache) -> Path:
+    from slm_assets.models import resolve_model
+
+    return Path(resolve_model("bundled:smollm2-135m-instruct", models_cache))
+
+
+def tiny_corpus(target: Path, n_html: int = 8, n_pdf: int = 1) -> Path:
+    """A few of the team's sample pages (and PDFs), copied so a test can add or break files freely."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(SAMPLE_HTML.glob("*.html"))[:n_html]:
+        shutil.copy(path, target / path.name)
+    for path in sorted(SAMPLE_PDF.glob("*.pdf"))[:n_pdf]:
+        shutil.copy(path, target / path.name)
+    return target
+
+
+def write_domain(domains_dir: Path, name: str, folders: list[str], **overrides) -> Path:
+    spec = {
+        "name": name,
+        "topic": "electric vehicle charging stations",
+        "sources": {"folders": folders},
+        "synth": {"n_pairs": 80},
+        "split": {"val_fraction": 0.15, "test_fraction": 0.2, "seed": 3},
+        "train": {"preset": "smoke"},
+        "benchmark": {"max_questions": 8, "max_new_tokens": 16, "batch_size": 8},
+    }
+    spec.update(overrides)
+    domains_dir.mkdir(parents=True, exist_ok=True)
+    path = domains_dir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.fixture
+def tiny_domain(tmp_path) -> dict:
+    """A domain YAML in a temporary domains/ folder, and a temporary warehouse."""
+    corpus = tiny_corpus(tmp_path / "corpus")
+    domains_dir = tmp_path / "domains"
+    write_domain(domains_dir, "tiny", [str(corpus)])
+    return {"name": "tiny", "domains_dir": domains_dir, "warehouse": tmp_path / "warehouse", "corpus": corpus}
+
+
+@pytest.fixture
+def resources_for(models_cache):
+    """Offline resources bound to a temporary warehouse and domains folder."""
+
+    def build(domains_dir: Path, warehouse_dir: Path) -> dict:
+        from slm_assets.resources.domains import DomainsResource
+        from slm_assets.resources.teacher import TeacherResource
+        from slm_assets.resources.tracking import TrackingResource
+        from slm_assets.resources.trainer import TrainerResource
+        from slm_assets.resources.warehouse import WarehouseResource
+
+        warehouse_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            "warehouse": WarehouseResource(root=str(warehouse_dir), models_cache=str(models_cache)),
+            "domains": DomainsResource(domains_dir=str(domains_dir)),
+            "teacher": TeacherResource(provider_override="offline"),
+            "tracking": TrackingResource(tracking_uri=f"sqlite:///{warehouse_dir / 'mlflow.db'}",
+                                         artifacts_dir=str(warehouse_dir / "mlruns")),
+            "trainer": TrainerResource(),
+        }
+
+    return build

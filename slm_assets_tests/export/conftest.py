@@ -1,0 +1,34 @@
+"""Models for the export tests: the bundled SmolLM2 (converted once per session, or read from
+SLM_TEST_MODELS_CACHE) and its tokenizer alone for tiny random models."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from slm_assets.models import bundled_gguf, resolve_model
+
+BUNDLED = "smollm2-135m-instruct"
+
+
+def _models_cache(tmp_path_factory) -> Path:
+    configured = os.environ.get("SLM_TEST_MODELS_CACHE")
+    return Path(configured) if configured else tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def bundled_model_dir(tmp_path_factory) -> Path:
+    """The bundled SmolLM2-135M-Instruct as an HF safetensors directory (~20 s the first time)."""
+    return Path(resolve_model(f"bundled:{BUNDLED}", _models_cache(tmp_path_factory)))
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer_dir(tmp_path_factory) -> Path:
+    """SmolLM2's tokenizer files only: read from the bundled GGUF's metadata (~6 s), no weights."""
+    from transformers import AutoTokenizer
+
+    gguf_file = bundled_gguf(BUNDLED)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
+    target = tmp_path_factory.mktemp("smollm2-tokenizer")
+    tokenizer.save_pretrained(target)
+    return target

@@ -1,0 +1,66 @@
+"""Cleaning, quality rules, dedup and chunking on known text."""
+
+from slm_assets.process.chunk import chunk_document, page_range
+from slm_assets.process.clean import clean_text
+from slm_assets.process.config import ChunkingConfig, DedupConfig, ProcessConfig, QualityConfig
+from slm_assets.process.curate import curate
+from slm_assets.process.dedup import near_duplicate_clusters
+from slm_assets.process.quality import quality_failure
+
+
+def count_words(texts):
+    return [len(t.split()) for t in texts]
+
+
+PARAGRAPH = ("A Level 2 charger runs on a 240 volt circuit and can add about forty kilometres of range per hour "
+             "to a typical electric car, which is why it is the usual choice for homes and workplaces. ")
+
+
+def test_clean_text_normalises_unicode_whitespace_and_boilerplate():
+    raw = "Ｃharging\u00a0 station\u200b basics\r\n\r\n\r\n\r\nAccept all cookies\nAll rights reserved\nReal text here."
+    assert clean_text(raw) == "Charging station basics\n\nReal text here."
+
+
+def test_quality_rules_name_the_rule_that_failed():
+    config = QualityConfig()
+    assert quality_failure(PARAGRAPH * 3, config) is None
+    assert quality_failure("too few words", config)[0] == "too_short"
+    assert quality_failure(" ".join(["1234 5678 #### ||||"] * 30), config)[0] in {"non_alpha_ratio", "symbol_ratio", "few_stopwords", "mean_word_length"}
+    assert quality_failure(" ".join(["charging"] * 60), config)[0] in {"few_stopwords", "repeated_ngram"}
+    repeated = "\n".join(["Buy our chargers today and save money on your bill."] * 10)
+    assert quality_failure(repeated, config)[0] in {"duplicate_lines", "repeated_ngram"}
+
+
+def test_near_duplicates_cluster_together_and_distinct_texts_do_not():
+    base = PARAGRAPH * 4
+    near = base.replace("forty", "forty-five", 1)
+    other = "Type 2 connectors carry three-phase alternating current and dominate public charging in Europe. " * 4
+    clusters = near_duplicate_clusters([("a", base), ("b", near), ("c", other)], DedupConfig())
+    assert clusters == {"a": "a", "b": "a", "c": "c"}
+
+
+def test_chunks_respect_sections_sizes_offsets_and_pages():
+    text = "# Home charging\n\n" + PARAGRAPH * 3 + "\n\n# Public charging\n\n" + PARAGRAPH * 3
+    middle = text.index("# Public charging")
+    spans = [(1, 0, middle - 2), (2, middle, len(text))]
+    chunks = chunk_document(text, spans, count_words, ChunkingConfig(target_tokens=60, overlap_tokens=0, min_tokens=10))
+    assert len(chunks) >= 2
+    assert all(c.n_tokens <= 60 + 40 for c in chunks)
+    assert chunks[0].heading == "Home charging" and chunks[-1].heading == "Public charging"
+    assert chunks[0].page_start == 1 and chunks[-1].page_end == 2
+    for chunk in chunks:  # offsets point at exactly the chunk's text
+        assert text[chunk.char_start:chunk.char_end].strip()
+    assert page_range(middle + 5, middle + 10, spans) == (2, 2)
+
+
+def test_curate_keeps_one_of_each_duplicate_and_records_why(tmp_path):
+    docs = [
+        {"doc_id": "d1", "source": "a.html", "text": "# Intro\n\n" + PARAGRAPH * 5, "page_spans": "[]"},
+        {"doc_id": "d2", "source": "b.html", "text": "# Intro\n\n" + PARAGRAPH * 5, "page_spans": "[]"},
+        {"doc_id": "d3", "source": "c.html", "text": "short", "page_spans": "[]"},
+    ]
+    result = curate("t", docs, ProcessConfig(), count_words)
+    assert [d["doc_id"] for d in result.documents] == ["d1"]
+    rules = {(r["item_id"], r["rule"]) for r in result.rejections}
+    assert ("d2", "exact_duplicate") in rules and ("d3", "too_short") in rules
+    assert result.chunks and all(c["doc_id"] == "d1" for c in result.chunks)

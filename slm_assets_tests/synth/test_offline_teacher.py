@@ -1,0 +1,44 @@
+"""The offline teacher derives grounded pairs by rule; the gates reject what they should."""
+
+from slm_assets.synth.config import SynthConfig
+from slm_assets.synth.gates import QuestionDeduper, gate_failure, support_score
+from slm_assets.synth.offline_teacher import OfflineTeacher
+from slm_assets.synth.records import ChunkForSynth, QAPair
+
+CHUNK = ChunkForSynth(
+    chunk_id="c1", doc_id="d1", heading="Connector types", title="Connectors", source="x.html", page_start=None,
+    text=("## Connector types\n\nThe Type 2 connector is the standard AC plug for public charging in Europe. "
+          "A Level 2 home charger delivers up to 7.4 kW on a single-phase circuit.\n\n"
+          "| Connector | Max power |\n|---|---|\n| CHAdeMO | 62.5 kW |\n| CCS2 | 350 kW |\n\n"
+          "1. Park the car\n2. Plug in the cable\n3. Start the session in the app"),
+)
+
+
+def test_pairs_are_derived_from_the_text_and_grounded():
+    pairs = OfflineTeacher().pairs_for_chunk(CHUNK)
+    questions = {p.question for p in pairs}
+    assert "What is the Type 2 connector?" in questions
+    assert any(p.question_type == "numeric" and "7.4 kW" in p.answer for p in pairs)
+    assert any("CHAdeMO" in p.question and "62.5 kW" in p.answer for p in pairs)
+    assert any(p.question_type == "procedure" and "Plug in the cable" in p.answer for p in pairs)
+    for pair in pairs:
+        assert support_score(pair.answer, CHUNK.text) >= 0.9, pair
+    assert OfflineTeacher().pairs_for_chunk(CHUNK) == pairs  # deterministic
+
+
+def test_gates_reject_ungrounded_refusals_and_bad_lengths():
+    config = SynthConfig()
+    ok = QAPair(question="What is the Type 2 connector?", answer="The standard AC plug for public charging in Europe.")
+    assert gate_failure(ok, CHUNK.text, config) is None
+    off_topic = QAPair(question="Who won the football world cup?", answer="Argentina won the tournament in Qatar.")
+    assert gate_failure(off_topic, CHUNK.text, config).startswith("ungrounded")
+    refusal = QAPair(question="What is the price of charging?", answer="I'm sorry, the passage does not say that.")
+    assert gate_failure(refusal, CHUNK.text, config) == "refusal_or_boilerplate"
+    assert gate_failure(QAPair(question="What is CCS2 max power?", answer="350"), CHUNK.text, config).startswith("answer_too_short")
+
+
+def test_question_deduper_catches_near_duplicates_only():
+    dedup = QuestionDeduper()
+    dedup.add("q1", "What is the maximum power of a CCS2 connector at a public fast charger?")
+    assert dedup.duplicate_of("What is the maximum power of a CCS2 connector at a public fast charger ?") == "q1"
+    assert dedup.duplicate_of("How long does a Level 2 charger take to fill a 60 kWh battery?") is None

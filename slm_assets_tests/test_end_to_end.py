@@ -1,0 +1,61 @@
+"""The whole graph, for real, on a tiny domain with the bundled SmolLM2 model (a few minutes on 2 cores)."""
+
+import json
+
+import dagster as dg
+import duckdb
+
+from slm_assets.definitions import defs
+
+
+def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, tmp_path):
+    definitions = defs()
+    assets = [definitions.get_assets_def(dg.AssetKey(name)) for name in (
+        "raw_docs", "clean_chunks", "synthetic_qa_5000", "sft_dataset",
+        "lora_adapter", "distilled_model", "benchmark_report", "gguf_export")]
+    warehouse = tiny_domain["warehouse"]
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
+        instance.add_dynamic_partitions("domain", [tiny_domain["name"]])
+        result = dg.materialize(assets, partition_key="tiny", instance=instance,
+                                resources=resources_for(tiny_domain["domains_dir"], warehouse))
+        assert result.success
+        meta = {
+            e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+            for e in result.get_asset_materialization_events()
+        }
+        checks = {(e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name):
+                  e.asset_check_evaluation_data.passed
+                  for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+    assert set(meta) == {"raw_docs", "clean_chunks", "synthetic_qa_5000", "sft_dataset", "lora_adapter",
+                         "distilled_model", "benchmark_report", "gguf_export"}
+    assert meta["raw_docs"]["documents"].value >= 8
+    assert meta["clean_chunks"]["chunks"].value > 20
+    assert meta["synthetic_qa_5000"]["accepted"].value == 80
+    assert meta["lora_adapter"]["eval_loss_best"].value < meta["lora_adapter"]["eval_loss_before"].value
+    assert meta["lora_adapter"]["mlflow_run_id"].value
+    assert checks[("sft_dataset", "no_benchmark_leakage")]
+    assert checks[("gguf_export", "gguf_parity")]
+
+    con = duckdb.connect(str(warehouse / "slm.duckdb"), read_only=True)
+    splits = dict(con.execute("select split, count(distinct doc_id) from sft_examples group by split").fetchall())
+    overlap = con.execute("""select count(*) from (select doc_id from sft_examples where split = 'test'
+                             intersect select doc_id from sft_examples where split = 'train')""").fetchone()[0]
+    con.close()
+    assert overlap == 0 and splits["test"] >= 1 and splits["train"] >= 1
+
+    report = json.loads((warehouse / "artifacts/tiny/benchmark/report.json").read_text())
+    assert set(report["models"]) == {"base", "lora_adapter", "distilled_model"}
+    for scores in report["models"].values():
+        assert 0.0 <= scores["rouge_l"] <= 1.0 and scores["mean_latency_s"] > 0
+    ggufs = list((warehouse / "artifacts/tiny/export").glob("*/*.gguf"))
+    assert ggufs and ggufs[0].stat().st_size > 50_000_000
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{warehouse / 'mlflow.db'}")
+    versions = client.search_model_versions("name = 'slm-tiny'")
+    if checks[("benchmark_report", "tuned_beats_base")]:
+        assert len(versions) == 1
+        assert versions[0].tags["dagster.partition"] == "tiny"
+        assert client.get_model_version_by_alias("slm-tiny", "candidate").version == versions[0].version

@@ -1,0 +1,49 @@
+"""Document-level splits, chat format, and the leakage check."""
+
+import pytest
+
+from slm_assets.train.config import SplitConfig
+from slm_assets.train.leakage import check_leakage
+from slm_assets.train.sft_data import SplitError, build_splits, chat_example, split_documents
+
+
+def pairs(n_docs: int, per_doc: int = 4) -> list[dict]:
+    return [{"qa_id": f"q{d}-{i}", "doc_id": f"d{d}", "chunk_id": f"c{d}-{i}",
+             "question": f"Question {i} about document {d} and its topic?",
+             "answer": f"Answer {i} for document {d} with several distinct words number {d * 100 + i}."}
+            for d in range(n_docs) for i in range(per_doc)]
+
+
+def test_split_is_by_document_seeded_and_complete():
+    config = SplitConfig(val_fraction=0.1, test_fraction=0.2, seed=1)
+    splits = build_splits(pairs(20), "system", config)
+    docs = {s: {e["doc_id"] for e in rows} for s, rows in splits.items()}
+    assert not docs["train"] & docs["test"] and not docs["train"] & docs["val"] and not docs["val"] & docs["test"]
+    assert sum(len(v) for v in splits.values()) == 80
+    assert len(docs["test"]) == 4 and len(docs["val"]) == 2
+    assert build_splits(pairs(20), "system", config) == splits  # same seed, same split
+    other = build_splits(pairs(20), "system", SplitConfig(val_fraction=0.1, test_fraction=0.2, seed=2))
+    assert {e["doc_id"] for e in other["test"]} != docs["test"]
+
+
+def test_too_few_documents_is_a_clear_error():
+    with pytest.raises(SplitError, match="at least 3 source documents"):
+        split_documents(["a", "b"], SplitConfig())
+
+
+def test_chat_example_has_system_prompt_and_completion():
+    example = chat_example(pairs(1)[0], "You are an EV charging expert.")
+    assert example["prompt"][0] == {"role": "system", "content": "You are an EV charging expert."}
+    assert example["prompt"][1]["role"] == "user" and example["completion"][0]["role"] == "assistant"
+
+
+def test_leakage_check_passes_clean_splits_and_names_a_planted_leak():
+    splits = build_splits(pairs(10), "system", SplitConfig(seed=4))
+    clean = check_leakage(splits["train"], splits["test"])
+    assert clean.passed, clean.describe()
+    leaked = dict(splits["train"][0])
+    leaked = {**leaked, "qa_id": "planted", "doc_id": "elsewhere"}
+    report = check_leakage(splits["train"], splits["test"] + [leaked])
+    assert not report.passed
+    assert "planted" in report.describe()
+    assert "planted" in report.shared_chunks
