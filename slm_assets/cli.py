@@ -74,5 +74,35 @@ def list_domains() -> None:
         typer.echo(f"{name}: {spec.topic} (base {spec.base_model}, teacher {spec.teacher.provider})")
 
 
+
+@app.command()
+def lineage(
+    domain: str = typer.Argument(..., help="Domain name."),
+    version: str | None = typer.Option(None, "--version", help="Model version (default: the newest)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the chain as JSON."),
+) -> None:
+    """Trace a model version back to its Dagster run, MLflow runs, QA pairs, chunks and source pages."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from slm_assets.domains import load_domain
+    from slm_assets.export.registry import registered_name
+    from slm_assets.lineage import LineageError, render_text, trace
+    from slm_assets.warehouse import connect
+
+    spec = load_domain(domain)
+    settings = get_settings()
+    client = MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)
+    try:
+        with connect(settings.duckdb_path) as con:
+            chain = trace(domain, version, client, registered_name(spec.export.registered_model_prefix, domain),
+                          con, _instance())
+    except LineageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(chain, indent=2, default=str) if as_json else render_text(chain))
+
+
 if __name__ == "__main__":
     app()

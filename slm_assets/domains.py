@@ -24,7 +24,7 @@ from slm_assets.train.config import (
 )
 
 BUNDLED_BASE_MODEL = "bundled:smollm2-135m-instruct"
-DOMAIN_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+DOMAIN_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 domain_partitions = dg.DynamicPartitionsDefinition(name="domain")
 
@@ -60,10 +60,8 @@ class DomainSpec(BaseModel):
 
     @property
     def system_prompt(self) -> str:
-        return (
-            f"You are a concise expert assistant on {self.topic}. "
-            "Answer the question accurately in one or two sentences."
-        )
+        # short on purpose: it is in every training example, and CPU training pays per token
+        return f"You answer questions about {self.topic} accurately in one or two sentences."
 
     def folder_paths(self) -> list[Path]:
         """Source folders as absolute paths (relative ones are taken from the project root)."""

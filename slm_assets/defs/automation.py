@@ -39,3 +39,32 @@ def weekly_refresh(context: dg.ScheduleEvaluationContext):
         yield dg.RunRequest(run_key=f"weekly-{domain}-{context.scheduled_execution_time:%Y%m%d}", partition_key=domain)
 
 
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    asset_selection=ALL_ASSETS,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Retrains a domain when files in warehouse/inbox/<domain>/ change (new, edited or removed). "
+    "One run per distinct content: the run key is the content digest, so the same files never run twice.",
+)
+def new_documents_sensor(context: dg.SensorEvaluationContext):
+    import json
+
+    from slm_assets.ingest.changes import inbox_digest
+
+    settings = get_settings()
+    seen = json.loads(context.cursor) if context.cursor else {}
+    requests = []
+    for domain in sorted(load_domains(settings.domains_dir)):
+        digest, n_files = inbox_digest(settings.inbox_dir / domain)
+        if digest and digest != seen.get(domain):
+            requests.append(dg.RunRequest(
+                run_key=f"inbox-{domain}-{digest}", partition_key=domain,
+                tags={"slm_assets/trigger": "new_documents", "slm_assets/inbox_files": str(n_files)},
+            ))
+        if digest:
+            seen[domain] = digest
+    if not requests:
+        return dg.SkipReason("no inbox changed")
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))

@@ -5,14 +5,18 @@ that text is tokenized by both tokenizers (they must agree, or the GGUF's `token
 is wrong), and the HF token ids are fed to both models, so a logit difference measures the
 weights and the runtime, not the tokenizer.
 
-Default tolerances, measured on SmolLM2-135M-Instruct (30 layers, logits spanning ~±30) with
-three EV-charging prompts on a 2-core CPU; each limit leaves ~3-5x headroom over what was seen:
-- f32: max |logit diff| ~1e-3 (llama.cpp sums in a different order; its KV cache is kept F32
-  here, see `_open_gguf`). A wrong q/k layout shows as diffs of several units.
-- f16: F16 weights and F16-rounded activations in llama.cpp's matmuls: ~0.05.
-- q8_0: 8-bit blocks of 32 weights and Q8 activations: ~0.2.
-Greedy continuations can part where two candidates are nearly tied, so only f32 must match
-exactly; quantised files need the top-1 at every prompt end and most of each continuation.
+Default tolerances, from SmolLM2-135M-Instruct (30 layers, prompt-end logits spanning ~-1..34)
+on three EV-charging prompts, 32 new tokens, 2-core CPU, llama.cpp KV cache kept F32 (its
+default F16 cache alone moves f32 logits by ~1e-2; this check is about the file):
+- f32: max |logit diff| 4.5e-5 seen, limit 1e-3 (llama.cpp only sums in another order). A wrong
+  q/k layout or missing rope scaling moves logits by whole units.
+- f16: 0.030 seen, limit 0.15 (F16 weights, and F16-rounded activations in the matmuls).
+- q8_0: 1.06 seen, limit 2.0. Weight rounding alone accounts for ~0.5 (the same Q8_0 weights
+  dequantised into transformers); llama.cpp also rounds activations to 8 bits for Q8 matmuls.
+Greedy text parts wherever two candidates are nearly tied (q8_0 kept 0.69 of the tokens, one
+prompt choosing "widely" over "commonly" at its 3rd token), so the free-running match is reported
+but required only for f32. Quantised files must agree on the top-1 at every prompt end and, along
+HF's own continuation (teacher forcing), at >= 90% of steps (q8_0: 0.99 seen, f16: 1.0).
 """
 
 import logging

@@ -1,17 +1,17 @@
 """One PDF page -> rows of words -> lines in reading order (two columns read left then right).
 
-Characters come straight from pdfminer's layout objects (`page.layout`), not from pdfplumber's
-`page.chars`: pdfplumber turns every character into a dict of ~20 resolved attributes, which is
-about two thirds of its run time. pdfplumber's object model is built only for pages with enough
-ruling lines to hold a table, where its table finder needs it.
+Characters come from `pdf_chars` (pdfminer's interpreter, one tuple per character), not from
+pdfplumber's `page.chars`, which costs a dict of ~20 resolved attributes per character: about
+two thirds of pdfplumber's run time. pdfplumber's object model is built only for pages with
+enough ruling lines to hold a table, where its table finder needs it.
 Coordinates are pdfplumber's: points from the top-left corner of the page.
 """
 
+import re
 from dataclasses import dataclass, field
 
-from pdfminer.layout import LTChar, LTContainer, LTCurve
-
 from slm_assets.ingest.html import rows_to_markdown
+from slm_assets.ingest.pdf_chars import page_chars
 
 LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
                            "\ufb05": "st", "\ufb06": "st", "\u00a0": " "})
@@ -61,9 +61,6 @@ class TableBlock:
     markdown: str
 
 
-COLUMN_BREAK = None  # in a page's item list: the previous lines and the next ones are not one paragraph
-
-
 @dataclass
 class PageContent:
     number: int
@@ -76,27 +73,14 @@ class PageContent:
 
 def read_page(page, number: int) -> PageContent:
     """Rows of words and tables (as Markdown, their characters removed from the rows) of one page."""
-    mb_x0, mb_top = float(page.mediabox[0]), float(page.mediabox[1])
-    height = float(page.height)
-    chars: list[tuple[float, float, float, float, str, float, bool]] = []  # x0, x1, top, bottom, text, size, upright
-    rulings = 0
-    stack = [page.layout]
-    while stack:
-        for obj in stack.pop():
-            if isinstance(obj, LTChar):
-                chars.append((obj.x0 + mb_x0, obj.x1 + mb_x0, height - obj.y1 + mb_top, height - obj.y0 + mb_top,
-                              obj.get_text(), obj.size, obj.upright))
-            elif isinstance(obj, LTCurve):  # LTLine and LTRect are curves too
-                rulings += 1
-            elif isinstance(obj, LTContainer):  # form XObjects (LTFigure) hold characters too
-                stack.append(obj)
+    chars, rulings = page_chars(page)
     upright = sum(1 for c in chars if c[6])
     if upright * 2 >= len(chars):  # rotated watermarks and margin labels go; a rotated page keeps its text
         chars = [c for c in chars if c[6]]
     tables = _tables(page) if rulings >= MIN_RULINGS_FOR_TABLE else []
     if tables:
         chars = [c for c in chars if not _inside_any(c, tables)]
-    return PageContent(number=number, width=float(page.width), height=height, rows=_rows(chars), tables=tables)
+    return PageContent(number=number, width=float(page.width), height=float(page.height), rows=_rows(chars), tables=tables)
 
 
 def _inside_any(char: tuple, tables: list[TableBlock]) -> bool:
@@ -157,8 +141,9 @@ def find_gutter(rows: list[Row], width: float) -> tuple[float, float] | None:
     """The empty vertical band between two text columns, or None for a one-column page.
 
     Counts, for each x in the middle half of the page, the words covering it; a two-column page has
-    a run of (nearly) uncovered x there, crossed at most by a few full-width titles. Both sides
-    must hold full lines of text, so a form of short labels and values is not taken for columns.
+    a run of (nearly) uncovered x there, crossed only by full-width titles (a one-column page has
+    most of its rows crossing every x there). Both sides must hold full lines of text, so a form of
+    short labels and values or a list of short lines is not taken for columns.
     """
     if len(rows) < 6:
         return None
@@ -172,7 +157,7 @@ def find_gutter(rows: list[Row], width: float) -> tuple[float, float] | None:
     for delta in diff:
         running += delta
         cover.append(running)
-    allowed = max(1, len(rows) // 20)
+    allowed = max(1, len(rows) // 6)  # titles, subtitles and bylines may run across the gutter
     lo, hi = int(width * 0.25), int(width * 0.75)
     best: tuple[int, int] | None = None
     start = None
@@ -201,8 +186,10 @@ def find_gutter(rows: list[Row], width: float) -> tuple[float, float] | None:
     return float(g0), float(g1)
 
 
-def reading_order(content: PageContent) -> list[Line | TableBlock | None]:
-    """Lines and tables of a page in reading order; None marks a column change."""
+def reading_order(content: PageContent) -> list[Line | TableBlock]:
+    """Lines and tables of a page in reading order: on a two-column page, each run of rows between
+    full-width rows is read left column first, then right column. Paragraph breaks are decided
+    later from the geometry (a line above the previous one is a column change)."""
     gutter = find_gutter(content.rows, content.width)
     content.two_columns = gutter is not None
     items: list[Row | TableBlock] = sorted([*content.rows, *content.tables], key=lambda item: item.top)
@@ -210,13 +197,13 @@ def reading_order(content: PageContent) -> list[Line | TableBlock | None]:
         return [_line(item, item.words) if isinstance(item, Row) else item for item in items]
     g0, g1 = gutter
     middle = (g0 + g1) / 2
-    out: list[Line | TableBlock | None] = []
+    out: list[Line | TableBlock] = []
     left: list[Line | TableBlock] = []
     right: list[Line | TableBlock] = []
 
     def flush() -> None:
         if left or right:
-            out.extend([COLUMN_BREAK, *left, COLUMN_BREAK, *right, COLUMN_BREAK])
+            out.extend([*left, *right])
             left.clear()
             right.clear()
 
@@ -242,5 +229,10 @@ def reading_order(content: PageContent) -> list[Line | TableBlock | None]:
 
 
 def _line(row: Row, words: list[Word]) -> Line:
-    return Line(top=row.top, bottom=row.bottom, x0=words[0].x0, size=max(w.size for w in words),
-                text=" ".join(w.text for w in words))
+    texts = [w.text for w in words]
+    if CID_GLYPH.fullmatch(texts[0]) and len(texts) > 1:  # a bullet glyph the font gives no Unicode for
+        texts[0] = "-"
+    return Line(top=row.top, bottom=row.bottom, x0=words[0].x0, size=max(w.size for w in words), text=" ".join(texts))
+
+
+CID_GLYPH = re.compile(r"\(cid:\d+\)")

@@ -11,8 +11,10 @@ BAND = 0.09  # share of the page height at the top and at the bottom where runni
 DIGITS = re.compile(r"\d+")
 WORD = re.compile(r"\w+")
 HYPHENATED = re.compile(r"\w+(?:-\w+)+")
+HYPHENS = "-\u00ad\u2010"  # hyphen-minus, soft hyphen, hyphen
 LINE_END_HYPHEN = re.compile(r"(\w+)[-\u00ad\u2010]$")
 BULLET = re.compile(r"^(?:[\u2022\u25aa\u25e6\u2023\u2043*\u2013-]\s|\(?\d{1,3}[.)]\s|\(?[a-z][.)]\s)")
+SENTENCE_END = set(".!?:;\"'\u201d)") | {""}
 PARAGRAPH_GAP = 0.65  # vertical gap between lines, as a share of the font size, that starts a new paragraph
 
 
@@ -63,24 +65,28 @@ class Vocabulary:
 def join_lines(lines: list[str], vocabulary: Vocabulary) -> str:
     """One paragraph from its lines: "charg-" + "ing" -> "charging", but "plug-" + "in" stays "plug-in"
     when the document writes "plug-in" elsewhere and never "plugin"."""
-    text = lines[0]
-    for nxt in lines[1:]:
-        match = LINE_END_HYPHEN.search(text)
-        if match and nxt[:1].islower():
-            head = match.group(1)
-            tail = WORD.match(nxt)
-            tail_word = tail.group(0) if tail else ""
-            compound = f"{head}-{tail_word}".lower()
-            if compound in vocabulary.hyphenated and f"{head}{tail_word}".lower() not in vocabulary.words:
-                text = text[:-1] + "-" + nxt  # a compound keeps its hyphen (a soft one becomes "-")
-            else:
-                text = text[:-1] + nxt
-        else:
-            text = f"{text} {nxt}"
-    return text
+    parts = [lines[0]]
+    for previous, nxt in zip(lines, lines[1:], strict=False):
+        match = LINE_END_HYPHEN.search(previous) if previous[-1:] in HYPHENS else None
+        if not (match and nxt[:1].islower()):
+            parts.append(" " + nxt)
+            continue
+        head = match.group(1)
+        tail = WORD.match(nxt)
+        tail_word = tail.group(0) if tail else ""
+        # "power-" + "versus-state-of-charge" is a compound already; "plug-" + "in" is one when the
+        # document writes "plug-in" elsewhere and never "plugin"; anything else is a word broken by
+        # the typesetter
+        keep = nxt[len(tail_word) : len(tail_word) + 1] == "-" or (
+            f"{head}-{tail_word}".lower() in vocabulary.hyphenated
+            and f"{head}{tail_word}".lower() not in vocabulary.words
+        )
+        parts[-1] = parts[-1][:-1]  # the line-end hyphen (a soft one too) goes; a compound gets "-" back
+        parts.append(("-" if keep else "") + nxt)
+    return "".join(parts)
 
 
-def page_paragraphs(items: list[Line | TableBlock | None], vocabulary: Vocabulary) -> list[str]:
+def page_paragraphs(items: list[Line | TableBlock], vocabulary: Vocabulary) -> list[str]:
     """Paragraphs (and Markdown tables) of one page from its lines in reading order."""
     blocks: list[str] = []
     current: list[Line] = []
@@ -91,9 +97,7 @@ def page_paragraphs(items: list[Line | TableBlock | None], vocabulary: Vocabular
             current.clear()
 
     for item in items:
-        if item is None:
-            flush()
-        elif isinstance(item, TableBlock):
+        if isinstance(item, TableBlock):
             flush()
             blocks.append(item.markdown)
         else:
@@ -105,11 +109,11 @@ def page_paragraphs(items: list[Line | TableBlock | None], vocabulary: Vocabular
 
 
 def _starts_paragraph(previous: Line, line: Line) -> bool:
-    gap = line.top - previous.bottom
     size = max(previous.size, line.size, 1.0)
-    return (
-        gap > PARAGRAPH_GAP * size
-        or gap < -0.5 * size  # above the previous line: a new column or a float
-        or abs(line.size - previous.size) > 0.5  # a heading
-        or bool(BULLET.match(line.text))
-    )
+    if abs(line.size - previous.size) > 0.5 or BULLET.match(line.text):  # a heading, a list item
+        return True
+    if line.top < previous.top - 0.5 * size:
+        # above the previous line: the next column. A sentence left unfinished at the bottom of the
+        # left column goes on at the top of the right one.
+        return previous.text.rstrip()[-1:] in SENTENCE_END
+    return line.top - previous.bottom > PARAGRAPH_GAP * size

@@ -107,6 +107,7 @@ def train_lora(
         warmup_steps=int(config.warmup_ratio * config.max_steps),
         logging_steps=1,
         eval_strategy="steps",
+        prediction_loss_only=True,  # otherwise (B, T, V) eval logits are gathered: GBs and minutes on CPU
         eval_steps=config.eval_steps,
         save_strategy="steps",
         save_steps=config.eval_steps,
@@ -117,6 +118,7 @@ def train_lora(
         max_length=config.max_length,
         completion_only_loss=True,
         packing=False,
+        train_sampling_strategy="group_by_length",  # batches of similar length: less padding to pay for
         use_cpu=device != "cuda",
         bf16=device == "cuda",
         gradient_checkpointing=config.gradient_checkpointing,

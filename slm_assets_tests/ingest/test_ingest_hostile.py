@@ -97,12 +97,13 @@ def test_robots_txt_disallowed_page_is_never_requested(site, crawl_config):
 
 def test_robots_5xx_disallows_only_that_host(site, broken_robots_site, crawl_config):
     blocked, good = broken_robots_site.url("/good.html"), site.url("/good.html")
+    asked_before = len(broken_robots_site.requested("/good.html"))  # the server is shared by the session
     result = crawl(crawl_config, [blocked, good])
     failure = next(f for f in result.failures if f["source"] == blocked)
     assert failure["stage"] == "robots"
     assert "robots.txt unreachable" in failure["reason"] and "HTTP 503" in failure["reason"]
     assert [d["source"] for d in result.documents] == [good]
-    assert broken_robots_site.requested("/good.html") == []
+    assert len(broken_robots_site.requested("/good.html")) == asked_before
 
 
 @pytest.mark.parametrize("path", ["/latin1.html", "/cp1252-meta.html"], ids=["header-charset", "meta-charset"])

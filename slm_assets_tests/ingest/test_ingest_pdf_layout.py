@@ -65,6 +65,7 @@ def test_hyphenated_line_break_is_joined_and_real_hyphens_kept(normal):
         (["a well-", "known fact"], "a well-known rule and wellknown", "a wellknown fact"),
         (["year 2019-", "2020 saw"], "", "year 2019- 2020 saw"),  # not a word break: digits
         (["the CCS-", "Type 2 plug"], "", "the CCS- Type 2 plug"),  # next line starts upper-case
+        (["the power-", "versus-state-of-charge plot"], "", "the power-versus-state-of-charge plot"),
     ],
 )
 def test_join_lines(lines, known, expected):

@@ -1,0 +1,65 @@
+"""Characters of a PDF page as plain tuples, straight from pdfminer's interpreter.
+
+pdfminer builds an `LTChar` object per character and pdfplumber then turns each into a dict of
+~20 resolved attributes; together that is most of pdfplumber's run time. Text extraction needs
+five numbers and a string per character, so this device records only those. The geometry is
+LTChar's own (same bbox, same `upright` and `size`), in pdfplumber's coordinates (points from the
+top-left of the page); vertical (CJK) fonts go through pdfminer's LTChar unchanged.
+"""
+
+from pdfminer.converter import PDFPageAggregator
+from pdfminer.layout import LTChar, LTContainer
+from pdfminer.pdffont import PDFUnicodeNotDefined
+from pdfminer.pdfinterp import PDFPageInterpreter
+from pdfminer.utils import apply_matrix_rect
+
+# (x0, x1, top, bottom, text, size, upright)
+Char = tuple[float, float, float, float, str, float, bool]
+
+
+class _CharCollector(PDFPageAggregator):
+    def __init__(self, rsrcmgr, pageno: int) -> None:
+        super().__init__(rsrcmgr, pageno=pageno, laparams=None)
+        self.raw: list[tuple[float, float, float, float, str, float, bool]] = []  # pdfminer y-up coordinates
+        self.rulings = 0
+
+    def render_char(self, matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate) -> float:
+        if font.is_vertical():
+            return super().render_char(matrix, font, fontsize, scaling, rise, cid, ncs, graphicstate)
+        try:
+            text = font.to_unichr(cid)
+        except PDFUnicodeNotDefined:
+            text = self.handle_undefined_char(font, cid)
+        adv = font.char_width(cid) * fontsize * scaling
+        descent = font.get_descent() * fontsize
+        a, b, c, d, _e, _f = matrix
+        x0, y0, x1, y1 = apply_matrix_rect(matrix, (0, descent + rise, adv, descent + rise + fontsize))
+        if x1 < x0:
+            x0, x1 = x1, x0
+        if y1 < y0:
+            y0, y1 = y1, y0
+        self.raw.append((x0, x1, y0, y1, text, y1 - y0, a * d * scaling > 0 and b * c <= 0))
+        return adv
+
+    def paint_path(self, gstate, stroke, fill, evenodd, path) -> None:
+        # only counted: a page with enough lines and boxes gets pdfplumber's table finder
+        self.rulings += sum(1 for op in path if op[0] == "m") or 1
+
+
+def page_chars(page) -> tuple[list[Char], int]:
+    """(characters, number of painted paths) of a pdfplumber page, without pdfplumber's objects."""
+    device = _CharCollector(page.pdf.rsrcmgr, page.page_number)
+    PDFPageInterpreter(page.pdf.rsrcmgr, device).process_page(page.page_obj)
+    height = float(page.height)
+    mb_x0, mb_top = float(page.mediabox[0]), float(page.mediabox[1])
+    chars = [(x0 + mb_x0, x1 + mb_x0, height - y1 + mb_top, height - y0 + mb_top, text, size, upright)
+             for x0, x1, y0, y1, text, size, upright in device.raw]
+    stack = [device.get_result()]
+    while stack:  # vertical-font characters, kept by pdfminer as LTChar objects
+        for obj in stack.pop():
+            if isinstance(obj, LTChar):
+                chars.append((obj.x0 + mb_x0, obj.x1 + mb_x0, height - obj.y1 + mb_top, height - obj.y0 + mb_top,
+                              obj.get_text(), obj.size, obj.upright))
+            elif isinstance(obj, LTContainer):
+                stack.append(obj)
+    return chars, device.rulings

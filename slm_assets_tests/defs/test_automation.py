@@ -1,0 +1,59 @@
+"""Sensors and the schedule, evaluated with Dagster's test contexts."""
+
+import dagster as dg
+import pytest
+
+from slm_assets.defs.automation import domain_partitions_sensor, new_documents_sensor, weekly_refresh
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    domains = tmp_path / "domains"
+    domains.mkdir()
+    (domains / "ev.yaml").write_text("name: ev\ntopic: EV charging\n")
+    monkeypatch.setenv("SLM_DOMAINS_DIR", str(domains))
+    monkeypatch.setenv("SLM_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
+    return tmp_path
+
+
+def _tick(instance, cursor):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    result = new_documents_sensor(context)
+    requests = result.run_requests if isinstance(result, dg.SensorResult) else []
+    return requests, (result.cursor if isinstance(result, dg.SensorResult) and result.cursor else cursor)
+
+
+def test_new_file_one_run_same_file_none_changed_file_one(workspace):
+    inbox = workspace / "warehouse" / "inbox" / "ev"
+    inbox.mkdir(parents=True)
+    with dg.instance_for_test() as instance:
+        requests, cursor = _tick(instance, None)
+        assert requests == []
+        (inbox / "new.md").write_text("# New charger rules\n\nA new rule about connectors.")
+        requests, cursor = _tick(instance, cursor)
+        assert len(requests) == 1 and requests[0].partition_key == "ev"
+        first_key = requests[0].run_key
+        requests, cursor = _tick(instance, cursor)
+        assert requests == []  # the same file again: nothing retrains
+        (inbox / "new.md").write_text("# New charger rules\n\nThe rule changed.")
+        requests, cursor = _tick(instance, cursor)
+        assert len(requests) == 1 and requests[0].run_key != first_key
+
+
+def test_partition_sensor_adds_and_removes_domains(workspace):
+    with dg.instance_for_test() as instance:
+        result = domain_partitions_sensor(dg.build_sensor_context(instance=instance))
+        assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["ev"]]
+        instance.add_dynamic_partitions("domain", ["ev", "gone"])
+        result = domain_partitions_sensor(dg.build_sensor_context(instance=instance))
+        assert [type(r).__name__ for r in result.dynamic_partitions_requests] == ["DeleteDynamicPartitionsRequest"]
+        assert result.dynamic_partitions_requests[0].partition_keys == ["gone"]
+
+
+def test_weekly_schedule_requests_one_run_per_domain(workspace):
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("domain", ["ev", "solar"])
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=__import__("datetime").datetime(2026, 11, 23, 3))
+        requests = list(weekly_refresh(context))
+        assert [r.partition_key for r in requests] == ["ev", "solar"]
+        assert requests[0].run_key == "weekly-ev-20261123"
