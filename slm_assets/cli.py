@@ -104,5 +104,58 @@ def lineage(
     typer.echo(json.dumps(chain, indent=2, default=str) if as_json else render_text(chain))
 
 
+
+def latest_bundle(domain: str) -> Path | None:
+    bundles = sorted((get_settings().artifacts_dir / domain / "export").glob("run-*/manifest.json"),
+                     key=lambda p: p.stat().st_mtime)
+    return bundles[-1].parent if bundles else None
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question."),
+    domain: str = typer.Option(..., "--domain", "-d", help="Domain name."),
+    k: int = typer.Option(2, "--k", help="Passages retrieved."),
+    no_retrieval: bool = typer.Option(False, "--no-retrieval", help="Answer closed book."),
+    max_tokens: int = typer.Option(96, "--max-tokens"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Answer from the domain's latest exported model (GGUF via llama.cpp), with sources."""
+    import json
+
+    from slm_assets.domains import load_domain
+    from slm_assets.retrieval.answer import answer_question, chunk_sources
+    from slm_assets.retrieval.index import ChunkIndex
+    from slm_assets.warehouse import connect
+
+    spec = load_domain(domain)
+    settings = get_settings()
+    bundle = latest_bundle(domain)
+    if bundle is None:
+        typer.echo(f"error: no exported model for {domain}: materialise gguf_export first", err=True)
+        raise typer.Exit(2)
+    gguf = sorted(bundle.glob("*.gguf"))[0]
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=os.cpu_count() or 2, verbose=False)
+
+    def generate(messages: list[dict]) -> str:
+        reply = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.0)
+        return reply["choices"][0]["message"]["content"] or ""
+
+    index = ChunkIndex.load(settings.artifacts_dir / domain / "index")
+    with connect(settings.duckdb_path, read_only=True) as con:
+        answer = answer_question(question, generate, spec.system_prompt, index,
+                                 lambda ids: chunk_sources(con, domain, ids), k=k, retrieval=not no_retrieval)
+    if as_json:
+        typer.echo(json.dumps(answer.as_dict(), indent=2))
+        return
+    typer.echo(answer.text)
+    for i, src in enumerate(answer.sources, start=1):
+        pages = f" p.{src.page_start}" + (f"-{src.page_end}" if src.page_end and src.page_end != src.page_start else "") \
+            if src.page_start else ""
+        typer.echo(f"  [{i}] {src.source}{pages} (chunk {src.chunk_id})")
+
+
 if __name__ == "__main__":
     app()

@@ -55,7 +55,8 @@ def write_domain(domains_dir: Path, name: str, folders: list[str], **overrides) 
         "synth": {"n_pairs": 80},
         "split": {"val_fraction": 0.15, "test_fraction": 0.2, "seed": 3},
         "train": {"preset": "smoke"},
-        "benchmark": {"max_questions": 8, "max_new_tokens": 16, "batch_size": 8},
+        # a smoke-trained model need not beat base: the gate is tested on its own, here the graph must run through
+        "benchmark": {"max_questions": 8, "max_new_tokens": 16, "batch_size": 8, "min_improvement": -1.0},
     }
     spec.update(overrides)
     domains_dir.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
         checks = {(e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name):
                   e.asset_check_evaluation_data.passed
                   for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+        chain = _lineage(warehouse, instance) if checks[("benchmark_report", "tuned_beats_base")] else None
 
     assert set(meta) == {"raw_docs", "clean_chunks", "synthetic_qa_5000", "sft_dataset", "lora_adapter",
                          "distilled_model", "benchmark_report", "gguf_export"}
@@ -59,3 +60,24 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
         assert len(versions) == 1
         assert versions[0].tags["dagster.partition"] == "tiny"
         assert client.get_model_version_by_alias("slm-tiny", "candidate").version == versions[0].version
+        # lineage: version -> run -> materialisations -> MLflow runs -> dataset -> QA -> chunks -> sources, pages
+        assert chain["version"] == "1" and chain["dagster_run_id"] == result.run_id
+        assert {m["asset"] for m in chain["materializations"]} >= {"raw_docs", "lora_adapter", "gguf_export"}
+        assert all(m["data_version"] for m in chain["materializations"] if m["asset"] == "sft_dataset")
+        assert {r["name"].split("-")[0] for r in chain["mlflow_runs"]} >= {"lora_adapter", "distilled_model"}
+        assert chain["qa_pairs_found"] == chain["qa_pairs_trained_on"] > 0
+        sources = {s["source"] for s in chain["sources"]}
+        assert sources and sources <= {str(p) for p in tiny_domain["corpus"].iterdir()}
+        assert any(s["pages"] for s in chain["sources"] if s["source"].endswith(".pdf")) or not any(
+            s.endswith(".pdf") for s in sources)
+
+
+def _lineage(warehouse, instance) -> dict:
+    from mlflow.tracking import MlflowClient
+
+    from slm_assets.lineage import trace
+    from slm_assets.warehouse import connect
+
+    client = MlflowClient(f"sqlite:///{warehouse / 'mlflow.db'}", registry_uri=f"sqlite:///{warehouse / 'mlflow.db'}")
+    with connect(warehouse / "slm.duckdb") as con:
+        return trace("tiny", None, client, "slm-tiny", con, instance)

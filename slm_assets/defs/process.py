@@ -10,6 +10,7 @@ from slm_assets.models import load_tokenizer
 from slm_assets.process.curate import curate
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.warehouse import WarehouseResource
+from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.warehouse import fetch_dicts, replace_domain_tables
 
 
@@ -57,6 +58,12 @@ def clean_chunks(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "clean_documents": result.documents, "clean_chunks": result.chunks,
             "curation_rejections": result.rejections,
         })
+    index_dir = warehouse.artifacts(spec.name, "index")
+    index, index_stats = ChunkIndex.build(
+        sorted(result.chunks, key=lambda c: c["chunk_id"]), previous=ChunkIndex.load(index_dir)
+    )
+    index.save(index_dir)
+    context.log.info(f"retrieval index: {index_stats}")
     lengths = [c["n_tokens"] for c in result.chunks]
     by_rule = {k.removeprefix("rejected_"): v for k, v in result.counts.items() if k.startswith("rejected_")}
     for key, value in by_rule.items():
@@ -72,6 +79,10 @@ def clean_chunks(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "tokens_mean": round(sum(lengths) / len(lengths), 1) if lengths else 0,
             "token_histogram": dg.MetadataValue.md(token_histogram(lengths)),
             "tokenizer": spec.base_model,
+            "index_dir": dg.MetadataValue.path(str(index_dir)),
+            "index_chunks_tokenized": index_stats.tokenized,
+            "index_chunks_reused": index_stats.reused,
+            "index_build_s": round(index_stats.seconds, 3),
             "table": "clean_chunks",
         },
         check_results=[dg.AssetCheckResult(check_name="has_chunks", passed=bool(result.chunks),

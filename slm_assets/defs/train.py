@@ -11,6 +11,7 @@ from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.tracking import TrackingResource
 from slm_assets.resources.trainer import TrainerResource
 from slm_assets.resources.warehouse import WarehouseResource
+from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.train.leakage import check_leakage
 from slm_assets.train.plots import png_markdown
 from slm_assets.train.sft_data import build_splits, dataset_hash, read_split, write_sft_dataset
@@ -33,13 +34,15 @@ def sft_dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     spec = domains.get(context.partition_key)
     with warehouse.connect() as con:
         pairs = fetch_dicts(con, "select * from qa_pairs where domain = ? and status = 'accepted'", [spec.name])
-    splits = build_splits(pairs, spec.system_prompt, spec.split)
+        chunk_texts = dict(con.execute("select chunk_id, text from clean_chunks where domain = ?", [spec.name]).fetchall())
+    index = ChunkIndex.load(warehouse.artifacts(spec.name, "index"))
+    splits = build_splits(pairs, spec.system_prompt, spec.split, index, chunk_texts)
     # decontaminate: a test pair that overlaps training is dropped from the benchmark, and counted
     before = check_leakage(splits["train"] + splits["val"], splits["test"])
     leaking = set(before.shared_chunks) | {t for t, _ in before.ngram_overlaps}
     splits["test"] = [e for e in splits["test"] if e["qa_id"] not in leaking]
     out_dir = warehouse.artifacts(spec.name, "sft")
-    paths = write_sft_dataset(splits, {p["qa_id"]: p for p in pairs}, out_dir)
+    paths = write_sft_dataset(splits, chunk_texts, out_dir)
     digest = dataset_hash(splits)
     (out_dir / "manifest.json").write_text(json.dumps({
         "dataset_hash": digest, "counts": {k: len(v) for k, v in splits.items()},
@@ -61,6 +64,7 @@ def sft_dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
             "dataset_hash": digest,
             "dataset_dir": dg.MetadataValue.path(str(out_dir)),
             "files": dg.MetadataValue.json(paths),
+            "open_book_examples": sum(e.get("mode") == "open_book" for s in ("train", "val") for e in written[s]),
             "example": dg.MetadataValue.json(written["train"][0] if written["train"] else {}),
         },
         check_results=[dg.AssetCheckResult(check_name="no_benchmark_leakage", passed=report.passed,

@@ -33,10 +33,13 @@ class BenchmarkResult:
     models: dict[str, ModelScores]
     rows: list[dict] = field(default_factory=list)  # per question: question, reference, answers, scores
     judge: dict[str, dict] = field(default_factory=dict)  # reference-based pairwise judge vs base
+    retrieval_recall_at_k: float | None = None  # is the source chunk among the passages retrieved
+    retrieval_k: int | None = None
 
     def as_dict(self) -> dict:
         return {"n_questions": self.n_questions, "models": {k: asdict(v) for k, v in self.models.items()},
-                "judge": self.judge}
+                "judge": self.judge, "retrieval_recall_at_k": self.retrieval_recall_at_k,
+                "retrieval_k": self.retrieval_k}
 
 
 def reference_judge(rows: list[dict], challenger: str, baseline: str, margin: float = 0.05) -> dict:
@@ -59,8 +62,23 @@ def reference_judge(rows: list[dict], challenger: str, baseline: str, margin: fl
             "performance_ratio": wins / losses if losses else (math.inf if wins else 1.0)}
 
 
-def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: BenchmarkConfig) -> BenchmarkResult:
-    """`models` maps a name (base, lora_adapter, distilled_model) to a loaded causal LM."""
+def open_book_prompts(rows: list[dict], index, k: int) -> tuple[list[list[dict]], float]:
+    """Each test prompt with its top-k retrieved passages instead of the bare question, and recall@k."""
+    from slm_assets.retrieval.prompting import open_book_question
+
+    prompts, found = [], 0
+    for row in rows:
+        question = row.get("question") or row["prompt"][-1]["content"]
+        hits = index.search(question, k)
+        found += row["chunk_id"] in {h.chunk_id for h in hits}
+        prompts.append(row["prompt"][:-1] + [{"role": "user", "content": open_book_question(question, [h.text for h in hits])}])
+    return prompts, found / max(1, len(rows))
+
+
+def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: BenchmarkConfig, index=None,
+                    open_book: tuple[str, ...] = ("base", "lora_adapter"), k: int = 2) -> BenchmarkResult:
+    """`models` maps a name (base, lora_adapter, distilled_model) to a loaded causal LM. With an `index`, the
+    models named in `open_book` are also asked with top-k retrieved passages, as `<name>_open_book`."""
     from slm_assets.train.chat_tokens import encode_chat
     from slm_assets.train.distill import answer_loss
 
@@ -71,10 +89,15 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
     references = [r["completion"][0]["content"] for r in rows]
     table = [{"qa_id": r["qa_id"], "doc_id": r["doc_id"], "question": r["prompt"][-1]["content"], "reference": ref}
              for r, ref in zip(rows, references, strict=True)]
-    ppl_examples = [encode_chat(tokenizer, p, ref, 512) for p, ref in zip(prompts, references, strict=True)]
+    variants = [(name, model, prompts) for name, model in models.items()]
+    recall = None
+    if index is not None:
+        rag_prompts, recall = open_book_prompts(rows, index, k)
+        variants += [(f"{name}_open_book", models[name], rag_prompts) for name in open_book if name in models]
     scores: dict[str, ModelScores] = {}
-    for name, model in models.items():
-        generated = generate_answers(model, tokenizer, prompts, config.max_new_tokens, config.batch_size)
+    for name, model, variant_prompts in variants:
+        ppl_examples = [encode_chat(tokenizer, p, ref, 768) for p, ref in zip(variant_prompts, references, strict=True)]
+        generated = generate_answers(model, tokenizer, variant_prompts, config.max_new_tokens, config.batch_size)
         per_metric: dict[str, list[float]] = {m: [] for m in METRICS}
         for row, gen in zip(table, generated, strict=True):
             row[f"{name}_answer"] = gen.text
@@ -95,15 +118,29 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
             p95_latency_s=latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
             tokens_per_s=total_tokens / max(1e-9, sum(latencies)),
         )
-    result = BenchmarkResult(n_questions=len(rows), models=scores, rows=table)
-    for name in models:
-        if name != "base" and "base" in models:
-            result.judge[name] = reference_judge(table, name, "base")
+    result = BenchmarkResult(n_questions=len(rows), models=scores, rows=table, retrieval_recall_at_k=recall,
+                             retrieval_k=k if index is not None else None)
+    for name in scores:
+        baseline = "base_open_book" if name.endswith("_open_book") else "base"
+        if not name.startswith("base") and baseline in scores:
+            result.judge[name] = reference_judge(table, name, baseline)
     return result
 
 
 def improvement(result: BenchmarkResult, challenger: str, metric: str) -> float:
     return getattr(result.models[challenger], metric) - getattr(result.models["base"], metric)
+
+
+def promotion_gate(result: BenchmarkResult, metric: str, min_improvement: float) -> tuple[str, float, bool, str]:
+    """(best tuned model, its gain over base, passed, a sentence saying by how much)."""
+    candidates = [n for n in result.models if n != "base" and not n.endswith("_open_book")]
+    best = max(candidates, key=lambda n: getattr(result.models[n], metric))
+    gain = improvement(result, best, metric)
+    passed = gain > min_improvement
+    sentence = (f"{best} {metric} {getattr(result.models[best], metric):.4f} vs base "
+                f"{getattr(result.models['base'], metric):.4f}: {gain:+.4f} (required > {min_improvement:+.4f})"
+                + ("" if passed else f"; short by {min_improvement - gain:.4f}"))
+    return best, gain, passed, sentence
 
 
 def write_report(result: BenchmarkResult, out_dir: Path, title: str) -> dict[str, str]:
@@ -118,6 +155,9 @@ def write_report(result: BenchmarkResult, out_dir: Path, title: str) -> dict[str
     _plot(result, plot)
     md = [f"# Benchmark: {title}", "", f"{result.n_questions} held-out questions (documents never trained on), greedy decoding.", "",
           markdown_table(result), ""]
+    if result.retrieval_recall_at_k is not None:
+        md += [f"`*_open_book` rows answer with the top {result.retrieval_k} passages retrieved by BM25; "
+               f"retrieval recall@{result.retrieval_k} (source chunk retrieved): {result.retrieval_recall_at_k:.2f}.", ""]
     if result.judge:
         md += ["## Pairwise judge (reference_f1: closer to the reference wins; not an LLM judge)", "",
                "| model vs base | wins | losses | ties | win rate | performance ratio |", "|---|---|---|---|---|---|"]

@@ -24,7 +24,7 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
         scheme = parts.scheme.lower()
         if scheme not in DEFAULT_PORTS or not parts.hostname or len(absolute) > MAX_URL_LENGTH:
             return None
-        host = parts.hostname.rstrip(".")  # urlsplit lower-cases it
+        host = ascii_host(parts.hostname)
         if ":" in host:
             host = f"[{host}]"
         port = parts.port
@@ -44,15 +44,26 @@ def host_of(url: str) -> str | None:
         parts = urlsplit(url)
         if parts.scheme.lower() not in DEFAULT_PORTS:
             return None
-        return (parts.hostname or "").rstrip(".") or None
+        return ascii_host(parts.hostname or "") or None
     except ValueError:
         return None
+
+
+def ascii_host(host: str) -> str:
+    """Lower case, no trailing dot, international names in their IDNA (xn--) form, as redirects send them."""
+    host = host.lower().rstrip(".")
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host  # not a valid name; the fetch fails on it with a clear error
 
 
 def allowed_hosts(config: CrawlConfig) -> frozenset[str]:
     """The configured hosts, or the seeds' hosts when none are configured."""
     hosts = config.allowed_hosts or [host_of(u) or "" for u in config.seed_urls]
-    return frozenset(h.lower().rstrip(".") for h in hosts if h)
+    return frozenset(ascii_host(h) for h in hosts if h)
 
 
 def extract_links(html_text: str, base_url: str) -> list[str]:

@@ -45,7 +45,10 @@ def parse_html(data: bytes, declared_charset: str | None = None) -> ParsedDocume
         tag.decompose()
     root = soup.find("article") or soup.find("main") or soup.body or soup
     blocks: list[str] = []
-    _render(root, blocks)
+    try:
+        _render(root, blocks)
+    except RecursionError:  # a hostile page of thousands of nested tags; _render recurses per level
+        raise ParseError("HTML nested too deeply to read (about 1,000 levels or more)") from None
     text = "\n\n".join(b for b in (blk.strip() for blk in blocks) if b)
     if not text.strip():
         raise ParseError("no text content in the page")

@@ -13,8 +13,9 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from slm_assets.ingest.documents import ParsedDocument, ParseError
+from slm_assets.ingest.pdf_hyphens import Vocabulary
 from slm_assets.ingest.pdf_layout import Line, PageContent, read_page, reading_order
-from slm_assets.ingest.pdf_text import Vocabulary, page_paragraphs, remove_page_furniture
+from slm_assets.ingest.pdf_text import page_paragraphs, remove_page_furniture
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ top-left of the page); vertical (CJK) fonts go through pdfminer's LTChar unchang
 """
 
 from pdfminer.converter import PDFPageAggregator
-from pdfminer.layout import LTChar, LTContainer
+from pdfminer.layout import LTChar, LTContainer, LTPage
 from pdfminer.pdffont import PDFUnicodeNotDefined
 from pdfminer.pdfinterp import PDFPageInterpreter
 from pdfminer.utils import apply_matrix_rect
@@ -42,19 +42,22 @@ class _CharCollector(PDFPageAggregator):
         return adv
 
     def paint_path(self, gstate, stroke, fill, evenodd, path) -> None:
-        # only counted: a page with enough lines and boxes gets pdfplumber's table finder
+        # kept as pdfminer objects (few per page): pdfplumber's table finder reads them
         self.rulings += sum(1 for op in path if op[0] == "m") or 1
+        super().paint_path(gstate, stroke, fill, evenodd, path)
 
 
-def page_chars(page) -> tuple[list[Char], int]:
-    """(characters, number of painted paths) of a pdfplumber page, without pdfplumber's objects."""
+def page_chars(page) -> tuple[list[Char], int, LTPage]:
+    """(characters, number of painted subpaths, pdfminer layout holding everything else) of a
+    pdfplumber page. The layout has lines, rectangles and images but no horizontal characters."""
     device = _CharCollector(page.pdf.rsrcmgr, page.page_number)
     PDFPageInterpreter(page.pdf.rsrcmgr, device).process_page(page.page_obj)
     height = float(page.height)
     mb_x0, mb_top = float(page.mediabox[0]), float(page.mediabox[1])
     chars = [(x0 + mb_x0, x1 + mb_x0, height - y1 + mb_top, height - y0 + mb_top, text, size, upright)
              for x0, x1, y0, y1, text, size, upright in device.raw]
-    stack = [device.get_result()]
+    layout = device.get_result()
+    stack: list = [layout]
     while stack:  # vertical-font characters, kept by pdfminer as LTChar objects
         for obj in stack.pop():
             if isinstance(obj, LTChar):
@@ -62,4 +65,4 @@ def page_chars(page) -> tuple[list[Char], int]:
                               obj.get_text(), obj.size, obj.upright))
             elif isinstance(obj, LTContainer):
                 stack.append(obj)
-    return chars, device.rulings
+    return chars, device.rulings, layout

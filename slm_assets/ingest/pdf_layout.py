@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from slm_assets.ingest.html import rows_to_markdown
 from slm_assets.ingest.pdf_chars import page_chars
+from slm_assets.ingest.pdf_hyphens import Vocabulary, join_lines
 
 LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
                            "\ufb05": "st", "\ufb06": "st", "\u00a0": " "})
@@ -73,12 +74,16 @@ class PageContent:
 
 def read_page(page, number: int) -> PageContent:
     """Rows of words and tables (as Markdown, their characters removed from the rows) of one page."""
-    chars, rulings = page_chars(page)
+    chars, rulings, layout = page_chars(page)
     upright = sum(1 for c in chars if c[6])
     if upright * 2 >= len(chars):  # rotated watermarks and margin labels go; a rotated page keeps its text
         chars = [c for c in chars if c[6]]
-    tables = _tables(page) if rulings >= MIN_RULINGS_FOR_TABLE else []
-    if tables:
+    tables: list[TableBlock] = []
+    if rulings >= MIN_RULINGS_FOR_TABLE:
+        # pdfplumber's table finder works from lines and rectangles only; handing it the layout
+        # without characters spares it a dict per character. Cell text comes from our characters.
+        page._layout = layout
+        tables = _tables(page, chars)
         chars = [c for c in chars if not _inside_any(c, tables)]
     return PageContent(number=number, width=float(page.width), height=float(page.height), rows=_rows(chars), tables=tables)
 
@@ -88,16 +93,27 @@ def _inside_any(char: tuple, tables: list[TableBlock]) -> bool:
     return any(t.x0 <= cx <= t.x1 and t.top <= cy <= t.bottom for t in tables)
 
 
-def _tables(page) -> list[TableBlock]:
+def _tables(page, chars: list[tuple]) -> list[TableBlock]:
     blocks = []
     for table in page.find_tables():
-        rows = [[(cell or "").replace("\n", " ").replace("|", "/").strip() for cell in row] for row in table.extract()]
+        x0, top, x1, bottom = table.bbox
+        inside = [c for c in chars if x0 <= (c[0] + c[1]) / 2 < x1 and top <= (c[2] + c[3]) / 2 < bottom]
+        rows = [[_cell_text(inside, cell) for cell in row.cells] for row in table.rows]
         rows = [r for r in rows if any(r)]
         if len(rows) < 2 or max(len(r) for r in rows) < 2:  # a framed paragraph, not a table
             continue
-        x0, top, x1, bottom = table.bbox
         blocks.append(TableBlock(top=top, bottom=bottom, x0=x0, x1=x1, markdown=rows_to_markdown(rows)))
     return blocks
+
+
+def _cell_text(chars: list[tuple], cell: tuple | None) -> str:
+    """Text of the characters centred in a cell (pdfplumber's rule), lines joined by spaces."""
+    if cell is None:  # spanned by a merged neighbour
+        return ""
+    x0, top, x1, bottom = cell
+    mine = [c for c in chars if x0 <= (c[0] + c[1]) / 2 < x1 and top <= (c[2] + c[3]) / 2 < bottom]
+    lines = [row.text for row in _rows(mine)]
+    return join_lines(lines, Vocabulary()).replace("|", "/").strip() if lines else ""
 
 
 def _rows(chars: list[tuple]) -> list[Row]:

@@ -1,18 +1,14 @@
-"""Document-level clean-up of PDF pages: running headers/footers, paragraphs, hyphenated line breaks."""
+"""Document-level clean-up of PDF pages: running headers/footers removed, lines joined into paragraphs."""
 
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 
+from slm_assets.ingest.pdf_hyphens import Vocabulary, join_lines
 from slm_assets.ingest.pdf_layout import Line, PageContent, TableBlock
 
 BAND = 0.09  # share of the page height at the top and at the bottom where running headers/footers live
 DIGITS = re.compile(r"\d+")
-WORD = re.compile(r"\w+")
-HYPHENATED = re.compile(r"\w+(?:-\w+)+")
-HYPHENS = "-\u00ad\u2010"  # hyphen-minus, soft hyphen, hyphen
-LINE_END_HYPHEN = re.compile(r"(\w+)[-\u00ad\u2010]$")
 BULLET = re.compile(r"^(?:[\u2022\u25aa\u25e6\u2023\u2043*\u2013-]\s|\(?\d{1,3}[.)]\s|\(?[a-z][.)]\s)")
 SENTENCE_END = set(".!?:;\"'\u201d)") | {""}
 PARAGRAPH_GAP = 0.65  # vertical gap between lines, as a share of the font size, that starts a new paragraph
@@ -46,44 +42,6 @@ def _band_key(page: PageContent, row) -> tuple[str, str] | None:
     if row.top >= page.height * (1 - BAND):
         return ("bottom", furniture_key(row.text))
     return None
-
-
-@dataclass
-class Vocabulary:
-    """Words of the whole document, to decide whether a hyphen at a line end is part of the word."""
-
-    words: set[str] = field(default_factory=set)
-    hyphenated: set[str] = field(default_factory=set)
-
-    def add(self, text: str) -> None:
-        lower = text.lower()
-        self.words.update(WORD.findall(lower))
-        if "-" in lower:
-            self.hyphenated.update(HYPHENATED.findall(lower))
-
-
-def join_lines(lines: list[str], vocabulary: Vocabulary) -> str:
-    """One paragraph from its lines: "charg-" + "ing" -> "charging", but "plug-" + "in" stays "plug-in"
-    when the document writes "plug-in" elsewhere and never "plugin"."""
-    parts = [lines[0]]
-    for previous, nxt in zip(lines, lines[1:], strict=False):
-        match = LINE_END_HYPHEN.search(previous) if previous[-1:] in HYPHENS else None
-        if not (match and nxt[:1].islower()):
-            parts.append(" " + nxt)
-            continue
-        head = match.group(1)
-        tail = WORD.match(nxt)
-        tail_word = tail.group(0) if tail else ""
-        # "power-" + "versus-state-of-charge" is a compound already; "plug-" + "in" is one when the
-        # document writes "plug-in" elsewhere and never "plugin"; anything else is a word broken by
-        # the typesetter
-        keep = nxt[len(tail_word) : len(tail_word) + 1] == "-" or (
-            f"{head}-{tail_word}".lower() in vocabulary.hyphenated
-            and f"{head}{tail_word}".lower() not in vocabulary.words
-        )
-        parts[-1] = parts[-1][:-1]  # the line-end hyphen (a soft one too) goes; a compound gets "-" back
-        parts.append(("-" if keep else "") + nxt)
-    return "".join(parts)
 
 
 def page_paragraphs(items: list[Line | TableBlock], vocabulary: Vocabulary) -> list[str]:

@@ -1,14 +1,26 @@
-"""The QA generation loop: resumable, persisting every pair the moment it arrives.
+"""The QA generation loop: resumable, rate-limited, persisting every pair the moment it arrives.
 
 Work is split into units (chunk x template). A unit's key hashes the chunk, the template and
 version, and the teacher; a unit whose key is stored in `teacher_calls` is never called again,
 so a killed run resumes without repeating paid calls and without duplicating pairs.
+
+Calls run in a thread pool; results are handled (gated, deduplicated, counted, stored) only on the
+calling thread, one at a time, so the accepted count stops exactly at the target: pairs that
+arrive from calls still in flight are stored as rejected `target_reached`.
+
+Failures: a unit whose call failed after the client's own retries (5xx, timeout) is retried once,
+`retry_pause_s` later; if it fails again it is left for the next run (never stored as done). A
+rate-limit error pauses every call for the retry-after the server gave, and the unit goes back in
+the queue.
 """
 
 import hashlib
+import heapq
+import itertools
 import logging
 import random
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -16,10 +28,11 @@ from datetime import UTC, datetime
 
 from slm_assets.synth.config import SynthConfig
 from slm_assets.synth.gates import QuestionDeduper, gate_failure
+from slm_assets.synth.limits import TeacherLimits
 from slm_assets.synth.offline_teacher import OfflineTeacher
 from slm_assets.synth.prompts import TEMPLATES, Template
 from slm_assets.synth.records import ChunkForSynth, TeacherResult
-from slm_assets.synth.teachers import ChatTeacher, TeacherError
+from slm_assets.synth.teachers import LLMTeacher, TeacherError
 
 log = logging.getLogger(__name__)
 OFFLINE_TEMPLATE = Template("offline-rules", OfflineTeacher.template_version, "mixed", "derived from the text")
@@ -30,14 +43,26 @@ class GenerationSummary:
     accepted_total: int = 0
     accepted_new: int = 0
     rejected_new: int = 0
-    calls_made: int = 0
+    calls_made: int = 0  # units answered and stored this run
     calls_skipped: int = 0  # already stored from an earlier run
-    call_errors: int = 0
-    prompt_tokens: int = 0
+    call_errors: int = 0  # failed attempts (each unit is retried once in the run)
+    units_retried: int = 0  # units put back for a second try after a pause
+    units_failed: int = 0  # units that failed twice: left for the next run
+    teacher_requests: int = 0  # requests sent (generation, repair and judge; not the client's own retries)
+    judge_calls: int = 0
+    rate_limit_pauses: int = 0
+    rate_limit_paused_s: float = 0.0
+    prompt_tokens: int = 0  # every request of this run, stored or not
     completion_tokens: int = 0
+    estimated_cost_usd: float = 0.0
+    wall_s: float = 0.0
     stopped_because: str = ""
     reject_reasons: Counter = field(default_factory=Counter)
     question_types: Counter = field(default_factory=Counter)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
 
 class QAStore:
@@ -46,6 +71,14 @@ class QAStore:
     def done_call_keys(self) -> set[str]: ...
     def accepted(self) -> list[tuple[str, str]]: ...  # (qa_id, question)
     def record(self, call_row: dict, pair_rows: list[dict]) -> None: ...
+
+
+@dataclass
+class Unit:
+    chunk: ChunkForSynth
+    template: Template
+    key: str
+    failures: int = 0
 
 
 def call_key(domain: str, chunk: ChunkForSynth, template: Template, provider: str, model: str) -> str:
@@ -62,16 +95,39 @@ def work_units(chunks: list[ChunkForSynth], templates: list[Template], seed: int
             yield chunk, templates[(index + rotation) % len(templates)]
 
 
+def run_unit(unit: Unit, teacher: OfflineTeacher | LLMTeacher, config: SynthConfig,
+             limits: TeacherLimits) -> TeacherResult:
+    """One teacher call (and, when asked, one judge call over the pairs that pass the lexical gates)."""
+    if isinstance(teacher, OfflineTeacher):
+        return TeacherResult(pairs=teacher.pairs_for_chunk(unit.chunk))
+    result = teacher.generate(unit.chunk, unit.template, config.pairs_per_call, limits=limits)
+    if config.judge_groundedness and result.pairs:
+        result.verdicts = {}
+        candidates = [i for i, p in enumerate(result.pairs) if gate_failure(p, unit.chunk.text, config) is None]
+        if candidates:
+            verdicts, prompt_tokens, completion_tokens = teacher.judge(
+                unit.chunk, [result.pairs[i] for i in candidates], limits=limits)
+            result.verdicts = dict(zip(candidates, verdicts, strict=True))
+            result.prompt_tokens += prompt_tokens
+            result.completion_tokens += completion_tokens
+    return result
+
+
 def generate_qa(
     domain: str,
     chunks: list[ChunkForSynth],
-    teacher: OfflineTeacher | ChatTeacher,
+    teacher: OfflineTeacher | LLMTeacher,
     config: SynthConfig,
     store: QAStore,
     concurrency: int = 1,
     progress: Callable[[GenerationSummary], None] | None = None,
+    limits: TeacherLimits | None = None,
 ) -> GenerationSummary:
+    """Generate until `config.n_pairs` pairs are accepted (stored ones count), the corpus runs out, the
+    token budget is spent or the server keeps refusing. `limits` defaults to the config's per-minute limits."""
+    started = time.monotonic()
     summary = GenerationSummary()
+    limits = limits or TeacherLimits.per_minute(config.requests_per_minute, config.tokens_per_minute)
     provider, model = teacher.provider, teacher.model
     temperature = getattr(teacher, "temperature", 0.0)
     templates = [OFFLINE_TEMPLATE] if isinstance(teacher, OfflineTeacher) else TEMPLATES
@@ -85,26 +141,24 @@ def generate_qa(
         summary.stopped_because = "target already reached by stored pairs"
         return summary
 
-    def run_unit(chunk: ChunkForSynth, template: Template) -> TeacherResult:
-        if isinstance(teacher, OfflineTeacher):
-            return TeacherResult(pairs=teacher.pairs_for_chunk(chunk))
-        return teacher.generate(chunk, template, config.pairs_per_call)
+    def sync_usage() -> None:
+        summary.teacher_requests, summary.prompt_tokens, summary.completion_tokens = limits.totals()
+        price_prompt, price_completion = getattr(teacher, "usd_per_million", (0.0, 0.0))
+        summary.estimated_cost_usd = (summary.prompt_tokens * price_prompt
+                                      + summary.completion_tokens * price_completion) / 1e6
 
-    def handle(chunk: ChunkForSynth, template: Template, key: str, result: TeacherResult | Exception) -> None:
+    def handle(unit: Unit, result: TeacherResult) -> None:
         now = datetime.now(UTC).replace(tzinfo=None)
-        if isinstance(result, Exception):
-            summary.call_errors += 1
-            log.warning("teacher call for chunk %s failed: %s", chunk.chunk_id, result)
-            # errors are not stored as done: a later run retries them
-            return
         summary.calls_made += 1
-        summary.prompt_tokens += result.prompt_tokens
-        summary.completion_tokens += result.completion_tokens
+        summary.judge_calls += bool(result.verdicts)  # empty: nothing passed the gates, no call made
         rows = []
         n_pairs = max(1, len(result.pairs))
         for position, pair in enumerate(result.pairs):
-            qa_id = hashlib.sha256(f"{key}:{position}:{pair.question}".encode()).hexdigest()[:16]
-            reason = gate_failure(pair, chunk.text, config)
+            qa_id = hashlib.sha256(f"{unit.key}:{position}:{pair.question}".encode()).hexdigest()[:16]
+            reason = gate_failure(pair, unit.chunk.text, config)
+            if reason is None and result.verdicts is not None:
+                verdict = result.verdicts.get(position)
+                reason = None if verdict else ("judge_unsupported" if verdict is False else "judge_no_verdict")
             if reason is None and (dup := deduper.duplicate_of(pair.question)):
                 reason = f"near_duplicate_question (of {dup})"
             if reason is None and summary.accepted_total >= config.n_pairs:
@@ -120,64 +174,107 @@ def generate_qa(
             rows.append({
                 "domain": domain, "qa_id": qa_id, "status": "accepted" if reason is None else "rejected",
                 "reject_reason": reason, "question": pair.question, "answer": pair.answer,
-                "question_type": pair.question_type, "chunk_id": chunk.chunk_id, "doc_id": chunk.doc_id,
-                "source": chunk.source, "page_start": chunk.page_start, "template_id": template.template_id,
-                "template_version": template.version, "teacher_provider": provider, "teacher_model": model,
-                "temperature": temperature, "seed": config.seed,
+                "question_type": pair.question_type, "chunk_id": unit.chunk.chunk_id, "doc_id": unit.chunk.doc_id,
+                "source": unit.chunk.source, "page_start": unit.chunk.page_start,
+                "template_id": unit.template.template_id, "template_version": unit.template.version,
+                "teacher_provider": provider, "teacher_model": model, "temperature": temperature, "seed": config.seed,
                 "prompt_tokens": result.prompt_tokens // n_pairs, "completion_tokens": result.completion_tokens // n_pairs,
-                "latency_s": result.latency_s / n_pairs, "call_key": key, "created_at": now,
+                "latency_s": result.latency_s / n_pairs, "call_key": unit.key, "created_at": now,
             })
         call_row = {
-            "domain": domain, "call_key": key, "chunk_id": chunk.chunk_id,
+            "domain": domain, "call_key": unit.key, "chunk_id": unit.chunk.chunk_id,
             "status": "invalid" if result.invalid and not result.pairs else "ok",
             "detail": "; ".join(result.invalid) or None, "prompt_tokens": result.prompt_tokens,
             "completion_tokens": result.completion_tokens, "latency_s": result.latency_s, "created_at": now,
         }
         store.record(call_row, rows)
+        sync_usage()
         if progress:
             progress(summary)
 
     def budget_spent() -> bool:
-        return config.token_budget is not None and summary.prompt_tokens + summary.completion_tokens >= config.token_budget
+        return config.token_budget is not None and sum(limits.totals()[1:]) >= config.token_budget
 
-    units = work_units(chunks, templates, config.seed)
+    fresh = work_units(chunks, templates, config.seed)
+    ready: deque[Unit] = deque()  # units to try again now (rate limited)
+    later: list[tuple[float, int, Unit]] = []  # (due, tiebreak, unit): failed once, retried after a pause
+    tiebreak = itertools.count()
+    halt = ""  # set when the server makes going on pointless
+
+    def next_unit() -> Unit | None:
+        now = time.monotonic()
+        while later and later[0][0] <= now:
+            ready.append(heapq.heappop(later)[2])
+        if ready:
+            return ready.popleft()
+        for chunk, template in fresh:
+            key = call_key(domain, chunk, template, provider, model)
+            if key in done:
+                summary.calls_skipped += 1
+                continue
+            return Unit(chunk, template, key)
+        return None
+
+    def failed(unit: Unit, exc: Exception) -> None:
+        nonlocal halt
+        if isinstance(exc, TeacherError) and exc.status == 429:
+            pause = exc.retry_after if exc.retry_after is not None else config.retry_pause_s
+            if pause > config.max_rate_limit_pause_s or summary.rate_limit_pauses >= config.max_rate_limit_pauses:
+                halt = (f"rate limited: the server asked for {pause:.0f} s more "
+                        f"({summary.rate_limit_pauses} pauses so far); run again later")
+                return
+            summary.rate_limit_pauses += 1
+            summary.rate_limit_paused_s += pause
+            log.warning("rate limited after the client's retries: pausing every call for %.1f s", pause)
+            limits.pause(pause)
+            ready.append(unit)
+            return
+        summary.call_errors += 1
+        unit.failures += 1
+        log.warning("teacher call for chunk %s failed (%d): %s", unit.chunk.chunk_id, unit.failures, exc)
+        if unit.failures == 1:
+            summary.units_retried += 1
+            heapq.heappush(later, (time.monotonic() + config.retry_pause_s, next(tiebreak), unit))
+        else:  # not stored as done: the next run tries it again
+            summary.units_failed += 1
+
+    def go_on() -> bool:
+        return not halt and summary.accepted_total < config.n_pairs and not budget_spent()
+
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        pending: dict[Future, tuple] = {}
-        exhausted = False
+        pending: dict[Future, Unit] = {}
         while True:
-            while not exhausted and len(pending) < concurrency and summary.accepted_total < config.n_pairs and not budget_spent():
-                try:
-                    chunk, template = next(units)
-                except StopIteration:
-                    exhausted = True
-                    break
-                key = call_key(domain, chunk, template, provider, model)
-                if key in done:
-                    summary.calls_skipped += 1
-                    continue
-                pending[pool.submit(run_unit, chunk, template)] = (chunk, template, key)
+            while go_on() and len(pending) < concurrency and (unit := next_unit()) is not None:
+                pending[pool.submit(run_unit, unit, teacher, config, limits)] = unit
             if not pending:
+                if go_on() and later:  # only retries left: wait for the first to fall due
+                    time.sleep(max(0.0, later[0][0] - time.monotonic()))
+                    continue
                 break
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            timeout = max(0.0, later[0][0] - time.monotonic()) if later else None
+            finished, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
             for future in finished:
-                chunk, template, key = pending.pop(future)
+                unit = pending.pop(future)
                 try:
                     result = future.result()
                 except (TeacherError, TimeoutError, OSError) as exc:
-                    result = exc
-                handle(chunk, template, key, result)
+                    failed(unit, exc)
+                    continue
+                handle(unit, result)
+    sync_usage()
+    summary.wall_s = time.monotonic() - started
     if summary.accepted_total >= config.n_pairs:
         summary.stopped_because = f"target of {config.n_pairs} accepted pairs reached"
+    elif halt:
+        summary.stopped_because = f"{halt}; {summary.accepted_total}/{config.n_pairs} pairs stored"
     elif budget_spent():
         summary.stopped_because = (
-            f"token budget of {config.token_budget} spent after {summary.prompt_tokens + summary.completion_tokens} "
+            f"token budget of {config.token_budget} spent after {summary.tokens} "
             f"tokens; {summary.accepted_total}/{config.n_pairs} pairs stored, run again to continue"
         )
     else:
         summary.stopped_because = (
             f"every chunk x template was tried: {summary.accepted_total}/{config.n_pairs} pairs "
-            f"({summary.call_errors} calls failed and will be retried on the next run)"
+            f"({summary.units_failed} units failed twice and will be retried on the next run)"
         )
     return summary
-
-

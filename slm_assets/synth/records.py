@@ -44,3 +44,15 @@ class TeacherResult:
     completion_tokens: int = 0
     latency_s: float = 0.0
     invalid: list[str] = field(default_factory=list)  # reasons for unparseable output
+    # judge verdicts by position in `pairs` (True supported, False not, None no verdict); None: not judged
+    verdicts: dict[int, bool | None] | None = None
+
+
+class VerdictBatch(BaseModel):
+    """The JSON object an LLM judge answers with."""
+
+    class Verdict(BaseModel):
+        id: int
+        supported: bool
+
+    verdicts: list[Verdict]

@@ -8,6 +8,16 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+class ContextConfig(BaseModel):
+    """Training with context: the source chunk plus retrieved distractors from other documents in the prompt."""
+
+    open_book_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="Share of train/val examples that carry passages (the rest closed book)."
+    )
+    k_distractors: int = Field(default=1, ge=0, description="Retrieved chunks from other documents added as distractors.")
+    k_retrieve: int = Field(default=2, ge=1, description="Passages retrieved per question at evaluation and serving.")
+
+
 class SplitConfig(BaseModel):
     """Document-level train/val/test split: no source document is in two splits."""
 
@@ -17,6 +27,7 @@ class SplitConfig(BaseModel):
     max_test_questions: int | None = Field(
         default=None, description="Cap on benchmark questions kept in the test split (None = all)."
     )
+    context: ContextConfig = Field(default_factory=ContextConfig)
 
 
 class LoraConfig(BaseModel):

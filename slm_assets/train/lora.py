@@ -93,6 +93,14 @@ def train_lora(
     train_ds = Dataset.from_list([{k: r[k] for k in TRAIN_COLUMNS} for r in train_rows])
     val_ds = Dataset.from_list([{k: r[k] for k in TRAIN_COLUMNS} for r in val_rows])
 
+    from slm_assets.train.memory import ensure_fits, estimate_training_memory
+
+    estimate = estimate_training_memory(
+        resolve_model(base_model, cache_dir), device, config.lora.qlora, config.lora.r,
+        config.per_device_batch_size, config.max_length, config.gradient_checkpointing,
+    )
+    ensure_fits(estimate, base_model)  # refuse before loading gigabytes
+    log.info("memory estimate %.2f GiB of %.1f GiB available", estimate.total_gb, estimate.available_gb)
     tokenizer = load_tokenizer(base_model, cache_dir)
     model = load_base_for_training(base_model, cache_dir, config.lora, device)
     checkpoints = out_dir / "checkpoints"

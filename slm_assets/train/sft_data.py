@@ -6,6 +6,7 @@ import math
 import random
 from pathlib import Path
 
+from slm_assets.retrieval.prompting import open_book_question
 from slm_assets.train.config import SplitConfig
 
 SPLITS = ("train", "val", "test")
@@ -31,29 +32,57 @@ def split_documents(doc_ids: list[str], config: SplitConfig) -> dict[str, str]:
     return assignment
 
 
-def chat_example(pair: dict, system_prompt: str) -> dict:
-    """TRL conversational prompt/completion: loss on the completion only, under the model's chat template."""
+def chat_example(pair: dict, system_prompt: str, passages: list[tuple[str, str]] | None = None) -> dict:
+    """TRL conversational prompt/completion: loss on the completion only, under the model's chat template.
+
+    With `passages` [(chunk_id, text)], the question is asked open book (source chunk + distractors).
+    """
+    user = open_book_question(pair["question"], [t for _, t in passages]) if passages else pair["question"]
     return {
         "qa_id": pair["qa_id"],
         "doc_id": pair["doc_id"],
         "chunk_id": pair["chunk_id"],
+        "mode": "open_book" if passages else "closed_book",
+        "context_chunk_ids": [c for c, _ in passages or []],
+        "question": pair["question"],
         "prompt": [
             {"role": "system", "content": system_prompt},
-            {"role": "user", "content": pair["question"]},
+            {"role": "user", "content": user},
         ],
         "completion": [{"role": "assistant", "content": pair["answer"]}],
     }
 
 
-def alpaca_example(pair: dict, split: str) -> dict:
-    return {"instruction": pair["question"], "input": "", "output": pair["answer"], "split": split, "qa_id": pair["qa_id"]}
+def alpaca_example(example: dict, split: str, passages_text: dict[str, str]) -> dict:
+    """instruction = question, input = the context passages (empty when closed book), output = answer."""
+    context = "\n\n".join(passages_text[c] for c in example["context_chunk_ids"] if c in passages_text)
+    return {"instruction": example["question"], "input": context, "output": example["completion"][0]["content"],
+            "split": split, "qa_id": example["qa_id"]}
 
 
-def build_splits(pairs: list[dict], system_prompt: str, config: SplitConfig) -> dict[str, list[dict]]:
+def passages_for(pair: dict, index, chunk_texts: dict[str, str], k_distractors: int, rng: random.Random):
+    """The source chunk and k retrieved chunks from other documents, in a seeded random order."""
+    passages = [(pair["chunk_id"], chunk_texts[pair["chunk_id"]])]
+    if index is not None and k_distractors:
+        hits = index.search(pair["question"], k_distractors, exclude_doc=pair["doc_id"])
+        passages += [(h.chunk_id, h.text) for h in hits]
+    rng.shuffle(passages)
+    return passages
+
+
+def build_splits(pairs: list[dict], system_prompt: str, config: SplitConfig, index=None,
+                 chunk_texts: dict[str, str] | None = None) -> dict[str, list[dict]]:
+    """Group split by document; a seeded share of train/val examples carries passages (the test split never:
+    the benchmark retrieves its own)."""
     assignment = split_documents([p["doc_id"] for p in pairs], config)
     splits: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    ratio = config.context.open_book_ratio if chunk_texts else 0.0
+    rng = random.Random(config.seed)
     for pair in sorted(pairs, key=lambda p: p["qa_id"]):
-        splits[assignment[pair["doc_id"]]].append(chat_example(pair, system_prompt))
+        split = assignment[pair["doc_id"]]
+        open_book = split != "test" and rng.random() < ratio and pair["chunk_id"] in (chunk_texts or {})
+        passages = passages_for(pair, index, chunk_texts, config.context.k_distractors, rng) if open_book else None
+        splits[split].append(chat_example(pair, system_prompt, passages))
     if config.max_test_questions is not None:
         rng = random.Random(config.seed)
         test = splits["test"]
@@ -70,7 +99,7 @@ def dataset_hash(splits: dict[str, list[dict]]) -> str:
     return digest.hexdigest()[:16]
 
 
-def write_sft_dataset(splits: dict[str, list[dict]], pairs_by_id: dict[str, dict], out_dir: Path) -> dict[str, str]:
+def write_sft_dataset(splits: dict[str, list[dict]], passages_text: dict[str, str], out_dir: Path) -> dict[str, str]:
     """JSONL per split, an HF DatasetDict on disk, and an alpaca-style export."""
     from datasets import Dataset, DatasetDict
 
@@ -90,7 +119,7 @@ def write_sft_dataset(splits: dict[str, list[dict]], pairs_by_id: dict[str, dict
     with alpaca.open("w", encoding="utf-8") as handle:
         for split, examples in splits.items():
             for example in examples:
-                handle.write(json.dumps(alpaca_example(pairs_by_id[example["qa_id"]], split), ensure_ascii=False) + "\n")
+                handle.write(json.dumps(alpaca_example(example, split, passages_text), ensure_ascii=False) + "\n")
     paths["alpaca"] = str(alpaca)
     return paths
 

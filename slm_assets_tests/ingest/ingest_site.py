@@ -188,6 +188,9 @@ def build_routes(site: Site) -> dict[str, Route]:
         "/image.png": lambda h: h.reply(ingest_pdfs.png_bytes(), "image/png"),
         "/no-type": lambda h: h.reply(b"just some bytes \x01\x02", None),
         "/etag.html": _conditional,
+        "/slow.html": lambda h: (h.site.stop.wait(0.5), h.reply(page("Slow", GOOD_TEXT + " Slow."))),
+        "/slow2.html": lambda h: (h.site.stop.wait(0.5), h.reply(page("Slow too", GOOD2_TEXT + " Slow."))),
+        "/deep-nesting.html": lambda h: h.reply(b"<html><body>" + b"<div>" * 5000 + b"<p>deep</p>" + b"</div>" * 5000),
         "/scripts-only.html": lambda h: h.reply(
             b"<html><head><script>var a = 1;</script></head><body><nav><a href='/'>Home</a></nav>"
             b"<script>document.write('hi')</script></body></html>"),

@@ -66,6 +66,7 @@ HOSTILE = {
     "unsupported-content-type-png": Hostile("/image.png", "policy", "unsupported content type image/png"),
     "no-content-type-unknown-bytes": Hostile("/no-type", "policy", "unsupported content type unknown"),
     "script-and-nav-only-page": Hostile("/scripts-only.html", "parse", "no text content"),
+    "html-nested-5000-deep": Hostile("/deep-nesting.html", "parse", "HTML nested too deeply"),
 }
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from slm_assets.ingest.documents import ParsedDocument, ParseError
 from slm_assets.ingest.pdf import parse_pdf, parse_pdfs_parallel
-from slm_assets.ingest.pdf_text import Vocabulary, join_lines
+from slm_assets.ingest.pdf_hyphens import Vocabulary, join_lines
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,7 @@ def test_hyphenated_line_break_is_joined_and_real_hyphens_kept(normal):
         (["year 2019-", "2020 saw"], "", "year 2019- 2020 saw"),  # not a word break: digits
         (["the CCS-", "Type 2 plug"], "", "the CCS- Type 2 plug"),  # next line starts upper-case
         (["the power-", "versus-state-of-charge plot"], "", "the power-versus-state-of-charge plot"),
+        (["Motorway Power pay-as-you-", "go"], "", "Motorway Power pay-as-you-go"),
     ],
 )
 def test_join_lines(lines, known, expected):
@@ -116,3 +117,20 @@ def test_parse_pdfs_parallel_keeps_order_and_returns_errors(tmp_path):
     assert isinstance(results[2], ParsedDocument) and results[2].metadata["two_column_pages"] == [1]
     assert isinstance(results[3], ParseError) and "cannot read" in str(results[3])
     assert [r.text for r in results[:3:2]] == [parse_pdf(p.read_bytes()).text for p in paths[:3:2]]
+
+
+def test_one_unreadable_page_is_skipped_and_named(monkeypatch):
+    from slm_assets.ingest import pdf as pdf_module
+
+    real_read_page = pdf_module.read_page
+
+    def damaged_page_two(page, number):
+        if number == 2:
+            raise KeyError("broken /Contents")
+        return real_read_page(page, number)
+
+    monkeypatch.setattr(pdf_module, "read_page", damaged_page_two)
+    document = parse_pdf(ingest_pdfs.normal_pdf())
+    assert [page for page, _s, _e in document.page_spans] == [1, 3]
+    assert document.metadata["unreadable_pages"] == ["page 2: KeyError: 'broken /Contents'"]
+    assert ingest_pdfs.PAGE2_SENTENCE not in document.text and "Workplace charging" in document.text

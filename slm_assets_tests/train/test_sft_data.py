@@ -47,3 +47,26 @@ def test_leakage_check_passes_clean_splits_and_names_a_planted_leak():
     assert not report.passed
     assert "planted" in report.describe()
     assert "planted" in report.shared_chunks
+
+
+def test_open_book_examples_carry_the_source_chunk_and_distractors_from_other_documents():
+    from slm_assets.retrieval.index import ChunkIndex
+
+    data = pairs(10)
+    chunk_texts = {p["chunk_id"]: f"Passage for {p['question']} {p['answer']}" for p in data}
+    index, _ = ChunkIndex.build([{"chunk_id": c, "doc_id": c.split("-")[0].replace("c", "d"), "text": t}
+                                 for c, t in chunk_texts.items()])
+    config = SplitConfig(seed=4, context={"open_book_ratio": 1.0, "k_distractors": 2})
+    splits = build_splits(data, "system", config, index, chunk_texts)
+    assert all(e["mode"] == "closed_book" for e in splits["test"])  # the benchmark retrieves its own context
+    open_book = [e for s in ("train", "val") for e in splits[s]]
+    assert open_book and all(e["mode"] == "open_book" for e in open_book)
+    for example in open_book:
+        ids = example["context_chunk_ids"]
+        assert example["chunk_id"] in ids and len(ids) == 3
+        distractor_docs = {c.split("-")[0].replace("c", "d") for c in ids if c != example["chunk_id"]}
+        assert example["doc_id"] not in distractor_docs
+        assert chunk_texts[example["chunk_id"]].split()[0] in example["prompt"][1]["content"]
+        assert example["prompt"][1]["content"].endswith("Question: " + example["question"])
+    closed = build_splits(data, "system", SplitConfig(seed=4), index, chunk_texts)
+    assert all(e["mode"] == "closed_book" for s in closed.values() for e in s)

@@ -1,0 +1,120 @@
+"""The FastAPI app: OpenAI- and Ollama-compatible generation, health, metrics and the playground.
+
+Every path needs an API key (see `middleware.py`) except /healthz, /readyz and the playground's own
+static files (/, /static/*): the page asks for a key and sends it with each request. /metrics is
+behind the key too (Prometheus sends it with `authorization: {credentials: <key>}` in its scrape
+config); that keeps model names, versions and traffic figures private.
+"""
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from slm_assets.serve.auth import ApiKeys, RateLimiter, openai_error
+from slm_assets.serve.backends import Backend
+from slm_assets.serve.context import ApiError, ModelEntry, ServeSettings
+from slm_assets.serve.metrics import ServeMetrics
+from slm_assets.serve.middleware import GatewayMiddleware
+from slm_assets.serve.ollama_api import router as ollama_router
+from slm_assets.serve.openai_api import router as openai_router
+from slm_assets.serve.runner import Runner
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/"})
+OPEN_PREFIXES = ("/static/",)
+
+
+def _error_body(path: str, status: int, message: str, code: str | None = None, type_: str | None = None,
+                param: str | None = None) -> dict:
+    if path.startswith("/api/"):
+        return {"error": message}  # Ollama's error shape
+    default_type = "invalid_request_error" if status < 500 else "server_error"
+    return openai_error(message, type_ or default_type, code, param)
+
+
+def create_app(models: dict[str, Backend], settings: ServeSettings | None = None,
+               api_keys: ApiKeys | None = None) -> FastAPI:
+    """An app serving `models` under their dict keys (e.g. {"base": ..., "slm-ev_charging": ...}).
+
+    API keys: `api_keys` when given, else SLM_API_KEYS and/or `settings.api_keys_file`. Refuses to
+    build an app without any key. Backends in the same `exclusive_group` share one worker thread.
+    """
+    settings = settings or ServeSettings()
+    keys = api_keys if api_keys is not None else ApiKeys.from_sources(keys_file=settings.api_keys_file)
+    if len(keys) == 0:
+        raise ValueError("no API keys configured: set SLM_API_KEYS (comma-separated) or an API keys file")
+    runners: dict[str, Runner] = {}
+    entries: dict[str, ModelEntry] = {}
+    for name, backend in models.items():
+        group = getattr(backend, "exclusive_group", None) or f"model:{name}"
+        if group not in runners:
+            runners[group] = Runner(group, max_waiting=settings.max_queue)
+        entries[name] = ModelEntry(name=name, backend=backend, runner=runners[group])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        for runner in runners.values():
+            runner.stop(timeout=5)
+
+    app = FastAPI(title="slm_assets serve", lifespan=lifespan, docs_url=None, redoc_url=None)
+    metrics = ServeMetrics.create()
+    app.state.settings, app.state.models, app.state.metrics = settings, entries, metrics
+    for entry in entries.values():
+        metrics.model_info.labels(entry.name, entry.version, entry.kind).set(1)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return JSONResponse(_error_body(request.url.path, exc.status, exc.message, exc.code, exc.type, exc.param),
+                            status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+        message = f"Invalid request: {where + ': ' if where else ''}{first.get('msg', 'malformed body')}"
+        return JSONResponse(_error_body(request.url.path, 422, message, "invalid_request", param=where),
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse(_error_body(request.url.path, exc.status_code, str(exc.detail)),
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        ready = bool(entries) and all(r.alive for r in runners.values())
+        body = {"status": "ready" if ready else "not ready", "models": list(entries)}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus_metrics():
+        content, content_type = metrics.render()
+        return Response(content, media_type=content_type)
+
+    @app.get("/", include_in_schema=False)
+    async def playground():
+        return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-cache"})
+
+    app.include_router(openai_router)
+    app.include_router(ollama_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(
+        GatewayMiddleware, keys=keys,
+        limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst), metrics=metrics,
+        max_body_bytes=settings.max_body_bytes, open_paths=OPEN_PATHS, open_prefixes=OPEN_PREFIXES)
+    log.info("serving %s with %d API key(s)", ", ".join(f"{n} ({e.kind} v{e.version or '-'})"
+                                                        for n, e in entries.items()) or "no models", len(keys))
+    return app

@@ -1,0 +1,293 @@
+"""Model backends behind the server: llama.cpp on a GGUF (CPU default) and transformers (GPU).
+
+Both answer `chat(messages, ...)` and `complete(prompt, ...)`. With `stream=False` they return a
+`Generation`; with `stream=True` an iterator of `Delta`s whose last item carries `finish_reason`
+and the token counts. Each backend serialises access to its model with a lock (a llama.cpp
+context is not thread-safe); a streaming iterator holds the lock until it is exhausted or closed.
+"""
+
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" | "length"
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of streamed text; the last one has finish_reason and the token counts set."""
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class Backend(Protocol):
+    kind: str  # "llama.cpp" | "transformers"
+    version: str  # registry version (or "" for an unregistered model)
+    system_prompt: str | None  # prepended when a chat request brings no system message
+    exclusive_group: str  # backends sharing a group never generate at the same time
+
+    def chat(self, messages: Sequence[dict], max_tokens: int, temperature: float, stream: bool = False,
+             stop: Sequence[str] | None = None, top_p: float = 1.0,
+             seed: int | None = None) -> Generation | Iterator[Delta]: ...
+
+    def complete(self, prompt: str, max_tokens: int, temperature: float, stream: bool = False,
+                 stop: Sequence[str] | None = None, top_p: float = 1.0,
+                 seed: int | None = None) -> Generation | Iterator[Delta]: ...
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+class _TokenCounter:
+    """A llama.cpp stopping criterion that never stops: it counts sampled tokens.
+
+    During generation it is called once per sampled token with the ids evaluated so far (the
+    first time: exactly the prompt), one longer each time; llama-cpp-python calls it once more
+    after the loop with no new token, which the length check skips.
+    """
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.sampled = 0
+        self._last = -1
+
+    def __call__(self, input_ids, logits) -> bool:
+        n = len(input_ids)
+        if n > self._last:
+            if self.sampled == 0:
+                self.prompt_tokens = n
+            self.sampled += 1
+            self._last = n
+        return False
+
+
+class LlamaCppBackend:
+    """A GGUF served by llama-cpp-python; chat uses the chat template stored in the GGUF."""
+
+    kind = "llama.cpp"
+
+    def __init__(self, gguf_path: Path | str, n_threads: int | None = None, n_ctx: int = 2048, *,
+                 version: str = "", system_prompt: str | None = None, n_gpu_layers: int = 0,
+                 seed: int = 0) -> None:
+        from llama_cpp import Llama
+
+        self.gguf_path = Path(gguf_path)
+        self.version = str(version)
+        self.system_prompt = system_prompt
+        self.n_threads = n_threads or default_threads()
+        # All CPU llama.cpp models share the cores: two generating at once would oversubscribe
+        # them (llama.cpp threads spin at barriers), so they form one exclusive group.
+        self.exclusive_group = "llama.cpp:gpu" if n_gpu_layers else "cpu"
+        self._lock = threading.Lock()
+        self._llm = Llama(model_path=str(self.gguf_path), n_threads=self.n_threads, n_ctx=n_ctx,
+                          n_gpu_layers=n_gpu_layers, seed=seed, verbose=False)
+        self._formatter = self._chat_formatter()
+        log.info("loaded %s (llama.cpp, %d threads, n_ctx %d, chat template %s)", self.gguf_path.name,
+                 self.n_threads, n_ctx, "yes" if self._formatter else "none")
+
+    def close(self) -> None:
+        """Free the llama.cpp model now rather than at interpreter exit."""
+        with self._lock:
+            self._llm.close()
+
+    def _chat_formatter(self):
+        """The GGUF's own Jinja chat template (`tokenizer.chat_template`), as llama-cpp-python builds it."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        eos_id, bos_id = self._llm.token_eos(), self._llm.token_bos()
+        model = self._llm._model
+        return Jinja2ChatFormatter(template=template,
+                                   eos_token=model.token_get_text(eos_id) if eos_id != -1 else "",
+                                   bos_token=model.token_get_text(bos_id) if bos_id != -1 else "",
+                                   stop_token_ids=[eos_id])
+
+    def chat(self, messages, max_tokens, temperature, stream=False, stop=None, top_p=1.0, seed=None):
+        if self._formatter is None:
+            raise ValueError(f"{self.gguf_path.name} carries no chat template: use the completions API")
+        formatted = self._formatter(messages=list(messages))
+        tokens = self._llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special,
+                                    special=True)
+        extra_stops = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
+        return self._generate(tokens, max_tokens, temperature, stream, [*(stop or []), *extra_stops], top_p, seed,
+                              list(formatted.stopping_criteria or []))
+
+    def complete(self, prompt, max_tokens, temperature, stream=False, stop=None, top_p=1.0, seed=None):
+        return self._generate(prompt, max_tokens, temperature, stream, list(stop or []), top_p, seed, [])
+
+    def _generate(self, prompt, max_tokens, temperature, stream, stop, top_p, seed, criteria):
+        """llama.cpp's create_completion on a prompt (text, or token ids from the chat template)."""
+        from llama_cpp import StoppingCriteriaList
+
+        kwargs = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "stop": stop, "seed": seed}
+        if stream:
+            return self._locked_stream(prompt, kwargs, criteria)
+        with self._lock:
+            result = self._llm.create_completion(
+                prompt, stopping_criteria=StoppingCriteriaList(criteria) if criteria else None, **kwargs)
+        return _generation(result, result["choices"][0]["text"])
+
+    def _locked_stream(self, prompt, kwargs, criteria) -> Iterator[Delta]:
+        from llama_cpp import StoppingCriteriaList
+
+        with self._lock:
+            counter = _TokenCounter()
+            finish = "length"
+            chunks = self._llm.create_completion(prompt, stream=True,
+                                                 stopping_criteria=StoppingCriteriaList([counter, *criteria]),
+                                                 **kwargs)
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                if choice.get("text"):
+                    yield Delta(choice["text"])
+                finish = choice.get("finish_reason") or finish
+            # An end-of-generation token is sampled (and counted) but is not part of the completion
+            # (a stop string's last token is, so that case counts one token short).
+            completion = counter.sampled - 1 if finish == "stop" and counter.sampled else counter.sampled
+            yield Delta("", finish, counter.prompt_tokens, completion)
+
+
+def _generation(result: dict, text: str) -> Generation:
+    usage = result.get("usage") or {}
+    return Generation(text=text, prompt_tokens=usage.get("prompt_tokens", 0),
+                      completion_tokens=usage.get("completion_tokens", 0),
+                      finish_reason=result["choices"][0].get("finish_reason") or "stop")
+
+
+class TransformersBackend:
+    """A Hugging Face model (a bundle's merged/ directory or a base model reference) on CUDA or CPU."""
+
+    kind = "transformers"
+
+    def __init__(self, model: Path | str, cache_dir: Path | None = None, device: str | None = None, *,
+                 version: str = "", system_prompt: str | None = None) -> None:
+        from slm_assets.models import load_causal_lm, load_tokenizer, pick_device
+
+        self.version = str(version)
+        self.system_prompt = system_prompt
+        self.device = device or pick_device()
+        self.exclusive_group = f"torch:{self.device}"
+        cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "slm_assets" / "models"
+        self.tokenizer = load_tokenizer(str(model), cache)
+        self.model = load_causal_lm(str(model), cache, device=self.device)
+        self._lock = threading.Lock()
+        log.info("loaded %s (transformers on %s)", model, self.device)
+
+    def _encode_chat(self, messages):
+        return self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True,
+                                                  return_tensors="pt", return_dict=True)["input_ids"]
+
+    def _encode_prompt(self, prompt: str):
+        return self.tokenizer(prompt, return_tensors="pt")["input_ids"]
+
+    def chat(self, messages, max_tokens, temperature, stream=False, stop=None, top_p=1.0, seed=None):
+        return self._run(self._encode_chat(messages), max_tokens, temperature, stream, stop, top_p, seed)
+
+    def complete(self, prompt, max_tokens, temperature, stream=False, stop=None, top_p=1.0, seed=None):
+        return self._run(self._encode_prompt(prompt), max_tokens, temperature, stream, stop, top_p, seed)
+
+    def _generate_kwargs(self, input_ids, max_tokens, temperature, stop, top_p, seed) -> dict:
+        import torch
+
+        if seed is not None:
+            torch.manual_seed(seed)
+        kwargs = {"input_ids": input_ids.to(self.device), "attention_mask": torch.ones_like(input_ids).to(self.device),
+                  "max_new_tokens": max_tokens, "pad_token_id": self.tokenizer.pad_token_id}
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if stop:
+            kwargs.update(stop_strings=list(stop), tokenizer=self.tokenizer)
+        return kwargs
+
+    def _finish(self, new_ids, max_tokens: int) -> tuple[str, int]:
+        """(finish_reason, completion tokens without the end-of-generation token)."""
+        eos = self.model.generation_config.eos_token_id
+        eos = set(eos if isinstance(eos, list) else [eos])
+        if len(new_ids) and int(new_ids[-1]) in eos:
+            return "stop", len(new_ids) - 1
+        return ("length" if len(new_ids) >= max_tokens else "stop"), len(new_ids)
+
+    def _run(self, input_ids, max_tokens, temperature, stream, stop, top_p, seed):
+        import torch
+
+        kwargs = self._generate_kwargs(input_ids, max_tokens, temperature, stop, top_p, seed)
+        if stream:
+            return self._stream(kwargs)
+        with self._lock, torch.inference_mode():
+            output = self.model.generate(**kwargs)[0]  # (prompt + new,)
+        new_ids = output[input_ids.shape[1]:]
+        finish, n_new = self._finish(new_ids, max_tokens)
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        if stop:
+            text = _cut_at_stop(text, stop)
+        return Generation(text, int(input_ids.shape[1]), int(n_new), finish)
+
+    def _stream(self, kwargs) -> Iterator[Delta]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        cancel = threading.Event()
+
+        class _Cancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **_):
+                return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+
+        class _Counting(TextIteratorStreamer):
+            def put(self, value):
+                if not (self.skip_prompt and self.next_tokens_are_prompt):
+                    self.new_tokens.extend(int(t) for t in value.reshape(-1))
+                super().put(value)
+
+        streamer = _Counting(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        streamer.new_tokens = []
+        errors: list[BaseException] = []
+        n_prompt = int(kwargs["input_ids"].shape[1])
+
+        def work():
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**kwargs, streamer=streamer,
+                                        stopping_criteria=StoppingCriteriaList([_Cancelled()]))
+            except BaseException as exc:  # handed to the consumer below
+                errors.append(exc)
+                streamer.end()
+
+        with self._lock:
+            thread = threading.Thread(target=work, name="slm-hf-generate", daemon=True)
+            thread.start()
+            try:
+                for text in streamer:
+                    if text:
+                        yield Delta(text)
+            finally:
+                cancel.set()
+                thread.join()
+            if errors:
+                raise errors[0]
+            finish, n_new = self._finish(streamer.new_tokens, kwargs["max_new_tokens"])
+            yield Delta("", finish, n_prompt, n_new)
+
+
+def _cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    cuts = [text.index(s) for s in stop if s and s in text]
+    return text[:min(cuts)] if cuts else text

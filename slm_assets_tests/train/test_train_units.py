@@ -1,0 +1,94 @@
+"""Training pieces on a tiny randomly initialised Llama built from a config: no download, seconds."""
+
+import json
+
+import pytest
+import torch
+
+from slm_assets.train.chat_tokens import IGNORE, encode_chat, pad_batch
+from slm_assets.train.distill import masked_ce, masked_kl
+from slm_assets.train.memory import ModelTooLarge, MemoryEstimate, ensure_fits, estimate_training_memory
+
+
+@pytest.fixture(scope="module")
+def tiny_llama_dir(tmp_path_factory):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny_llama")
+    LlamaForCausalLM(config).save_pretrained(path)
+    return path
+
+
+def test_kl_is_zero_for_identical_distributions_and_positive_otherwise():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 11)  # (B, T, V)
+    labels = torch.tensor([[IGNORE, IGNORE, 3, 4, 5], [IGNORE, 1, 2, IGNORE, IGNORE]])
+    assert masked_kl(logits, logits, labels, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    assert masked_kl(logits, torch.randn(2, 5, 11), labels, 2.0).item() > 0.01
+    only_prompt = torch.full((2, 5), IGNORE)
+    assert masked_kl(logits, torch.randn(2, 5, 11), only_prompt, 2.0).item() == 0.0
+
+
+def test_masked_ce_ignores_prompt_positions():
+    logits = torch.zeros(1, 4, 3)
+    logits[0, 1, 2] = 10.0  # position 1 predicts token 2 confidently
+    labels = torch.tensor([[IGNORE, IGNORE, 2, IGNORE]])
+    assert masked_ce(logits, labels).item() < 0.01
+
+
+def test_chat_encoding_labels_only_the_answer(bundled_model_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(bundled_model_dir)
+    prompt = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is CCS?"}]
+    ids, labels = encode_chat(tokenizer, prompt, "A DC charging standard.", 64)
+    answer = tokenizer.decode([t for t in labels if t != IGNORE])
+    assert answer.startswith("A DC charging standard.") and "What is CCS" not in answer
+    input_ids, mask, padded = pad_batch([(ids, labels), (ids[:5], labels[:5])], tokenizer.pad_token_id)
+    assert input_ids.shape == mask.shape == padded.shape == (2, len(ids))
+    assert mask[1].sum() == 5 and (padded[1, 5:] == IGNORE).all()
+
+
+def test_memory_estimate_counts_parameters_and_refuses_what_cannot_fit(tiny_llama_dir):
+    estimate = estimate_training_memory(tiny_llama_dir, "cpu", qlora=False, lora_r=8, batch_size=2, seq_len=32)
+    n_expected = sum(p.numel() for p in __import__("transformers").AutoModelForCausalLM.from_pretrained(tiny_llama_dir).parameters())
+    assert estimate.n_params == pytest.approx(n_expected, rel=0.5)
+    assert estimate.fits
+    huge = MemoryEstimate(n_params=7_000_000_000, weights_gb=28.0, adapter_and_optimizer_gb=0.5, activations_gb=8.0,
+                          total_gb=43.0, available_gb=20.0, device="cpu")
+    with pytest.raises(ModelTooLarge, match=r"43.0 GiB on cpu .* 20.0 GiB is available. Use qlora"):
+        ensure_fits(huge, "mistralai/Mistral-7B-v0.1")
+
+
+def test_lora_adapter_trains_on_a_tiny_model(tiny_llama_dir, tmp_path, bundled_model_dir):
+    """TRL SFTTrainer + PEFT end to end in seconds: a tiny model, the real tokenizer, 4 steps, an adapter saved."""
+    import shutil
+
+    from slm_assets.train.config import train_config_from
+    from slm_assets.train.lora import train_lora
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_llama_dir, model_dir)
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(bundled_model_dir)
+    config = AutoConfig.from_pretrained(model_dir)
+    config.vocab_size = len(tokenizer)
+    AutoModelForCausalLM.from_config(config).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    data = tmp_path / "sft"
+    data.mkdir()
+    rows = [{"prompt": [{"role": "user", "content": f"Question {i}?"}],
+             "completion": [{"role": "assistant", "content": f"Answer {i}."}]} for i in range(16)]
+    for split in ("train", "val"):
+        (data / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    config = train_config_from({"preset": "smoke", "max_steps": 4, "eval_steps": 2})
+    seen = []
+    summary = train_lora(str(model_dir), tmp_path / "cache", data, tmp_path / "out", config,
+                         sink=lambda step, metrics: seen.append((step, metrics)))
+    assert summary.steps == 4 and (tmp_path / "out" / "adapter" / "adapter_config.json").exists()
+    assert any("loss" in m for _, m in seen) and any("eval_loss" in m for _, m in seen)
+    assert summary.eval_loss_first is not None and summary.tokens_seen > 0
