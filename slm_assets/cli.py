@@ -105,6 +105,23 @@ def lineage(
 
 
 
+@app.command("init-domain")
+def init_domain_command(
+    topic: str = typer.Argument(..., help='The domain in plain language, e.g. "residential heat pumps".'),
+    name: str | None = typer.Option(None, "--name", help="Partition name (default: from the topic)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Scaffold domains/<name>.yaml; the partition appears when the domain sensor next runs."""
+    from slm_assets.scaffold import init_domain
+
+    try:
+        path = init_domain(topic, name, get_settings().domains_dir, force)
+    except (ValueError, FileExistsError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"wrote {path}: add sources, then `slm-assets materialize --domain {path.stem}`")
+
+
 def latest_bundle(domain: str) -> Path | None:
     bundles = sorted((get_settings().artifacts_dir / domain / "export").glob("run-*/manifest.json"),
                      key=lambda p: p.stat().st_mtime)

@@ -43,8 +43,10 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                                             warehouse.artifacts(spec.name, "distilled", "adapter")),
     }
     index = ChunkIndex.load(warehouse.artifacts(spec.name, "index"))
+    with warehouse.connect() as con:
+        chunk_texts = dict(con.execute("select chunk_id, text from clean_chunks where domain = ?", [spec.name]).fetchall())
     result = evaluate_models(models, tokenizer, test_rows, spec.benchmark, index=index,
-                             k=spec.split.context.k_retrieve)
+                             k=spec.split.context.k_retrieve, chunk_texts=chunk_texts)
     metric = spec.benchmark.primary_metric
     best, gain, passed, verdict = promotion_gate(result, metric, spec.benchmark.min_improvement)
     out_dir = warehouse.artifacts(spec.name, "benchmark")

@@ -10,8 +10,10 @@ from pathlib import Path
 from slm_assets.evaluate.config import BenchmarkConfig
 from slm_assets.evaluate.generation import generate_answers
 from slm_assets.evaluate.metrics import corpus_bleu, score_pair, token_f1
+from slm_assets.evaluate.semantic import semantic_similarity
+from slm_assets.synth.gates import support_score
 
-METRICS = ["rouge_l", "bleu", "exact_match", "token_f1"]
+METRICS = ["rouge_l", "bleu", "exact_match", "token_f1", "semantic_similarity"]
 
 
 @dataclass
@@ -21,6 +23,8 @@ class ModelScores:
     bleu: float  # corpus BLEU, 0-1
     exact_match: float
     token_f1: float
+    semantic_similarity: float  # cosine, all-MiniLM-L6-v2
+    groundedness: float  # share of the answer's content words found in the source chunk
     perplexity: float  # of the reference answers
     mean_latency_s: float
     p95_latency_s: float
@@ -76,7 +80,8 @@ def open_book_prompts(rows: list[dict], index, k: int) -> tuple[list[list[dict]]
 
 
 def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: BenchmarkConfig, index=None,
-                    open_book: tuple[str, ...] = ("base", "lora_adapter"), k: int = 2) -> BenchmarkResult:
+                    open_book: tuple[str, ...] = ("base", "lora_adapter"), k: int = 2,
+                    chunk_texts: dict[str, str] | None = None) -> BenchmarkResult:
     """`models` maps a name (base, lora_adapter, distilled_model) to a loaded causal LM. With an `index`, the
     models named in `open_book` are also asked with top-k retrieved passages, as `<name>_open_book`."""
     from slm_assets.train.chat_tokens import encode_chat
@@ -104,6 +109,11 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
             for metric, value in score_pair(gen.text, row["reference"]).items():
                 row[f"{name}_{metric}"] = round(value, 4)
                 per_metric[metric].append(value)
+        answers = [g.text for g in generated]
+        similarity = semantic_similarity(answers, references)
+        grounded = [support_score(a, (chunk_texts or {}).get(r["chunk_id"], "")) for a, r in zip(answers, rows, strict=True)]
+        for row, sim, gr in zip(table, similarity, grounded, strict=True):
+            row[f"{name}_semantic_similarity"], row[f"{name}_groundedness"] = round(sim, 4), round(gr, 4)
         latencies = sorted(g.latency_s for g in generated)
         total_tokens = sum(g.new_tokens for g in generated)
         device = next(model.parameters()).device
@@ -113,6 +123,8 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
             bleu=corpus_bleu([g.text for g in generated], references),
             exact_match=statistics.fmean(per_metric["exact_match"]),
             token_f1=statistics.fmean(per_metric["token_f1"]),
+            semantic_similarity=statistics.fmean(similarity),
+            groundedness=statistics.fmean(grounded) if chunk_texts else float("nan"),
             perplexity=math.exp(answer_loss(model, ppl_examples, tokenizer.pad_token_id, str(device))),
             mean_latency_s=statistics.fmean(latencies),
             p95_latency_s=latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
@@ -176,11 +188,12 @@ def write_report(result: BenchmarkResult, out_dir: Path, title: str) -> dict[str
 
 
 def markdown_table(result: BenchmarkResult) -> str:
-    lines = ["| model | ROUGE-L | BLEU | exact match | token F1 | ref. perplexity | mean latency (s) | tokens/s |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | ROUGE-L | BLEU | exact match | token F1 | semantic sim. | grounded | ref. perplexity | "
+             "mean latency (s) | tokens/s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for s in result.models.values():
         lines.append(f"| {s.name} | {s.rouge_l:.3f} | {s.bleu:.3f} | {s.exact_match:.3f} | {s.token_f1:.3f} | "
-                     f"{s.perplexity:.2f} | {s.mean_latency_s:.3f} | {s.tokens_per_s:.1f} |")
+                     f"{s.semantic_similarity:.3f} | {s.groundedness:.3f} | {s.perplexity:.2f} | "
+                     f"{s.mean_latency_s:.3f} | {s.tokens_per_s:.1f} |")
     return "\n".join(lines)
 
 

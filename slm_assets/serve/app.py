@@ -40,6 +40,18 @@ def _error_body(path: str, status: int, message: str, code: str | None = None, t
     return openai_error(message, type_ or default_type, code, param)
 
 
+def route_paths(routes, prefix: str = "") -> list[str]:
+    """Every path template the app serves (FastAPI nests include_router() entries; Mounts end in /*)."""
+    paths = []
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            paths += route_paths(included.routes, prefix + route.include_context.prefix)
+        elif hasattr(route, "path"):
+            paths.append(prefix + route.path + ("" if getattr(route, "methods", None) else "/*"))
+    return paths
+
+
 def create_app(models: dict[str, Backend], settings: ServeSettings | None = None,
                api_keys: ApiKeys | None = None) -> FastAPI:
     """An app serving `models` under their dict keys (e.g. {"base": ..., "slm-ev_charging": ...}).
@@ -114,7 +126,8 @@ def create_app(models: dict[str, Backend], settings: ServeSettings | None = None
     app.add_middleware(
         GatewayMiddleware, keys=keys,
         limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst), metrics=metrics,
-        max_body_bytes=settings.max_body_bytes, open_paths=OPEN_PATHS, open_prefixes=OPEN_PREFIXES)
+        max_body_bytes=settings.max_body_bytes, open_paths=OPEN_PATHS, open_prefixes=OPEN_PREFIXES,
+        route_templates=route_paths(app.routes))
     log.info("serving %s with %d API key(s)", ", ".join(f"{n} ({e.kind} v{e.version or '-'})"
                                                         for n, e in entries.items()) or "no models", len(keys))
     return app

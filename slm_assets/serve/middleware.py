@@ -27,7 +27,7 @@ def _json_response(status: int, body: dict, headers: dict | None = None):
 
 class GatewayMiddleware:
     def __init__(self, app, *, keys: ApiKeys, limiter: RateLimiter, metrics: ServeMetrics, max_body_bytes: int,
-                 open_paths: frozenset[str], open_prefixes: tuple[str, ...]) -> None:
+                 open_paths: frozenset[str], open_prefixes: tuple[str, ...], route_templates: list[str]) -> None:
         self.app = app
         self.keys = keys
         self.limiter = limiter
@@ -35,6 +35,10 @@ class GatewayMiddleware:
         self.max_body_bytes = max_body_bytes
         self.open_paths = open_paths
         self.open_prefixes = open_prefixes
+        # Label values for requests answered before routing (401, 403, 429, 413): the template of
+        # the route they were meant for. No route has path parameters, so exact paths suffice.
+        self.exact = {t for t in route_templates if not t.endswith("/*")}
+        self.prefixes = tuple(t[:-1] for t in route_templates if t.endswith("/*"))
 
     def is_open(self, path: str) -> bool:
         return path in self.open_paths or path.startswith(self.open_prefixes)
@@ -119,9 +123,17 @@ class GatewayMiddleware:
                 break
         return b"".join(chunks)
 
+    def _template(self, scope) -> str:
+        path = scope["path"]
+        if path in self.exact:
+            return path
+        for prefix in self.prefixes:
+            if path.startswith(prefix):
+                return prefix + "*"
+        return "unmatched"
+
     def _record(self, scope, info, status: int, seconds: float, request_id: str) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", None) or ("open" if self.is_open(scope["path"]) else "unmatched")
+        template = self._template(scope)
         self.metrics.observe_request(template, scope["method"], status, info["model"], info["version"], seconds)
         line = {"event": "access", "request_id": request_id, "method": scope["method"], "path": scope["path"],
                 "status": status, "latency_ms": round(seconds * 1000, 1), "key_id": info["key_id"],

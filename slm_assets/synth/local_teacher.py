@@ -26,16 +26,16 @@ class LocalTeacher(LLMTeacher):
     def _complete(self, messages: list[dict], max_tokens: int) -> tuple[str, int, int]:
         import torch
 
-        inputs = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
-        )
-        n_prompt = len(inputs["input_ids"][0])
         sample = self.temperature > 0
         kwargs = {"max_new_tokens": max_tokens, "do_sample": sample,
                   "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id}
         if sample:
             kwargs["temperature"] = self.temperature
-        with self.lock:
+        with self.lock:  # fast tokenizers are not safe to share between threads either
+            inputs = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+            )
+            n_prompt = len(inputs["input_ids"][0])
             try:
                 if sample:
                     torch.manual_seed(self.seed)
@@ -46,10 +46,9 @@ class LocalTeacher(LLMTeacher):
                     output = self.lm.generate(**inputs, **kwargs)  # (1, prompt + new)
             except (RuntimeError, ValueError) as exc:  # out of memory, bad generation settings
                 raise TeacherError(f"local {self.model}: {type(exc).__name__}: {exc}") from exc
-        new_ids = output[0][n_prompt:]
-        content = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+            new_ids = output[0][n_prompt:]
+            content = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         return content, n_prompt, len(new_ids)
-
 
 def load_local_teacher(reference: str, cache_dir: Path, topic: str, temperature: float, max_tokens: int,
                        seed: int) -> LocalTeacher:

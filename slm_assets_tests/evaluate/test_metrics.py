@@ -47,7 +47,7 @@ def _result(base: float, lora: float, distilled: float):
     from slm_assets.evaluate.benchmark import BenchmarkResult, ModelScores
 
     def scores(name, value):
-        return ModelScores(name, value, 0.1, 0.0, value, 10.0, 0.1, 0.2, 50.0)
+        return ModelScores(name, value, 0.1, 0.0, value, 0.5, 0.9, 10.0, 0.1, 0.2, 50.0)
 
     return BenchmarkResult(n_questions=3, models={"base": scores("base", base), "lora_adapter": scores("lora_adapter", lora),
                                                   "distilled_model": scores("distilled_model", distilled)})
@@ -62,3 +62,12 @@ def test_promotion_gate_blocks_a_planted_regression_and_says_by_how_much():
     best, gain, passed, _ = promotion_gate(_result(0.30, 0.36, 0.33), "rouge_l", 0.05)
     assert best == "lora_adapter" and passed and gain == pytest.approx(0.06)
     assert not promotion_gate(_result(0.30, 0.34, 0.33), "rouge_l", 0.05)[2]  # wins, but not by the margin
+
+
+def test_semantic_similarity_ranks_paraphrases_above_unrelated_answers():
+    from slm_assets.evaluate.semantic import semantic_similarity
+
+    ref = "A type B RCD detects smooth DC residual currents."
+    close, far, empty = semantic_similarity(
+        ["Type B residual current devices also trip on DC leakage.", "Bananas are rich in potassium.", ""], [ref] * 3)
+    assert close > far + 0.3 and empty == 0.0

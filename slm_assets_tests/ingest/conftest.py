@@ -63,3 +63,27 @@ def connect_log(monkeypatch) -> list[tuple]:
 
     monkeypatch.setattr(socket, "create_connection", recording)
     return attempts
+
+
+@pytest.fixture
+def fake_dns(monkeypatch):
+    """`fake_dns(name, answers)`: lookups of `name` answer answers[0], answers[1] ... (the last one
+    repeats); returns the list of answers given so far. Other names resolve normally."""
+    real = socket.getaddrinfo
+    names: dict[str, tuple[list[str], list[str]]] = {}
+
+    def lookup(host, port, *args, **kwargs):
+        if host not in names:
+            return real(host, port, *args, **kwargs)
+        answers, asked = names[host]
+        address = answers[min(len(asked), len(answers) - 1)]
+        asked.append(address)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+
+    def add(name: str, answers: list[str]) -> list[str]:
+        names[name] = (answers, [])
+        return names[name][1]
+
+    return add

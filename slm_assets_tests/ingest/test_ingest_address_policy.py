@@ -68,25 +68,9 @@ def test_name_with_one_private_address_is_refused(monkeypatch):
         AddressPolicy().resolve("mixed.test", 80)
 
 
-def _fake_dns(monkeypatch, name: str, answers: list[str]) -> list[str]:
-    """Answer `name` with answers[0], answers[1] ... on successive lookups (the last one repeats)."""
-    real = socket.getaddrinfo
-    asked: list[str] = []
-
-    def lookup(host, port, *args, **kwargs):
-        if host != name:
-            return real(host, port, *args, **kwargs)
-        address = answers[min(len(asked), len(answers) - 1)]
-        asked.append(address)
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
-
-    monkeypatch.setattr(socket, "getaddrinfo", lookup)
-    return asked
-
-
-def test_dns_rebinding_is_refused_at_connect(site, monkeypatch, connect_log):
+def test_dns_rebinding_is_refused_at_connect(site, fake_dns, connect_log):
     """The name passes the pre-check as 127.0.0.1, then answers 10.0.0.1: the connect must not follow it."""
-    asked = _fake_dns(monkeypatch, "rebind.test", ["127.0.0.1", "10.0.0.1"])
+    asked = fake_dns("rebind.test", ["127.0.0.1", "10.0.0.1"])
     url = f"http://rebind.test:{site.port}/good.html"
     config = CrawlConfig(
         seed_urls=[url], obey_robots=False, delay_s=0, max_depth=0, allowed_private_networks=["127.0.0.1/32"]
@@ -99,8 +83,8 @@ def test_dns_rebinding_is_refused_at_connect(site, monkeypatch, connect_log):
     assert connect_log == []  # nothing was connected to, least of all 10.0.0.1
 
 
-def test_connect_goes_to_the_checked_address_with_the_original_host_header(site, monkeypatch, connect_log):
-    _fake_dns(monkeypatch, "docs.test", ["127.0.0.1"])
+def test_connect_goes_to_the_checked_address_with_the_original_host_header(site, fake_dns, connect_log):
+    fake_dns("docs.test", ["127.0.0.1"])
     url = f"http://docs.test:{site.port}/good.html"
     config = CrawlConfig(
         seed_urls=[url], obey_robots=False, delay_s=0, max_depth=0, allowed_private_networks=["127.0.0.1/32"]

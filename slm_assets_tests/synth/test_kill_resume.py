@@ -60,7 +60,7 @@ def fingerprints_by_key() -> dict[str, str]:
 
 def test_sigkilled_run_resumes_to_exactly_the_target_without_repeating_stored_calls(tmp_path):
     db = tmp_path / "w.duckdb"
-    with FakeTeacherServer(delay_s=0.3) as server:
+    with FakeTeacherServer(delay_s=0.2) as server:
         child = start(server.url, db)
         lines = lines_of(child)
         recorded = 0

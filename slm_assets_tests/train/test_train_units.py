@@ -7,7 +7,7 @@ import torch
 
 from slm_assets.train.chat_tokens import IGNORE, encode_chat, pad_batch
 from slm_assets.train.distill import masked_ce, masked_kl
-from slm_assets.train.memory import ModelTooLarge, MemoryEstimate, ensure_fits, estimate_training_memory
+from slm_assets.train.memory import MemoryEstimate, ModelTooLarge, ensure_fits, estimate_training_memory
 
 
 @pytest.fixture(scope="module")

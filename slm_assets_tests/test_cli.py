@@ -1,0 +1,30 @@
+"""The command line: scaffolding a domain, listing domains, errors that name the input."""
+
+from typer.testing import CliRunner
+
+from slm_assets.cli import app
+from slm_assets.domains import load_domain
+
+runner = CliRunner()
+
+
+def test_init_domain_scaffolds_a_valid_domain(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLM_DOMAINS_DIR", str(tmp_path))
+    result = runner.invoke(app, ["init-domain", "Residential heat pumps", "--name", "heat_pumps"])
+    assert result.exit_code == 0, result.output
+    spec = load_domain("heat_pumps", tmp_path)
+    assert spec.topic == "Residential heat pumps" and spec.sources.folders == []
+    again = runner.invoke(app, ["init-domain", "Residential heat pumps", "--name", "heat_pumps"])
+    assert again.exit_code == 2 and "already exists" in again.output
+    derived = runner.invoke(app, ["init-domain", "Solar PV inverters & batteries"])
+    assert derived.exit_code == 0 and (tmp_path / "solar_pv_inverters_batteries.yaml").exists()
+    listed = runner.invoke(app, ["domains"])
+    assert "heat_pumps: Residential heat pumps" in listed.output
+
+
+def test_bad_name_and_unknown_domain_are_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLM_DOMAINS_DIR", str(tmp_path))
+    bad = runner.invoke(app, ["init-domain", "x", "--name", "Bad-Name"])
+    assert bad.exit_code == 2 and "must match" in bad.output
+    missing = runner.invoke(app, ["lineage", "nowhere"])
+    assert missing.exit_code != 0 and "nowhere" in str(missing.output) + str(missing.exception)
