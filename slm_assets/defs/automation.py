@@ -43,10 +43,11 @@ def weekly_refresh(context: dg.ScheduleEvaluationContext):
 
 @dg.sensor(
     minimum_interval_seconds=60,
-    asset_selection=ALL_ASSETS,
+    asset_selection=dg.AssetSelection.assets("raw_docs"),
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Retrains a domain when files in warehouse/inbox/<domain>/ change (new, edited or removed). "
-    "One run per distinct content: the run key is the content digest, so the same files never run twice.",
+    description="Re-reads a domain's documents when files in warehouse/inbox/<domain>/ change (new, edited or "
+    "removed); downstream assets follow by their automation condition, up to a new model version. One run per "
+    "distinct content: the run key is the content digest, so the same files never run twice.",
 )
 def new_documents_sensor(context: dg.SensorEvaluationContext):
     import json

@@ -6,7 +6,7 @@ import shutil
 import dagster as dg
 
 from slm_assets.defs.evaluate import benchmark_report
-from slm_assets.defs.partitions import domain_partitions
+from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.export.bundle import bundle_manifest, model_card
 from slm_assets.export.registry import maybe_promote, register_version, registered_name
 from slm_assets.resources.domains import DomainsResource
@@ -18,6 +18,7 @@ from slm_assets.versioning import code_version
 
 @dg.asset(
     partitions_def=domain_partitions,
+    automation_condition=FOLLOW_UPSTREAM,
     deps=[benchmark_report],
     group_name="export",
     kinds={"gguf", "mlflow"},

@@ -5,7 +5,7 @@ import hashlib
 import dagster as dg
 
 from slm_assets.defs.ingest import raw_docs
-from slm_assets.defs.partitions import domain_partitions
+from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.models import load_tokenizer
 from slm_assets.process.curate import curate
 from slm_assets.resources.domains import DomainsResource
@@ -33,6 +33,7 @@ def token_histogram(lengths: list[int], bins: int = 8) -> str:
 
 @dg.asset(
     partitions_def=domain_partitions,
+    automation_condition=FOLLOW_UPSTREAM,
     deps=[raw_docs],
     group_name="process",
     kinds={"duckdb", "python"},

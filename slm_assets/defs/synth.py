@@ -3,7 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from slm_assets.defs.partitions import domain_partitions
+from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.process import clean_chunks
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.teacher import TeacherResource
@@ -26,6 +26,7 @@ class SynthRunConfig(dg.Config):
 
 @dg.asset(
     partitions_def=domain_partitions,
+    automation_condition=FOLLOW_UPSTREAM,
     deps=[clean_chunks],
     group_name="synth",
     kinds={"duckdb", "python"},

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from slm_assets.defs.partitions import domain_partitions
+from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.synth import synthetic_qa_5000
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.tracking import TrackingResource
@@ -21,6 +21,7 @@ from slm_assets.warehouse import fetch_dicts, replace_domain_rows
 
 @dg.asset(
     partitions_def=domain_partitions,
+    automation_condition=FOLLOW_UPSTREAM,
     deps=[synthetic_qa_5000],
     group_name="train",
     kinds={"huggingface", "duckdb"},
@@ -84,6 +85,7 @@ def _run_tags(context: dg.AssetExecutionContext, domain: str, asset: str) -> dic
 
 @dg.asset(
     partitions_def=domain_partitions,
+    automation_condition=FOLLOW_UPSTREAM,
     deps=[sft_dataset],
     group_name="train",
     kinds={"pytorch", "mlflow"},
@@ -125,6 +127,7 @@ def lora_adapter(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 
 @dg.asset(
     partitions_def=domain_partitions,
+    automation_condition=FOLLOW_UPSTREAM,
     deps=[lora_adapter],
     group_name="train",
     kinds={"pytorch", "mlflow"},

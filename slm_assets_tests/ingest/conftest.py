@@ -9,9 +9,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from ingest_site import Site, start_site
 
 from slm_assets.ingest.config import CrawlConfig
+from slm_assets_tests.ingest.ingest_site import Site, start_site
 
 # Small limits so hostile routes end fast: the whole folder stays well under 30 s.
 TEST_LIMITS = dict(

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import ingest_pdfs
+from slm_assets_tests.ingest import ingest_pdfs
 
 GOOD_TEXT = (
     "Level 2 chargers use alternating current and add about forty kilometres of range per hour. "

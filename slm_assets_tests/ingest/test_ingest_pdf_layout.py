@@ -1,11 +1,11 @@
 """Layout-aware PDF parsing: reading order, tables, running headers/footers, hyphens, page spans, errors."""
 
-import ingest_pdfs
 import pytest
 
 from slm_assets.ingest.documents import ParsedDocument, ParseError
 from slm_assets.ingest.pdf import parse_pdf, parse_pdfs_parallel
 from slm_assets.ingest.pdf_hyphens import Vocabulary, join_lines
+from slm_assets_tests.ingest import ingest_pdfs
 
 
 @pytest.fixture(scope="module")

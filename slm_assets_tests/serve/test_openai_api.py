@@ -3,7 +3,7 @@
 import openai
 import pytest
 
-from slm_assets_tests.serve.conftest import API_KEY, TUNED, make_app
+from slm_assets_tests.serve.conftest import API_KEY, SYSTEM_PROMPT, TUNED, make_app
 
 QUESTION = [{"role": "user", "content": "What is the difference between AC and DC charging?"}]
 
@@ -48,9 +48,10 @@ def test_system_prompt_is_added_unless_the_request_has_one(server):
     default = api.chat.completions.create(model=TUNED, messages=QUESTION, max_tokens=1, temperature=0)
     own = api.chat.completions.create(model=TUNED, max_tokens=1, temperature=0,
                                       messages=[{"role": "system", "content": "Be brief."}, *QUESTION])
-    base = api.chat.completions.create(model="base", messages=QUESTION, max_tokens=1, temperature=0)
+    explicit = api.chat.completions.create(model=TUNED, max_tokens=1, temperature=0,
+                                           messages=[{"role": "system", "content": SYSTEM_PROMPT}, *QUESTION])
 
-    assert default.usage.prompt_tokens > own.usage.prompt_tokens > base.usage.prompt_tokens
+    assert default.usage.prompt_tokens == explicit.usage.prompt_tokens > own.usage.prompt_tokens
 
 
 def test_completions_and_streamed_completions(server):
@@ -77,11 +78,10 @@ def test_wrong_key_is_403_and_missing_key_is_401(server):
         client(server, key="not-a-key").models.list()
     assert wrong.value.status_code == 403 and wrong.value.code == "invalid_api_key"
 
-    # The client refuses to send no key at all; an empty bearer is "no key" only for x-api-key-less requests,
-    # so send the request without an Authorization header by overriding it.
-    no_key = client(server, key="unused", default_headers={"Authorization": openai.Omit()})
+    # The client insists on a key; omitting its Authorization header sends the request with none.
     with pytest.raises(openai.AuthenticationError) as missing:
-        no_key.chat.completions.create(model=TUNED, messages=QUESTION, max_tokens=2)
+        client(server, key="unused").chat.completions.create(
+            model=TUNED, messages=QUESTION, max_tokens=2, extra_headers={"Authorization": openai.Omit()})
     assert missing.value.status_code == 401 and missing.value.code == "missing_api_key"
 
 
