@@ -78,9 +78,19 @@ def _dataset_hash(out_dir: Path) -> str:
     return json.loads((out_dir / "manifest.json").read_text())["dataset_hash"]
 
 
-def _run_tags(context: dg.AssetExecutionContext, domain: str, asset: str) -> dict[str, str]:
-    return {"dagster.run_id": context.run.run_id, "dagster.partition": domain, "dagster.asset": asset,
+def train_out_of_process(context: dg.AssetExecutionContext, tracking: TrackingResource, trainer: TrainerResource,
+                         domain: str, asset: str, module: str, extras: dict) -> tuple[dict, str]:
+    """One MLflow run per materialisation, ended FINISHED or FAILED; the training runs as a Pipes subprocess."""
+    tags = {"dagster.run_id": context.run.run_id, "dagster.partition": domain, "dagster.asset": asset,
             "code_version": code_version()}
+    run_id = tracking.start_run(domain, f"{asset}-{context.run.run_id[:8]}", tags)
+    ok = False
+    try:
+        result = trainer.run(context, module, {**extras, "tracking_uri": tracking.tracking_uri, "mlflow_run_id": run_id})
+        ok = True
+    finally:
+        tracking.end_run(run_id, ok)
+    return dict(result.metadata or {}), run_id
 
 
 @dg.asset(
@@ -101,23 +111,16 @@ def lora_adapter(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     spec = domains.get(context.partition_key)
     dataset_dir = warehouse.artifacts(spec.name, "sft")
     out_dir = warehouse.artifacts(spec.name, "lora")
-    run_id = tracking.start_run(spec.name, f"lora_adapter-{context.run.run_id[:8]}",
-                                _run_tags(context, spec.name, "lora_adapter"))
-    ok = False
-    try:
-        result = trainer.run(context, "slm_assets.train.lora_job", {
-            "base_model": spec.base_model, "cache_dir": str(warehouse.models_cache_dir),
-            "dataset_dir": str(dataset_dir), "out_dir": str(out_dir), "train_config": spec.train.model_dump(),
-            "tracking_uri": tracking.tracking_uri, "mlflow_run_id": run_id, "dataset_hash": _dataset_hash(dataset_dir),
-        })
-        ok = True
-    finally:
-        tracking.end_run(run_id, ok)
-    meta = {k: v.value if hasattr(v, "value") else v for k, v in (result.metadata or {}).items()}
+    metadata, run_id = train_out_of_process(context, tracking, trainer, spec.name, "lora_adapter",
+                                            "slm_assets.train.lora_job", {
+        "base_model": spec.base_model, "cache_dir": str(warehouse.models_cache_dir), "dataset_dir": str(dataset_dir),
+        "out_dir": str(out_dir), "train_config": spec.train.model_dump(), "dataset_hash": _dataset_hash(dataset_dir),
+    })
+    meta = {k: v.value if hasattr(v, "value") else v for k, v in metadata.items()}
     before, best = meta.get("eval_loss_before"), meta.get("eval_loss_best")
     fell = before is not None and best is not None and best < before
     return dg.MaterializeResult(
-        metadata={**(result.metadata or {}), "mlflow_run_id": run_id,
+        metadata={**metadata, "mlflow_run_id": run_id,
                   "loss_curve": dg.MetadataValue.md(png_markdown(out_dir / "loss_curve.png", "loss curve"))},
         check_results=[dg.AssetCheckResult(
             check_name="validation_loss_fell", passed=bool(fell), severity=dg.AssetCheckSeverity.WARN,
@@ -142,20 +145,13 @@ def distilled_model(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     spec = domains.get(context.partition_key)
     dataset_dir = warehouse.artifacts(spec.name, "sft")
     out_dir = warehouse.artifacts(spec.name, "distilled")
-    run_id = tracking.start_run(spec.name, f"distilled_model-{context.run.run_id[:8]}",
-                                _run_tags(context, spec.name, "distilled_model"))
-    ok = False
-    try:
-        result = trainer.run(context, "slm_assets.train.distill_job", {
-            "base_model": spec.base_model, "cache_dir": str(warehouse.models_cache_dir),
-            "dataset_dir": str(dataset_dir), "lora_adapter_dir": str(warehouse.artifacts(spec.name, "lora", "adapter")),
-            "out_dir": str(out_dir), "distill_config": spec.distill.model_dump(),
-            "tracking_uri": tracking.tracking_uri, "mlflow_run_id": run_id, "dataset_hash": _dataset_hash(dataset_dir),
-        })
-        ok = True
-    finally:
-        tracking.end_run(run_id, ok)
+    metadata, run_id = train_out_of_process(context, tracking, trainer, spec.name, "distilled_model",
+                                            "slm_assets.train.distill_job", {
+        "base_model": spec.base_model, "cache_dir": str(warehouse.models_cache_dir), "dataset_dir": str(dataset_dir),
+        "lora_adapter_dir": str(warehouse.artifacts(spec.name, "lora", "adapter")), "out_dir": str(out_dir),
+        "distill_config": spec.distill.model_dump(), "dataset_hash": _dataset_hash(dataset_dir),
+    })
     return dg.MaterializeResult(
-        metadata={**(result.metadata or {}), "mlflow_run_id": run_id,
+        metadata={**metadata, "mlflow_run_id": run_id,
                   "loss_curve": dg.MetadataValue.md(png_markdown(out_dir / "loss_curve.png", "loss terms"))},
     )

@@ -73,13 +73,21 @@ def create_app(models: dict[str, Backend], settings: ServeSettings | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if settings.warmup:
+            # One token per model on its worker thread: the first generation on a new thread pays
+            # one-off costs (llama.cpp's OpenMP set-up, ~0.5 s here) that a client should not.
+            for entry in entries.values():
+                await entry.runner.run(lambda backend=entry.backend: backend.complete("Hello", 1, 0.0))
+        app.state.ready = True
         yield
+        app.state.ready = False
         for runner in runners.values():
             runner.stop(timeout=5)
 
     app = FastAPI(title="slm_assets serve", lifespan=lifespan, docs_url=None, redoc_url=None)
     metrics = ServeMetrics.create()
     app.state.settings, app.state.models, app.state.metrics = settings, entries, metrics
+    app.state.ready = False
     for entry in entries.values():
         metrics.model_info.labels(entry.name, entry.version, entry.kind).set(1)
 
@@ -107,7 +115,7 @@ def create_app(models: dict[str, Backend], settings: ServeSettings | None = None
 
     @app.get("/readyz")
     async def readyz():
-        ready = bool(entries) and all(r.alive for r in runners.values())
+        ready = app.state.ready and bool(entries) and all(r.alive for r in runners.values())
         body = {"status": "ready" if ready else "not ready", "models": list(entries)}
         return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -135,6 +135,8 @@ class GatewayMiddleware:
     def _record(self, scope, info, status: int, seconds: float, request_id: str) -> None:
         template = self._template(scope)
         self.metrics.observe_request(template, scope["method"], status, info["model"], info["version"], seconds)
+        if not access_log.isEnabledFor(logging.INFO):
+            return
         line = {"event": "access", "request_id": request_id, "method": scope["method"], "path": scope["path"],
                 "status": status, "latency_ms": round(seconds * 1000, 1), "key_id": info["key_id"],
                 "model": info["model"] or None, "version": info["version"] or None,

@@ -7,29 +7,17 @@ import subprocess
 import sys
 import time
 
-from slm_assets_tests.train.test_train_units import tiny_llama_dir  # noqa: F401 (fixture)
-
-
-def _prepare(tiny_llama_dir, bundled_model_dir, tmp_path):  # noqa: F811
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    model_dir = tmp_path / "model"
-    tokenizer = AutoTokenizer.from_pretrained(bundled_model_dir)
-    config = AutoConfig.from_pretrained(tiny_llama_dir)
-    config.vocab_size = len(tokenizer)
-    AutoModelForCausalLM.from_config(config).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
-    data = tmp_path / "sft"
-    data.mkdir()
-    rows = [{"prompt": [{"role": "user", "content": f"Question {i}?"}],
-             "completion": [{"role": "assistant", "content": f"Answer number {i}."}]} for i in range(32)]
-    for split in ("train", "val"):
-        (data / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    return model_dir, data
+from slm_assets_tests.train.test_train_units import (  # noqa: F401 (tiny_llama_dir is a fixture)
+    tiny_llama_dir,
+    tiny_model_with_tokenizer,
+    write_chat_split,
+)
 
 
 def test_killed_training_resumes_from_checkpoint(tiny_llama_dir, bundled_model_dir, tmp_path):  # noqa: F811
-    model_dir, data = _prepare(tiny_llama_dir, bundled_model_dir, tmp_path)
+    model_dir = tiny_model_with_tokenizer(tiny_llama_dir, bundled_model_dir, tmp_path / "model")
+    data = tmp_path / "sft"
+    write_chat_split(data, 32)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "slm_assets_tests.train.resume_worker", str(model_dir), str(data), str(out)]
     worker = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -10,6 +10,26 @@ from slm_assets.train.distill import masked_ce, masked_kl
 from slm_assets.train.memory import MemoryEstimate, ModelTooLarge, ensure_fits, estimate_training_memory
 
 
+def tiny_model_with_tokenizer(tiny_llama_dir, bundled_model_dir, target):
+    """The tiny architecture with SmolLM2's real tokenizer (vocabulary resized to match), saved to `target`."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(bundled_model_dir)
+    config = AutoConfig.from_pretrained(tiny_llama_dir)
+    config.vocab_size = len(tokenizer)
+    AutoModelForCausalLM.from_config(config).save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
+
+
+def write_chat_split(folder, n: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"prompt": [{"role": "user", "content": f"Question {i}?"}],
+             "completion": [{"role": "assistant", "content": f"Answer number {i}."}]} for i in range(n)]
+    for split in ("train", "val"):
+        (folder / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+
+
 @pytest.fixture(scope="module")
 def tiny_llama_dir(tmp_path_factory):
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -65,26 +85,12 @@ def test_memory_estimate_counts_parameters_and_refuses_what_cannot_fit(tiny_llam
 
 def test_lora_adapter_trains_on_a_tiny_model(tiny_llama_dir, tmp_path, bundled_model_dir):
     """TRL SFTTrainer + PEFT end to end in seconds: a tiny model, the real tokenizer, 4 steps, an adapter saved."""
-    import shutil
-
     from slm_assets.train.config import train_config_from
     from slm_assets.train.lora import train_lora
 
-    model_dir = tmp_path / "model"
-    shutil.copytree(tiny_llama_dir, model_dir)
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(bundled_model_dir)
-    config = AutoConfig.from_pretrained(model_dir)
-    config.vocab_size = len(tokenizer)
-    AutoModelForCausalLM.from_config(config).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    model_dir = tiny_model_with_tokenizer(tiny_llama_dir, bundled_model_dir, tmp_path / "model")
     data = tmp_path / "sft"
-    data.mkdir()
-    rows = [{"prompt": [{"role": "user", "content": f"Question {i}?"}],
-             "completion": [{"role": "assistant", "content": f"Answer {i}."}]} for i in range(16)]
-    for split in ("train", "val"):
-        (data / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    write_chat_split(data, 16)
     config = train_config_from({"preset": "smoke", "max_steps": 4, "eval_steps": 2})
     seen = []
     summary = train_lora(str(model_dir), tmp_path / "cache", data, tmp_path / "out", config,
