@@ -1,11 +1,14 @@
 """Markdown, reStructuredText and plain text files."""
 
+import html
 import re
 
 from slm_assets.ingest.documents import ParsedDocument, ParseError
 from slm_assets.ingest.html import decode_html
 
 RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+])\1{2,}\s*$")
+HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 
 
 def parse_plain(data: bytes, suffix: str) -> ParsedDocument:
@@ -15,6 +18,8 @@ def parse_plain(data: bytes, suffix: str) -> ParsedDocument:
     parser = {".md": "markdown", ".rst": "rst"}.get(suffix, "text")
     if parser == "rst":
         text = _rst_headings_to_markdown(text)
+    if parser == "markdown":  # inline HTML in Markdown: keep the words, drop the markup
+        text = html.unescape(HTML_TAG.sub("", HTML_COMMENT.sub("", text)))
     if not text.strip():
         raise ParseError("empty file")
     title = _title(text)

@@ -17,6 +17,20 @@ STOPWORDS = frozenset(
 WORD = re.compile(r"\S+")
 
 
+def prose_lines(text: str) -> list[str]:
+    """Lines of running text: no fenced code, no table rows, no short structural lines (braces, rules)."""
+    out, in_code = [], False
+    for raw in text.split("\n"):
+        line = raw.strip()
+        if line.startswith("```") or line.startswith("~~~"):
+            in_code = not in_code
+            continue
+        if in_code or not line or line.startswith("|") or len(line.split()) < 4:
+            continue
+        out.append(line)
+    return out
+
+
 def quality_failure(text: str, config: QualityConfig) -> tuple[str, str] | None:
     """The first rule `text` breaks as (rule, detail), or None."""
     words = WORD.findall(text)
@@ -38,10 +52,11 @@ def quality_failure(text: str, config: QualityConfig) -> tuple[str, str] | None:
     stop = sum(1 for w in words if w.lower().strip(".,;:!?()\"'") in STOPWORDS)
     if stop < config.min_stopwords:
         return "few_stopwords", f"{stop} < {config.min_stopwords}"
-    lines = [ln.strip() for ln in text.split("\n") if ln.strip() and not ln.strip().startswith("|")]
+    lines = prose_lines(text)
     if len(lines) >= 4:
         counts = Counter(lines)
-        dup = sum(c for c in counts.values() if c > 1) / len(lines)
+        # Gopher's duplicate-line rule, by characters: repeated prose (menus, footers, spam), not code or tables
+        dup = sum(len(line) * c for line, c in counts.items() if c > 1) / sum(len(line) for line in lines)
         if dup > config.max_duplicate_line_fraction:
             return "duplicate_lines", f"{dup:.2f} > {config.max_duplicate_line_fraction}"
     if n >= 30:

@@ -46,7 +46,7 @@ def test_openai_compatible_teacher_uses_its_base_url():
 
 
 def test_rate_limit_with_retry_after_is_retried_by_the_client():
-    with FakeTeacherServer(script=["429", "500", "ok"], retry_after="0") as server:
+    with FakeTeacherServer(script=["429", "500", "ok"], retry_after="0.05") as server:
         result = groq_teacher(server.url).generate(chunks(1)[0], _template(), 2)
     assert len(server.requests) == 3 and len(result.pairs) == 2
 

@@ -53,11 +53,11 @@ class StubModel:
         messages = self.tokenizer.conversations[-1]
         if '"verdicts"' in messages[0]["content"]:
             n = messages[-1]["content"].count("] Q: ")
-            reply = json.dumps({"verdicts": [{"id": i, "supported": i != 1} for i in range(1, n + 1)]})
+            reply = json.dumps({"verdicts": [{"id": i, "supported": i != 2} for i in range(1, n + 1)]})
         else:
             passage = messages[-1]["content"].split('"""')[1]
             sentences = [s.strip() + "." for s in passage.split(". ") if s.strip()][:2]
-            reply = json.dumps({"pairs": [{"question": f"Which fact is given in point {i}: {s[:40]}?", "answer": s}
+            reply = json.dumps({"pairs": [{"question": f"Which fact is given in point {i}: {s}?", "answer": s}
                                           for i, s in enumerate(sentences)]})
         new = torch.tensor([self.tokenizer.encode_words(reply)])
         return torch.cat([input_ids, new], dim=1)  # (1, prompt + new)
@@ -84,7 +84,7 @@ def test_local_teacher_runs_the_generation_loop_with_the_judge(tmp_path):
     config = SynthConfig(n_pairs=3, pairs_per_call=2, judge_groundedness=True)
     summary = generate_qa("d", chunks(4), teacher, config, MemoryStore(), concurrency=2)
     assert isinstance(summary, GenerationSummary)
-    assert summary.accepted_total == 3 and summary.reject_reasons["judge_unsupported"] >= 2  # verdict 1 is "no"
+    assert summary.accepted_total == 3 and summary.reject_reasons["judge_unsupported"] >= 2  # verdict 2 is "no"
     assert summary.judge_calls >= 2 and summary.estimated_cost_usd == 0.0
     assert summary.teacher_requests == 2 * summary.calls_made
 
