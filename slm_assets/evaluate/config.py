@@ -15,7 +15,35 @@ class BenchmarkConfig(BaseModel):
     min_improvement: float = Field(
         default=0.0, description="The tuned model must beat base by more than this on the primary metric."
     )
-    seed: int = Field(default=0)
+    seed: int = Field(default=0, description="Seeds torch before generation, so a rerun gives the same numbers.")
+    # pairwise LLM judge
+    llm_judge: bool = Field(
+        default=True,
+        description="Ask the domain's teacher to compare each tuned model's answer with base's, in both orders. "
+        "Runs only when the teacher is an LLM provider (groq, openai); offline the reference_f1 judge stands alone.",
+    )
+    judge_max_questions: int | None = Field(
+        default=None, ge=1, description="Questions sent to the LLM judge per model (None = all scored questions); "
+        "each costs two calls.",
+    )
+    judge_max_tokens: int = Field(default=200, ge=16, description="Completion tokens per verdict.")
+    judge_workers: int = Field(
+        default=4, ge=1, description="Judge calls in flight at once (the teacher's requests/tokens per minute "
+        "limits from `synth` still apply).",
+    )
+    # latency and throughput
+    latency_prompts: int = Field(
+        default=8, ge=0, description="First N benchmark prompts timed for latency (0 = no latency measurement).")
+    latency_max_new_tokens: int = Field(default=32, ge=2, description="Tokens decoded per timed prompt.")
+    latency_fixed_length: bool = Field(
+        default=True, description="Suppress end-of-sequence tokens while timing, so every prompt decodes exactly "
+        "latency_max_new_tokens tokens and runtimes are compared on equal work.",
+    )
+    latency_gguf: bool = Field(
+        default=True, description="Also time the best tuned model as a GGUF (the first export quantization) in "
+        "llama.cpp at batch 1; written to a temporary file.",
+    )
+    latency_warmup: int = Field(default=1, ge=0, description="Untimed generations before each timed run.")
 
 
 class ExportConfig(BaseModel):

@@ -1,10 +1,18 @@
-"""Answer-quality metrics on (prediction, reference) string pairs. Deterministic."""
+"""Answer-quality metrics on (prediction, reference) string pairs. Deterministic.
+
+The plain functions here are the fast path the benchmark uses. The same metrics ship as Hugging Face
+`evaluate` modules in `metric_modules/<name>/<name>.py` (`load_metric`), loaded from the repository,
+so they work offline; a test holds the two equal.
+"""
 
 import re
 import string
 from collections import Counter
+from pathlib import Path
 
 ARTICLES = re.compile(r"\b(a|an|the)\b")
+METRIC_MODULES_DIR = Path(__file__).resolve().parent / "metric_modules"
+METRIC_MODULES = ("rouge_l", "bleu", "exact_match", "token_f1")
 
 
 def normalize(text: str) -> str:
@@ -62,3 +70,19 @@ def score_pair(prediction: str, reference: str) -> dict[str, float]:
         "exact_match": exact_match(prediction, reference),
         "token_f1": token_f1(prediction, reference),
     }
+
+
+def load_metric(name: str):
+    """The `evaluate.Metric` for one of METRIC_MODULES, from the module shipped in this package (no hub).
+
+    `load_metric("rouge_l").compute(predictions=[...], references=[...])` -> {"rouge_l": mean}; `bleu` is corpus
+    BLEU on a 0-1 scale, as `corpus_bleu`.
+    """
+    if name not in METRIC_MODULES:
+        raise ValueError(f"unknown metric {name!r}; shipped as evaluate modules: {', '.join(METRIC_MODULES)}")
+    script = METRIC_MODULES_DIR / name / f"{name}.py"
+    if not script.exists():
+        raise FileNotFoundError(f"{script} is missing: is the package installed with its package data?")
+    import evaluate
+
+    return evaluate.load(str(script.parent))

@@ -251,7 +251,9 @@ def generate_qa(
                     time.sleep(max(0.0, later[0][0] - time.monotonic()))
                     continue
                 break
-            timeout = max(0.0, later[0][0] - time.monotonic()) if later else None
+            # wake for a retry falling due only when a worker is free to take it (else: no busy loop)
+            free = len(pending) < concurrency and go_on()
+            timeout = max(0.0, later[0][0] - time.monotonic()) if later and free else None
             finished, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
             for future in finished:
                 unit = pending.pop(future)

@@ -1,0 +1,62 @@
+"""Studies that are not assets: the data-size x training-steps sweep (the seed study)."""
+
+import json
+
+import dagster as dg
+from pydantic import Field
+
+from slm_assets.resources.domains import DomainsResource
+from slm_assets.resources.tracking import TrackingResource
+from slm_assets.resources.warehouse import WarehouseResource
+
+
+class SweepConfig(dg.Config):
+    domain: str = Field(description="Domain (partition) to study; its sft_dataset must be materialised.")
+    sizes: list[int] = Field(default=[100, 300, 900], description="Training examples per cell.")
+    steps: list[int] = Field(default=[10, 30, 90], description="Optimizer steps per cell.")
+    questions: int = Field(default=24, description="Benchmark questions scored per cell.")
+
+
+@dg.op(pool="gpu", description="Trains one LoRA adapter per (data size, steps) cell and scores each on the benchmark.")
+def data_size_sweep(context: dg.OpExecutionContext, config: SweepConfig, warehouse: WarehouseResource,
+                    domains: DomainsResource, tracking: TrackingResource) -> None:
+    from slm_assets.evaluate.benchmark import evaluate_models
+    from slm_assets.models import load_tokenizer, load_tuned_model
+    from slm_assets.train.plots import png_markdown
+    from slm_assets.train.sft_data import read_split
+    from slm_assets.train.sweep import plot_sweep, run_sweep
+
+    spec = domains.get(config.domain)
+    cache, dataset_dir = warehouse.models_cache_dir, warehouse.artifacts(spec.name, "sft")
+    tokenizer = load_tokenizer(spec.base_model, cache)
+    test_rows = read_split(dataset_dir, "test")
+    bench = spec.benchmark.model_copy(update={"max_questions": config.questions})
+    metric = spec.benchmark.primary_metric
+
+    def score(adapter_dir):
+        model = load_tuned_model(spec.base_model, cache, adapter_dir)
+        return getattr(evaluate_models({"tuned": model}, tokenizer, test_rows, bench).models["tuned"], metric)
+
+    out_dir = warehouse.artifacts(spec.name, "sweep")
+    cells = run_sweep(spec.base_model, cache, dataset_dir, out_dir, spec.train, config.sizes, config.steps, score)
+    plot = plot_sweep(cells, out_dir / "sweep.png", metric)
+    (out_dir / "sweep.json").write_text(json.dumps([vars(c) for c in cells], indent=2))
+    run_id = tracking.start_run(spec.name, f"data_size_sweep-{context.run.run_id[:8]}",
+                                {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name})
+    client = tracking.client()
+    for cell in cells:
+        client.log_metric(run_id, f"{metric}.n{cell.n_examples}", cell.score, step=cell.steps)
+    client.log_artifact(run_id, str(plot))
+    client.log_artifact(run_id, str(out_dir / "sweep.json"))
+    tracking.end_run(run_id, True)
+    # shown on the lora_adapter asset page for this domain
+    context.log_event(dg.AssetObservation(
+        asset_key="lora_adapter", partition=spec.name,
+        metadata={"sweep_plot": dg.MetadataValue.md(png_markdown(plot, "data size x steps")),
+                  "sweep": dg.MetadataValue.json([vars(c) for c in cells]), "mlflow_run_id": run_id},
+    ))
+
+
+@dg.job(description="The seed study: benchmark score against training-data size and training steps for one domain.")
+def data_size_sweep_job():
+    data_size_sweep()
