@@ -1,7 +1,5 @@
 """Base vs fine-tuned vs distilled on the held-out, document-disjoint test split."""
 
-import csv
-import json
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -36,14 +34,19 @@ class BenchmarkResult:
     n_questions: int
     models: dict[str, ModelScores]
     rows: list[dict] = field(default_factory=list)  # per question: question, reference, answers, scores
-    judge: dict[str, dict] = field(default_factory=dict)  # reference-based pairwise judge vs base
+    judge: dict[str, dict] = field(default_factory=dict)  # reference-based pairwise judge (reference_f1) vs base
     retrieval_recall_at_k: float | None = None  # is the source chunk among the passages retrieved
     retrieval_k: int | None = None
+    llm_judge: dict[str, dict] = field(default_factory=dict)  # judge.py: model -> summary, under the judge's name
+    latency: dict | None = None  # latency.py: measure_latency's result
+    sources: dict[str, str] = field(default_factory=dict)  # model name -> what it was loaded from
+    notes: list[str] = field(default_factory=list)  # what was skipped and why, for the report
 
     def as_dict(self) -> dict:
         return {"n_questions": self.n_questions, "models": {k: asdict(v) for k, v in self.models.items()},
                 "judge": self.judge, "retrieval_recall_at_k": self.retrieval_recall_at_k,
-                "retrieval_k": self.retrieval_k}
+                "retrieval_k": self.retrieval_k, "llm_judge": self.llm_judge, "latency": self.latency,
+                "sources": self.sources, "notes": self.notes}
 
 
 def reference_judge(rows: list[dict], challenger: str, baseline: str, margin: float = 0.05) -> dict:
@@ -83,7 +86,13 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
                     open_book: tuple[str, ...] = ("base", "lora_adapter"), k: int = 2,
                     chunk_texts: dict[str, str] | None = None) -> BenchmarkResult:
     """`models` maps a name (base, lora_adapter, distilled_model) to a loaded causal LM. With an `index`, the
-    models named in `open_book` are also asked with top-k retrieved passages, as `<name>_open_book`."""
+    models named in `open_book` are also asked with top-k retrieved passages, as `<name>_open_book`.
+
+    Greedy decoding under a fixed torch seed (`config.seed`, the global generator left as it was), so the same
+    inputs give the same numbers; only the timing fields differ between runs.
+    """
+    import torch
+
     from slm_assets.train.chat_tokens import encode_chat
     from slm_assets.train.distill import answer_loss
 
@@ -92,7 +101,8 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
         rows = rows[: config.max_questions]
     prompts = [r["prompt"] for r in rows]
     references = [r["completion"][0]["content"] for r in rows]
-    table = [{"qa_id": r["qa_id"], "doc_id": r["doc_id"], "question": r["prompt"][-1]["content"], "reference": ref}
+    table = [{"qa_id": r["qa_id"], "doc_id": r["doc_id"], "question": r.get("question") or r["prompt"][-1]["content"],
+              "reference": ref}
              for r, ref in zip(rows, references, strict=True)]
     variants = [(name, model, prompts) for name, model in models.items()]
     recall = None
@@ -102,7 +112,9 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
     scores: dict[str, ModelScores] = {}
     for name, model, variant_prompts in variants:
         ppl_examples = [encode_chat(tokenizer, p, ref, 768) for p, ref in zip(variant_prompts, references, strict=True)]
-        generated = generate_answers(model, tokenizer, variant_prompts, config.max_new_tokens, config.batch_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            generated = generate_answers(model, tokenizer, variant_prompts, config.max_new_tokens, config.batch_size)
         per_metric: dict[str, list[float]] = {m: [] for m in METRICS}
         for row, gen in zip(table, generated, strict=True):
             row[f"{name}_answer"] = gen.text
@@ -111,9 +123,13 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
                 per_metric[metric].append(value)
         answers = [g.text for g in generated]
         similarity = semantic_similarity(answers, references)
-        grounded = [support_score(a, (chunk_texts or {}).get(r["chunk_id"], "")) for a, r in zip(answers, rows, strict=True)]
+        # groundedness only where the source text is known (user questions may come without context)
+        sources = [(chunk_texts or {}).get(r.get("chunk_id")) for r in rows]
+        grounded = [support_score(a, src) if src else None for a, src in zip(answers, sources, strict=True)]
         for row, sim, gr in zip(table, similarity, grounded, strict=True):
-            row[f"{name}_semantic_similarity"], row[f"{name}_groundedness"] = round(sim, 4), round(gr, 4)
+            row[f"{name}_semantic_similarity"] = round(sim, 4)
+            row[f"{name}_groundedness"] = round(gr, 4) if gr is not None else None
+        known = [g for g in grounded if g is not None]
         latencies = sorted(g.latency_s for g in generated)
         total_tokens = sum(g.new_tokens for g in generated)
         device = next(model.parameters()).device
@@ -124,7 +140,7 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
             exact_match=statistics.fmean(per_metric["exact_match"]),
             token_f1=statistics.fmean(per_metric["token_f1"]),
             semantic_similarity=statistics.fmean(similarity),
-            groundedness=statistics.fmean(grounded) if chunk_texts else float("nan"),
+            groundedness=statistics.fmean(known) if known else float("nan"),
             perplexity=math.exp(answer_loss(model, ppl_examples, tokenizer.pad_token_id, str(device))),
             mean_latency_s=statistics.fmean(latencies),
             p95_latency_s=latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
@@ -143,76 +159,17 @@ def improvement(result: BenchmarkResult, challenger: str, metric: str) -> float:
     return getattr(result.models[challenger], metric) - getattr(result.models["base"], metric)
 
 
+def tuned_candidates(result: BenchmarkResult) -> list[str]:
+    """The closed-book tuned models: what the gate, the LLM judge and the export choose among."""
+    return [n for n in result.models if n != "base" and not n.endswith("_open_book")]
+
+
 def promotion_gate(result: BenchmarkResult, metric: str, min_improvement: float) -> tuple[str, float, bool, str]:
     """(best tuned model, its gain over base, passed, a sentence saying by how much)."""
-    candidates = [n for n in result.models if n != "base" and not n.endswith("_open_book")]
-    best = max(candidates, key=lambda n: getattr(result.models[n], metric))
+    best = max(tuned_candidates(result), key=lambda n: getattr(result.models[n], metric))
     gain = improvement(result, best, metric)
     passed = gain > min_improvement
     sentence = (f"{best} {metric} {getattr(result.models[best], metric):.4f} vs base "
                 f"{getattr(result.models['base'], metric):.4f}: {gain:+.4f} (required > {min_improvement:+.4f})"
                 + ("" if passed else f"; short by {min_improvement - gain:.4f}"))
     return best, gain, passed, sentence
-
-
-def write_report(result: BenchmarkResult, out_dir: Path, title: str) -> dict[str, str]:
-    """report.json, report.md, per_question.csv and a metrics plot."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(result.as_dict(), indent=2))
-    with (out_dir / "per_question.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(result.rows[0]) if result.rows else ["qa_id"])
-        writer.writeheader()
-        writer.writerows(result.rows)
-    plot = out_dir / "metrics.png"
-    _plot(result, plot)
-    md = [f"# Benchmark: {title}", "", f"{result.n_questions} held-out questions (documents never trained on), greedy decoding.", "",
-          markdown_table(result), ""]
-    if result.retrieval_recall_at_k is not None:
-        md += [f"`*_open_book` rows answer with the top {result.retrieval_k} passages retrieved by BM25; "
-               f"retrieval recall@{result.retrieval_k} (source chunk retrieved): {result.retrieval_recall_at_k:.2f}.", ""]
-    if result.judge:
-        md += ["## Pairwise judge (reference_f1: closer to the reference wins; not an LLM judge)", "",
-               "| model vs base | wins | losses | ties | win rate | performance ratio |", "|---|---|---|---|---|---|"]
-        for name, j in result.judge.items():
-            md.append(f"| {name} | {j['wins']} | {j['losses']} | {j['ties']} | {j['win_rate']:.2f} | {j['performance_ratio']:.2f} |")
-        md.append("")
-    md += ["## Examples", ""]
-    for row in result.rows[:5]:
-        md.append(f"**Q:** {row['question']}  \n**Reference:** {row['reference']}  ")
-        for name in result.models:
-            md.append(f"**{name}:** {row.get(f'{name}_answer', '')}  ")
-        md.append("")
-    (out_dir / "report.md").write_text("\n".join(md), encoding="utf-8")
-    return {"json": str(out_dir / "report.json"), "markdown": str(out_dir / "report.md"),
-            "csv": str(out_dir / "per_question.csv"), "plot": str(plot)}
-
-
-def markdown_table(result: BenchmarkResult) -> str:
-    lines = ["| model | ROUGE-L | BLEU | exact match | token F1 | semantic sim. | grounded | ref. perplexity | "
-             "mean latency (s) | tokens/s |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for s in result.models.values():
-        lines.append(f"| {s.name} | {s.rouge_l:.3f} | {s.bleu:.3f} | {s.exact_match:.3f} | {s.token_f1:.3f} | "
-                     f"{s.semantic_similarity:.3f} | {s.groundedness:.3f} | {s.perplexity:.2f} | "
-                     f"{s.mean_latency_s:.3f} | {s.tokens_per_s:.1f} |")
-    return "\n".join(lines)
-
-
-def _plot(result: BenchmarkResult, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(result.models)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    width = 0.8 / max(1, len(names))
-    for i, name in enumerate(names):
-        values = [getattr(result.models[name], m) for m in METRICS]
-        ax.bar([x + i * width for x in range(len(METRICS))], values, width, label=name)
-    ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(METRICS))], METRICS)
-    ax.set_ylim(0, 1)
-    ax.set_title("Held-out benchmark")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)

@@ -98,3 +98,27 @@ def test_lora_adapter_trains_on_a_tiny_model(tiny_llama_dir, tmp_path, bundled_m
     assert summary.steps == 4 and (tmp_path / "out" / "adapter" / "adapter_config.json").exists()
     assert any("loss" in m for _, m in seen) and any("eval_loss" in m for _, m in seen)
     assert summary.eval_loss_first is not None and summary.tokens_seen > 0
+
+
+def test_qlora_loads_the_base_in_4bit_nf4_and_dora_is_passed_to_peft(tmp_path):
+    import bitsandbytes as bnb
+    from peft import get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    # 4-bit blocks are 64 values wide: layers must be at least that
+    tiny_llama_dir = tmp_path / "tiny128"
+    LlamaForCausalLM(LlamaConfig(vocab_size=256, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2)).save_pretrained(tiny_llama_dir)
+
+    from slm_assets.train.config import LoraConfig
+    from slm_assets.train.lora import load_base_for_training, peft_lora_config
+
+    config = LoraConfig(r=4, alpha=8, qlora=True, use_dora=True)
+    model = load_base_for_training(str(tiny_llama_dir), tmp_path, config, "cpu")
+    four_bit = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert four_bit and four_bit[0].weight.quant_type == "nf4"
+    peft_config = peft_lora_config(config)
+    assert peft_config.use_dora and peft_config.r == 4 and peft_config.target_modules == "all-linear"
+    peft_model = get_peft_model(model, peft_config)
+    out = peft_model(input_ids=torch.tensor([[1, 2, 3, 4]]))
+    assert out.logits.shape == (1, 4, 256) and torch.isfinite(out.logits).all()
