@@ -195,3 +195,33 @@ def llm_judge_for(teacher, topic: str, max_tokens: int, workers: int, limits=Non
         return None
     return LLMJudge(teacher, topic, max_tokens=max_tokens, workers=workers, limits=limits)
 
+
+
+LLM_PROVIDERS = ("groq", "openai")
+
+
+def domain_llm_judge(teachers, spec) -> tuple[LLMJudge | None, str | None]:
+    """The domain's teacher as a judge at temperature 0, or (None, why not).
+
+    `teachers` is anything with TeacherResource's `provider_override` and `for_domain` (the resource itself in
+    Dagster and the CLI); `spec` a DomainSpec. Only chat-completions providers judge: an offline or local
+    teacher gives no LLM judge, and the report says so.
+    """
+    from slm_assets.synth.limits import TeacherLimits
+    from slm_assets.synth.teachers import TeacherError
+
+    config = spec.benchmark
+    provider = getattr(teachers, "provider_override", None) or spec.teacher.provider
+    if not config.llm_judge:
+        return None, "benchmark.llm_judge is false"
+    if provider not in LLM_PROVIDERS:
+        return None, f"the domain's teacher is {provider!r}, not an LLM provider ({', '.join(LLM_PROVIDERS)})"
+    judge_config = spec.teacher.model_copy(update={"provider": provider, "temperature": 0.0,
+                                                   "max_tokens": config.judge_max_tokens})
+    try:
+        teacher = teachers.for_domain(judge_config, spec.topic, config.seed)
+    except TeacherError as exc:  # e.g. groq without GROQ_API_KEY
+        return None, f"cannot reach the {provider} teacher: {exc}"
+    limits = TeacherLimits.per_minute(spec.synth.requests_per_minute, spec.synth.tokens_per_minute)
+    judge = llm_judge_for(teacher, spec.topic, config.judge_max_tokens, config.judge_workers, limits)
+    return (judge, None) if judge else (None, f"the {provider} teacher is not a chat-completions client")
