@@ -43,11 +43,15 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 lint: install
 	$(BIN)/ruff check slm_assets slm_assets_tests bench scripts
 
-check: install
-	$(BIN)/dg check defs
+check: install $(DAGSTER_HOME)/dagster.yaml
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dg check defs
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/synth.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/serve.py
 
 clean-warehouse:
 	rm -rf warehouse/artifacts warehouse/slm.duckdb warehouse/mlflow.db warehouse/mlruns warehouse/.dagster

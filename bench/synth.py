@@ -14,9 +14,12 @@ What is real and what is simulated:
   its latency (uniform 300-800 ms, seeded) and its limits (sliding minute, 429 with retry-after).
   Acceptance therefore depends on the simulation; prompt-side token costs do not.
 
-The token-economics sweep runs without latency or limits (they do not change tokens). The timed run
-uses the limits; when --pairs is below --target the wall time for the target is extrapolated with a
-simple limit-bound model, checked against the measured run, and labelled as such.
+The token economics run without latency or limits (they do not change tokens): a sweep of
+pairs_per_call on --sweep-pairs pairs, then the whole --target with and without the judge. The timed
+run uses latency and limits for --pairs pairs (5000 at 6,000 tokens/min takes about two hours); when
+it is below --target, the wall time for the target is extrapolated from the unlimited whole-target
+run's tokens and requests with a simple limit-bound model, which is first checked against the
+measured run, and labelled as extrapolated.
 Writes bench/results/synth.json and prints a table. Not part of the test suite.
 """
 
@@ -160,24 +163,24 @@ def main() -> None:
           f"({time.perf_counter() - started:.0f} s to load)")
 
     sweep = [run(chunks, count, args, args.sweep_pairs, int(p), limited=False) for p in args.sweep.split(",")]
-    sweep.append(run(chunks, count, args, args.sweep_pairs, args.pairs_per_call, limited=False, judge=True))
+    # the whole target without limits: tokens per pair over a full run (later rotations reuse chunks)
+    full = [run(chunks, count, args, args.target, args.pairs_per_call, limited=False, judge=judge)
+            for judge in (False, True)]
     timed = extrapolation = None
     if not args.skip_timed:
         timed = run(chunks, count, args, args.pairs, args.pairs_per_call, limited=True)
-        tokens_per_pair = timed["tokens"] / timed["accepted"]
-        requests_per_pair = timed["requests"] / timed["accepted"]
-        measured_n = timed["accepted"]
+        measured = timed["accepted"] >= args.target
         extrapolation = {
             "model": "max(floor(tokens / tpm), floor(requests / rpm)) x 61 s windows, or requests x mean "
-                     "latency / concurrency if larger, plus one mean latency",
+                     "latency / concurrency if larger, plus one mean latency; tokens and requests from the "
+                     "unlimited run of the whole target",
             "model_check_predicted_s": round(limit_model_s(timed["tokens"], timed["requests"], args), 1),
             "model_check_measured_s": timed["wall_s"],
-            "tokens_per_accepted_pair": round(tokens_per_pair, 1),
             "target": args.target,
-            "extrapolated": measured_n < args.target,
-            "wall_s_for_target": round(limit_model_s(tokens_per_pair * args.target, requests_per_pair * args.target,
-                                                     args), 0) if measured_n < args.target else timed["wall_s"],
-            "cost_usd_for_target_at_groq_70b_prices": round(timed["estimated_cost_usd"] * args.target / measured_n, 2),
+            "extrapolated": not measured,
+            "wall_s_for_target": timed["wall_s"] if measured else round(
+                limit_model_s(full[0]["tokens"], full[0]["requests"], args)),
+            "cost_usd_for_target_at_groq_70b_prices": full[0]["estimated_cost_usd"],
         }
     results = {
         "bench": "synth", "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -188,19 +191,19 @@ def main() -> None:
         "simulation": {"teacher": "fake_teacher.FakeTeacherServer(style='varied')", "flaw_rate": args.flaw_rate,
                        "latency_s": args.latency, "requests_per_minute": args.rpm, "tokens_per_minute": args.tpm,
                        "concurrency": args.concurrency, "seed": args.seed},
-        "sweep_unlimited": sweep, "timed": timed, "extrapolation": extrapolation,
+        "sweep_unlimited": sweep, "target_unlimited": full, "timed": timed, "extrapolation": extrapolation,
     }
     out = ROOT / "bench" / "results" / "synth.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"\ntoken economics (no limits; {args.sweep_pairs} pairs each; tokens counted with {counter_name})")
-    print(f"{'pairs/call':>10} {'judge':>5} {'acc/1k tok':>10} {'accept':>6} {'prompt/req':>10} "
+    print(f"\ntoken economics, no limits (tokens counted with {counter_name})")
+    print(f"{'pairs':>6} {'pairs/call':>10} {'judge':>5} {'acc/1k tok':>10} {'accept':>6} {'prompt/req':>10} "
           f"{'compl/pair':>10} {'pairs/call got':>14}")
-    for row in sweep:
-        print(f"{row['pairs_per_call']:>10} {'yes' if row['judge'] else 'no':>5} {row['accepted_per_1k_tokens']:>10} "
-              f"{row['acceptance']:>6} {row['prompt_tokens_per_request']:>10} {row['completion_tokens_per_pair']:>10} "
-              f"{row['pairs_returned_per_call']:>14}")
+    for row in sweep + full:
+        print(f"{row['accepted']:>6} {row['pairs_per_call']:>10} {'yes' if row['judge'] else 'no':>5} "
+              f"{row['accepted_per_1k_tokens']:>10} {row['acceptance']:>6} {row['prompt_tokens_per_request']:>10} "
+              f"{row['completion_tokens_per_pair']:>10} {row['pairs_returned_per_call']:>14}")
     if timed:
         print(f"\ntimed run ({args.rpm} req/min, {args.tpm} tok/min, latency {args.latency[0]}-{args.latency[1]} s, "
               f"concurrency {args.concurrency}, pairs/call {args.pairs_per_call})")
@@ -210,7 +213,7 @@ def main() -> None:
         print(f"  model check on this run: predicted {extrapolation['model_check_predicted_s']} s, "
               f"measured {extrapolation['model_check_measured_s']} s")
         print(f"  {args.target} pairs: {extrapolation['wall_s_for_target'] / 60:.0f} min ({label}), "
-              f"~${extrapolation['cost_usd_for_target_at_groq_70b_prices']} at Groq Llama-3.3-70B prices")
+              f"~${extrapolation['cost_usd_for_target_at_groq_70b_prices']:.2f} at Groq Llama-3.3-70B prices")
     print(f"\nwrote {out.relative_to(ROOT)}")
 
 

@@ -38,6 +38,13 @@ def config(n_pairs: int) -> SynthConfig:
     return SynthConfig(n_pairs=n_pairs, pairs_per_call=2, seed=SEED, retry_pause_s=0.1)
 
 
+def generate(url: str, db: Path, n_pairs: int, n_chunks: int, concurrency: int, progress=None) -> GenerationSummary:
+    teacher = make_chat_teacher("groq", MODEL, "test-key", url, TOPIC, 0.7, 512, 10.0, 1, SEED)
+    with connect(db) as con:
+        return generate_qa(DOMAIN, make_chunks(n_chunks), teacher, config(n_pairs), WarehouseQAStore(con, DOMAIN),
+                           concurrency=concurrency, progress=progress)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
@@ -46,14 +53,11 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()
-    teacher = make_chat_teacher("groq", MODEL, "test-key", args.url, TOPIC, 0.7, 512, 10.0, 1, SEED)
 
     def progress(summary: GenerationSummary) -> None:
         print(f"recorded {summary.calls_made} {summary.accepted_total}", flush=True)
 
-    with connect(args.db) as con:
-        summary = generate_qa(DOMAIN, make_chunks(args.chunks), teacher, config(args.n_pairs),
-                              WarehouseQAStore(con, DOMAIN), concurrency=args.concurrency, progress=progress)
+    summary = generate(args.url, args.db, args.n_pairs, args.chunks, args.concurrency, progress)
     print("done " + json.dumps({"accepted_total": summary.accepted_total, "calls_made": summary.calls_made,
                                 "calls_skipped": summary.calls_skipped}), flush=True)
 
