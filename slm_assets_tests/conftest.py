@@ -96,3 +96,14 @@ def resources_for(models_cache):
         }
 
     return build
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_defs_state_storage():
+    """A DagsterInstance built without a context manager (e.g. by execute_in_process or build_*_context) leaves
+    Dagster's current defs-state storage pointing at it after it is collected; the next `load_from_defs_folder`
+    then fails with "undefined DagsterInstance weakref". Start every test without one, as a fresh process would."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+    yield
