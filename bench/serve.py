@@ -69,7 +69,7 @@ def start_server(args, key: str) -> tuple[subprocess.Popen, str]:
 
     port = free_port()
     cmd = [sys.executable, __file__, "--serve-only", "--gguf", str(args.gguf), "--port", str(port),
-           "--threads", str(args.threads), "--n-ctx", str(args.n_ctx)]
+           "--threads", str(args.threads), "--n-ctx", str(args.n_ctx), "--omp-wait-policy", args.omp_wait_policy]
     env = {**os.environ, "SLM_API_KEYS": key, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -205,11 +205,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="Decode comparison runs per side (median).")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.add_argument("--omp-wait-policy", choices=["PASSIVE", "ACTIVE"], default="PASSIVE",
+                        help="OpenMP wait policy (OMP_WAIT_POLICY) for BOTH the server and the direct baseline; "
+                        "the server itself defaults to PASSIVE.")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
     parser.add_argument("--serve-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.gguf = args.gguf or default_gguf()
+    os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy  # before llama_cpp is imported, here and in the child
     if args.serve_only:
         serve_only(args)
         return
@@ -229,12 +233,14 @@ def main() -> None:
         "when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.platform(),
         "cpus": len(os.sched_getaffinity(0)), "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()], "llama_cpp": llama_cpp.__version__,
-        "gguf": str(args.gguf), "threads": args.threads, "decode": decode, "load": load,
+        "gguf": str(args.gguf), "threads": args.threads, "omp_wait_policy": args.omp_wait_policy,
+        "decode": decode, "load": load,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"\nServe benchmark ({args.gguf.name}, {args.threads} threads, {result['cpus']} CPUs, "
-          f"load avg before {result['loadavg_before'][0]})\n")
+          f"OMP_WAIT_POLICY {args.omp_wait_policy}, load avg before/after {result['loadavg_before'][0]}/"
+          f"{result['loadavg_after'][0]})\n")
     print("| measure | value |\n|---|---|")
     print(f"| load: clients / duration | {load['clients']} / {load['duration_s']} s (ran {load['elapsed_s']} s) |")
     print(f"| load: requests / errors | {load['requests']} / {load['errors']} |")

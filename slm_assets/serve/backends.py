@@ -8,6 +8,7 @@ context is not thread-safe); a streaming iterator holds the lock until it is exh
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,25 @@ def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
+def prefer_passive_openmp() -> None:
+    """Make llama.cpp's OpenMP threads sleep, not spin, while they wait at barriers.
+
+    llama-cpp-python's CPU backend here is built with OpenMP (libgomp), whose threads spin at every
+    barrier by default. When cores are shared (other processes, the server's own event loop) a
+    spinning thread holds the core its partner needs: on the 2-core dev machine under load, decode
+    ran at ~1 token/s with spinning and ~25 with passive waiting. libgomp reads the policy once,
+    when it is loaded, so this only works before llama_cpp is first imported. An explicit
+    OMP_WAIT_POLICY is left alone.
+    """
+    if "OMP_WAIT_POLICY" in os.environ:
+        return
+    if "llama_cpp" in sys.modules:
+        log.info("llama_cpp was imported before the server set OMP_WAIT_POLICY=PASSIVE; its OpenMP "
+                 "threads keep the default (spinning) wait policy")
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
 class _TokenCounter:
     """A llama.cpp stopping criterion that never stops: it counts sampled tokens.
 
@@ -85,6 +105,7 @@ class LlamaCppBackend:
     def __init__(self, gguf_path: Path | str, n_threads: int | None = None, n_ctx: int = 2048, *,
                  version: str = "", system_prompt: str | None = None, n_gpu_layers: int = 0,
                  seed: int = 0) -> None:
+        prefer_passive_openmp()
         from llama_cpp import Llama
 
         self.gguf_path = Path(gguf_path)
@@ -184,8 +205,13 @@ class TransformersBackend:
         self.version = str(version)
         self.system_prompt = system_prompt
         self.device = device or pick_device()
-        self.exclusive_group = f"torch:{self.device}"
-        cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "slm_assets" / "models"
+        # On CPU it shares the cores with any llama.cpp model: same exclusive group.
+        self.exclusive_group = "cpu" if self.device == "cpu" else f"torch:{self.device}"
+        if cache_dir is None:
+            from slm_assets.settings import get_settings
+
+            cache_dir = get_settings().models_cache_dir
+        cache = Path(cache_dir)
         self.tokenizer = load_tokenizer(str(model), cache)
         self.model = load_causal_lm(str(model), cache, device=self.device)
         self._lock = threading.Lock()
@@ -230,11 +256,11 @@ class TransformersBackend:
     def _run(self, input_ids, max_tokens, temperature, stream, stop, top_p, seed):
         import torch
 
-        kwargs = self._generate_kwargs(input_ids, max_tokens, temperature, stop, top_p, seed)
+        args = (input_ids, max_tokens, temperature, stop, top_p, seed)
         if stream:
-            return self._stream(kwargs)
-        with self._lock, torch.inference_mode():
-            output = self.model.generate(**kwargs)[0]  # (prompt + new,)
+            return self._stream(args)
+        with self._lock, torch.inference_mode():  # seeding inside the lock: the RNG is global
+            output = self.model.generate(**self._generate_kwargs(*args))[0]  # (prompt + new,)
         new_ids = output[input_ids.shape[1]:]
         finish, n_new = self._finish(new_ids, max_tokens)
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
@@ -242,7 +268,7 @@ class TransformersBackend:
             text = _cut_at_stop(text, stop)
         return Generation(text, int(input_ids.shape[1]), int(n_new), finish)
 
-    def _stream(self, kwargs) -> Iterator[Delta]:
+    def _stream(self, args) -> Iterator[Delta]:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
@@ -261,7 +287,7 @@ class TransformersBackend:
         streamer = _Counting(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
         streamer.new_tokens = []
         errors: list[BaseException] = []
-        n_prompt = int(kwargs["input_ids"].shape[1])
+        n_prompt = int(args[0].shape[1])
 
         def work():
             try:
@@ -273,6 +299,7 @@ class TransformersBackend:
                 streamer.end()
 
         with self._lock:
+            kwargs = self._generate_kwargs(*args)
             thread = threading.Thread(target=work, name="slm-hf-generate", daemon=True)
             thread.start()
             try:

@@ -76,6 +76,9 @@ def serve(
                                               help="File with one API key per line (adds to SLM_API_KEYS)."),
 ) -> None:
     """Serve a domain's model over OpenAI- and Ollama-compatible HTTP APIs, with a playground at /."""
+    from slm_assets.serve.backends import prefer_passive_openmp
+
+    prefer_passive_openmp()  # before anything imports llama_cpp
     from slm_assets.serve.app import create_app
     from slm_assets.serve.auth import ApiKeys
     from slm_assets.serve.context import ServeSettings
