@@ -174,5 +174,50 @@ def ask(
         typer.echo(f"  [{i}] {src.source}{pages} (chunk {src.chunk_id})")
 
 
+@app.command("eval")
+def eval_questions(
+    domain: str = typer.Option(..., "--domain", "-d", help="Domain name."),
+    questions: Path = typer.Option(..., "--questions", "-q", help="JSONL: question, answer, optional context/evidence."),
+    out: Path | None = typer.Option(None, "--out", help="Report folder (default artifacts/<domain>/user_eval/<stem>)."),
+) -> None:
+    """Score base and the domain's latest model on your own questions; writes the benchmark's report."""
+    from slm_assets.domains import DomainError, load_domain
+    from slm_assets.evaluate.judge import domain_llm_judge
+    from slm_assets.evaluate.user_questions import (
+        NoTrainedModel,
+        QuestionsError,
+        evaluate_user_questions,
+        read_questions,
+    )
+    from slm_assets.models import ModelNotAvailable
+    from slm_assets.resources.teacher import TeacherResource
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    try:
+        spec = load_domain(domain)
+        read_questions(questions)  # fail on bad input before the judge or any model is set up
+        judge, skipped = domain_llm_judge(TeacherResource(groq_api_key=settings.groq_api_key), spec)
+        evaluation = evaluate_user_questions(spec, questions, settings.artifacts_dir, settings.models_cache_dir, out,
+                                             judge=judge, judge_skipped=skipped)
+    except (DomainError, QuestionsError, NoTrainedModel, ModelNotAvailable) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for note in evaluation.result.notes:
+        typer.echo(note)
+    typer.echo(evaluation.gate["verdict"])
+    typer.echo(f"report: {evaluation.files['markdown']}")
+
+
+
+def _register_serve() -> None:
+    from slm_assets.serve.command import serve
+
+    app.command("serve", help="Serve a registered model version over an authenticated OpenAI/Ollama-compatible API.")(serve)
+
+
+_register_serve()
+
+
 if __name__ == "__main__":
     app()

@@ -53,7 +53,7 @@ def route_paths(routes, prefix: str = "") -> list[str]:
 
 
 def create_app(models: dict[str, Backend], settings: ServeSettings | None = None,
-               api_keys: ApiKeys | None = None) -> FastAPI:
+               api_keys: ApiKeys | None = None, retriever=None) -> FastAPI:
     """An app serving `models` under their dict keys (e.g. {"base": ..., "slm-ev_charging": ...}).
 
     API keys: `api_keys` when given, else SLM_API_KEYS and/or `settings.api_keys_file`. Refuses to
@@ -87,6 +87,7 @@ def create_app(models: dict[str, Backend], settings: ServeSettings | None = None
     app = FastAPI(title="slm_assets serve", lifespan=lifespan, docs_url=None, redoc_url=None)
     metrics = ServeMetrics.create()
     app.state.settings, app.state.models, app.state.metrics = settings, entries, metrics
+    app.state.retriever = retriever  # slm_assets.serve.retrieval.Retriever: answers cite the domain's chunks
     app.state.ready = False
     for entry in entries.values():
         metrics.model_info.labels(entry.name, entry.version, entry.kind).set(1)

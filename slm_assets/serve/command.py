@@ -99,7 +99,12 @@ def serve(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
     models = build_backends(served, backend, with_base, settings.models_cache_dir)
-    app = create_app(models, serve_settings, api_keys=keys)
+    from slm_assets.serve.retrieval import load_retriever
+
+    retriever = load_retriever(settings.warehouse_dir, domain)
+    app = create_app(models, serve_settings, api_keys=keys, retriever=retriever)
+    if retriever is not None:
+        typer.echo(f"retrieval on: {len(retriever.index.chunk_ids)} chunks; answers carry `sources`")
     typer.echo(f"serving {', '.join(models)} on http://{host}:{port} (playground at /, OpenAI API at /v1, "
                f"Ollama API at /api)")
     run_server(app, host=host, port=port)

@@ -53,6 +53,9 @@ class _Sampling(BaseModel):
 class ChatRequest(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = None
+    # extensions: answer from the domain's documents (when the server has an index) and say which
+    retrieval: bool | None = Field(default=None, description="Retrieve passages (default: on when indexed).")
+    retrieval_k: int | None = Field(default=None, ge=1, le=10, description="Passages retrieved.")
 
 
 class CompletionRequest(_Sampling):
@@ -102,6 +105,10 @@ async def chat_completions(body: ChatRequest, request: Request):
     settings = settings_of(request)
     temperature = settings.default_temperature if body.temperature is None else body.temperature
     messages = entry.with_system([{"role": m.role, "content": m.text()} for m in body.messages])
+    retriever = getattr(request.app.state, "retriever", None)
+    sources: list[dict] = []
+    if retriever is not None and body.retrieval is not False:
+        messages, sources = retriever.ground(messages, body.retrieval_k)
     note_prompt(request, messages, body.stream)
     kwargs = {"stop": body.stops() or None, "top_p": body.top_p or 1.0, "seed": body.seed}
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
@@ -113,7 +120,8 @@ async def chat_completions(body: ChatRequest, request: Request):
                 delta = {"role": "assistant", "content": ""}
             else:
                 delta = {"content": text} if text is not None else {}
-            return {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            payload = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            return {**payload, "sources": sources} if opening and retriever is not None else payload
 
         return _stream_response(
             request, entry,
@@ -128,6 +136,7 @@ async def chat_completions(body: ChatRequest, request: Request):
                      "logprobs": None, "finish_reason": result.finish_reason}],
         "usage": _usage(result.prompt_tokens, result.completion_tokens),
         "system_fingerprint": f"{entry.name}-v{entry.version}" if entry.version else None,
+        **({"sources": sources} if retriever is not None else {}),
     })
 
 

@@ -35,12 +35,25 @@ async function loadModels() {
   loadedWithKey = key;
 }
 
+// The passages an answer was grounded in: document, pages and chunk id.
+function showSources(pane, sources) {
+  const list = pane.querySelector(".sources");
+  list.replaceChildren();
+  for (const source of sources) {
+    const item = document.createElement("li");
+    const pages = source.page_start ? ` p.${source.page_start}` + (source.page_end && source.page_end !== source.page_start ? `–${source.page_end}` : "") : "";
+    item.textContent = `${source.title || source.source}${pages} (${source.source}, chunk ${source.chunk_id})`;
+    list.appendChild(item);
+  }
+}
+
 // Streams one chat completion into a pane; resolves when the pane shows its answer or error.
 async function askPane(pane, model, question) {
   const answer = pane.querySelector(".answer");
   const meta = pane.querySelector(".meta");
   answer.textContent = "";
   meta.textContent = "waiting…";
+  showSources(pane, []);
   pane.dataset.state = "running";
   const started = performance.now();
   let firstToken = null;
@@ -75,6 +88,7 @@ async function askPane(pane, model, question) {
         const chunk = JSON.parse(data);
         if (chunk.error) throw new Error(chunk.error.message);
         if (chunk.usage) usage = chunk.usage;
+        if (chunk.sources) showSources(pane, chunk.sources);
         const text = chunk.choices && chunk.choices[0] && chunk.choices[0].delta.content;
         if (text) {
           if (firstToken === null) firstToken = performance.now() - started;
