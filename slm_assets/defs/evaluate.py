@@ -1,20 +1,60 @@
 """benchmark_report: base vs fine-tuned vs distilled on the held-out split, and the promotion gate."""
 
-import json
+from pathlib import Path
 
 import dagster as dg
 
 from slm_assets.defs.partitions import domain_partitions
 from slm_assets.defs.train import distilled_model, lora_adapter, sft_dataset
-from slm_assets.evaluate.benchmark import evaluate_models, markdown_table, promotion_gate, write_report
+from slm_assets.evaluate.judge import domain_llm_judge
+from slm_assets.evaluate.report import flat_metrics, latency_summary, markdown_table
+from slm_assets.evaluate.run import Evaluation, run_evaluation
 from slm_assets.models import load_tokenizer, load_tuned_model
 from slm_assets.resources.domains import DomainsResource
+from slm_assets.resources.teacher import TeacherResource
 from slm_assets.resources.tracking import TrackingResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.train.plots import png_markdown
 from slm_assets.train.sft_data import read_split
 from slm_assets.versioning import code_version
+
+
+def log_evaluation(tracking: TrackingResource, domain: str, run_name: str, tags: dict[str, str],
+                   evaluation: Evaluation, out_dir: Path, artifact_path: str) -> str:
+    """One MLflow run: every finite score, judge and latency number as a metric, the report folder as artifacts."""
+    client = tracking.client()
+    run_id = tracking.start_run(domain, run_name, {**tags, "code_version": code_version()})
+    ok = False
+    try:
+        for key, value in flat_metrics(evaluation.result).items():
+            client.log_metric(run_id, key, value)
+        client.log_artifacts(run_id, str(out_dir), artifact_path)
+        ok = True
+    finally:
+        tracking.end_run(run_id, ok)
+    return run_id
+
+
+def evaluation_metadata(evaluation: Evaluation, out_dir: Path, run_id: str) -> dict:
+    """Scores, judges, latency and both plots (inlined) for the Dagster UI."""
+    result = evaluation.result
+    metadata = {
+        "questions": result.n_questions,
+        "scores": dg.MetadataValue.md(markdown_table(result)),
+        "best_model": evaluation.best,
+        f"improvement_{evaluation.gate['primary_metric']}": round(evaluation.gate["improvement_over_base"], 4),
+        "judge": dg.MetadataValue.json(result.judge),
+        "llm_judge": dg.MetadataValue.json(result.llm_judge or {"skipped": [n for n in result.notes if "judge" in n]}),
+        "latency": dg.MetadataValue.json(latency_summary(result.latency)),
+        "plot": dg.MetadataValue.md(png_markdown(out_dir / "metrics.png", "metrics")),
+        "report": dg.MetadataValue.path(evaluation.files["markdown"]),
+        "mlflow_run_id": run_id,
+        **{k: round(v, 4) for k, v in flat_metrics(result, sep="/").items()},
+    }
+    if "latency_plot" in evaluation.files:
+        metadata["latency_plot"] = dg.MetadataValue.md(png_markdown(out_dir / "latency.png", "latency"))
+    return metadata
 
 
 @dg.asset(
@@ -27,60 +67,45 @@ from slm_assets.versioning import code_version
                                    description="The best tuned model beats base on the primary metric by the "
                                    "configured margin; otherwise export and registration stop.")],
     description="Base vs lora_adapter vs distilled_model on the document-disjoint test split with greedy decoding: "
-    "ROUGE-L, BLEU, exact match, token F1, reference perplexity, a reference-based pairwise judge, latency. "
-    "report.json, report.md, per_question.csv and a plot; logged to MLflow.",
+    "ROUGE-L, BLEU, exact match, token F1, semantic similarity, groundedness, reference perplexity, a "
+    "reference-based pairwise judge (reference_f1), a position-swapped LLM judge when the teacher is an LLM, and "
+    "latency/throughput (transformers batch 1 and batched, GGUF in llama.cpp). report.json, report.md, "
+    "per_question.csv and two plots; logged to MLflow.",
 )
 def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource,
-                     tracking: TrackingResource):
+                     tracking: TrackingResource, teacher: TeacherResource):
     spec = domains.get(context.partition_key)
     cache = warehouse.models_cache_dir
     test_rows = read_split(warehouse.artifacts(spec.name, "sft"), "test")
     tokenizer = load_tokenizer(spec.base_model, cache)
+    lora_dir = warehouse.artifacts(spec.name, "lora", "adapter")
+    distilled_dir = warehouse.artifacts(spec.name, "distilled", "adapter")
     models = {
         "base": load_tuned_model(spec.base_model, cache, None),
-        "lora_adapter": load_tuned_model(spec.base_model, cache, warehouse.artifacts(spec.name, "lora", "adapter")),
-        "distilled_model": load_tuned_model(spec.base_model, cache,
-                                            warehouse.artifacts(spec.name, "distilled", "adapter")),
+        "lora_adapter": load_tuned_model(spec.base_model, cache, lora_dir),
+        "distilled_model": load_tuned_model(spec.base_model, cache, distilled_dir),
     }
     index = ChunkIndex.load(warehouse.artifacts(spec.name, "index"))
     with warehouse.connect() as con:
         chunk_texts = dict(con.execute("select chunk_id, text from clean_chunks where domain = ?", [spec.name]).fetchall())
-    result = evaluate_models(models, tokenizer, test_rows, spec.benchmark, index=index,
-                             k=spec.split.context.k_retrieve, chunk_texts=chunk_texts)
-    metric = spec.benchmark.primary_metric
-    best, gain, passed, verdict = promotion_gate(result, metric, spec.benchmark.min_improvement)
+    judge, judge_skipped = domain_llm_judge(teacher, spec)
     out_dir = warehouse.artifacts(spec.name, "benchmark")
-    files = write_report(result, out_dir, f"{spec.name} ({spec.topic})")
-    report = json.loads((out_dir / "report.json").read_text())
-    report.update({"primary_metric": metric, "best_model": best, "improvement_over_base": gain})
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    evaluation = run_evaluation(
+        models, tokenizer, test_rows, spec.benchmark, out_dir, f"{spec.name} ({spec.topic})", index=index,
+        k=spec.split.context.k_retrieve, chunk_texts=chunk_texts, judge=judge, judge_skipped=judge_skipped,
+        gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None,
+        sources={"base": spec.base_model, "lora_adapter": str(lora_dir), "distilled_model": str(distilled_dir)})
+    for note in evaluation.result.notes:
+        context.log.info(note)
 
-    client = tracking.client()
-    run_id = tracking.start_run(spec.name, f"benchmark_report-{context.run.run_id[:8]}", {
-        "dagster.run_id": context.run.run_id, "dagster.partition": spec.name, "code_version": code_version()})
-    for name, scores in result.models.items():
-        for key, value in vars(scores).items():
-            if isinstance(value, float):
-                client.log_metric(run_id, f"{name}.{key}", value)
-    client.log_artifacts(run_id, str(out_dir), "benchmark")
-    tracking.end_run(run_id, True)
-
-    flat = {f"{name}/{key}": round(value, 4) for name, scores in result.models.items()
-            for key, value in vars(scores).items() if isinstance(value, float)}
+    run_id = log_evaluation(tracking, spec.name, f"benchmark_report-{context.run.run_id[:8]}",
+                            {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name},
+                            evaluation, out_dir, "benchmark")
     return dg.MaterializeResult(
-        metadata={
-            "questions": result.n_questions,
-            "scores": dg.MetadataValue.md(markdown_table(result)),
-            "best_model": best,
-            "retrieval_recall_at_k": result.retrieval_recall_at_k,
-            f"improvement_{metric}": round(gain, 4),
-            "judge": dg.MetadataValue.json(result.judge),
-            "plot": dg.MetadataValue.md(png_markdown(out_dir / "metrics.png", "metrics")),
-            "report": dg.MetadataValue.path(files["markdown"]),
-            "mlflow_run_id": run_id,
-            **flat,
-        },
+        metadata={**evaluation_metadata(evaluation, out_dir, run_id),
+                  "retrieval_recall_at_k": evaluation.result.retrieval_recall_at_k},
         check_results=[dg.AssetCheckResult(
-            check_name="tuned_beats_base", passed=passed, description=verdict,
-            metadata={"improvement": gain, "required": spec.benchmark.min_improvement})],
+            check_name="tuned_beats_base", passed=evaluation.passed, description=evaluation.gate["verdict"],
+            metadata={"improvement": evaluation.gate["improvement_over_base"],
+                      "required": spec.benchmark.min_improvement})],
     )

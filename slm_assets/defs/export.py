@@ -58,7 +58,10 @@ def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         context.log.info(f"{qtype}: {info.n_bytes / 2**20:.1f} MiB, parity {parity[qtype]}")
     first = spec.export.quantizations[0]
     write_modelfile(f"{spec.name}-{first}.gguf", bundle, spec.system_prompt)
-    shutil.copy(warehouse.artifacts(spec.name, "benchmark") / "report.md", bundle / "benchmark.md")
+    benchmark_dir = warehouse.artifacts(spec.name, "benchmark")
+    shutil.copy(benchmark_dir / "report.md", bundle / "benchmark.md")
+    for png in benchmark_dir.glob("*.png"):  # the plots report.md links to
+        shutil.copy(png, bundle / png.name)
     with warehouse.connect(read_only=False) as con:
         manifest = bundle_manifest(con, spec, warehouse.artifacts(spec.name, "sft"), context.run.run_id, best)
     (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -3,7 +3,6 @@
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from slm_assets.evaluate.config import BenchmarkConfig
 from slm_assets.evaluate.generation import generate_answers

@@ -44,6 +44,10 @@ class BenchmarkConfig(BaseModel):
         "llama.cpp at batch 1; written to a temporary file.",
     )
     latency_warmup: int = Field(default=1, ge=0, description="Untimed generations before each timed run.")
+    latency_threads: int | None = Field(
+        default=None, ge=1, description="llama.cpp threads (None = every CPU core this process may use); "
+        "transformers uses torch's thread setting.",
+    )
 
 
 class ExportConfig(BaseModel):

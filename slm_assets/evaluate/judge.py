@@ -81,9 +81,8 @@ def reconcile(tuned_first: Verdict, tuned_second: Verdict) -> str | None:
     """
     if tuned_first.winner is None or tuned_second.winner is None:
         return None
-    as_tuned = {"A": "tuned", "B": "base", "tie": "tie"}
-    first = as_tuned[tuned_first.winner]
-    second = {"A": "base", "B": "tuned", "tie": "tie"}[tuned_second.winner]
+    first = {"A": "tuned", "B": "base", "tie": "tie"}[tuned_first.winner]  # tuned was shown as A
+    second = {"A": "base", "B": "tuned", "tie": "tie"}[tuned_second.winner]  # tuned was shown as B
     if first == second == "tuned":
         return "win"
     if first == second == "base":

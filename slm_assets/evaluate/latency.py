@@ -17,14 +17,18 @@ loaded in the process, so `memory_increase_mb` (peak - resident before the run) 
 
 import logging
 import os
-import resource
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from slm_assets.evaluate.peak_memory import PeakMemory
+
 log = logging.getLogger(__name__)
 
 WARMUP_TOKENS = 4  # enough to initialise kernels and caches; the timed runs decode the full length
+# general.file_type (gguf.LlamaFileType) -> name; read from llama.cpp's metadata, which is instant, where
+# GGUFReader parses the whole tokenizer (seconds)
+FILE_TYPES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 7: "q8_0", 8: "q5_0", 9: "q5_1", 32: "bf16"}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -73,55 +77,6 @@ class TimedRun:
     def as_dict(self) -> dict:
         return {**self.summary(), "samples": {k: v for k, v in asdict(self).items()
                                               if k in ("ttft_s", "latency_s", "new_tokens", "decode_s")}}
-
-
-def _proc_status_kb(key: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return float(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-class PeakMemory:
-    """Peak memory over a `with` block: torch's CUDA peak, or the process's peak resident set."""
-
-    def __init__(self, cuda: bool):
-        self.cuda = cuda
-        self.peak_mb = self.increase_mb = float("nan")
-        self.kind = ""
-
-    def __enter__(self):
-        if self.cuda:
-            import torch
-
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.before = torch.cuda.memory_allocated() / 2**20
-            self.kind = "cuda_max_allocated"
-            return self
-        self.before = (_proc_status_kb("VmRSS") or 0.0) / 1024
-        try:
-            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (the peak) to the current RSS
-            self.kind = "process_peak_rss"
-        except OSError:
-            self.kind = "process_peak_rss_lifetime"  # cannot reset: the peak since the process started
-        return self
-
-    def __exit__(self, *exc):
-        if self.cuda:
-            import torch
-
-            torch.cuda.synchronize()
-            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
-        else:
-            hwm = _proc_status_kb("VmHWM") if self.kind == "process_peak_rss" else None
-            # ru_maxrss is in KiB on Linux
-            self.peak_mb = (hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
-        self.increase_mb = max(0.0, self.peak_mb - self.before)
-        return False
 
 
 def _cpu_threads() -> int:
@@ -236,8 +191,6 @@ def time_llama_cpp(gguf_path: Path, tokenizer, prompts: list[list[dict]], max_ne
     import llama_cpp
     import numpy as np
 
-    from slm_assets.export.parity import gguf_qtype
-
     threads = threads or _cpu_threads()
     offload = llama_cpp.llama_supports_gpu_offload()
     if n_gpu_layers is None:
@@ -250,6 +203,8 @@ def time_llama_cpp(gguf_path: Path, tokenizer, prompts: list[list[dict]], max_ne
         llm = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                               n_gpu_layers=n_gpu_layers, seed=0, verbose=False)
         load_s = time.perf_counter() - loaded
+        file_type = int(llm.metadata.get("general.file_type", -1))
+        qtype = FILE_TYPES.get(file_type, f"type{file_type}")
         try:
             vocab = llama_cpp.llama_model_get_vocab(llm.model)
             banned = np.array([t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)]
@@ -280,7 +235,6 @@ def time_llama_cpp(gguf_path: Path, tokenizer, prompts: list[list[dict]], max_ne
             wall = time.perf_counter() - wall_start
         finally:
             llm.close()
-    qtype = gguf_qtype(gguf_path)
     return TimedRun(name=f"gguf_{qtype}_batch1", runtime="llama.cpp", device="cuda" if offload and n_gpu_layers else "cpu",
                     batch_size=1, threads=threads, max_new_tokens=max_new_tokens, ttft_s=ttft, latency_s=latency,
                     new_tokens=tokens, decode_s=decode, wall_s=wall, peak_memory_mb=memory.peak_mb,
@@ -301,7 +255,7 @@ def write_temporary_gguf(model, tokenizer, qtype: str, workdir: Path) -> Path:
 
 def measure_latency(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
                     fixed_length: bool = True, warmup: int = 1, gguf_path: Path | None = None,
-                    model_name: str = "") -> dict:
+                    model_name: str = "", threads: int | None = None) -> dict:
     """The runs for one model: transformers at batch 1 and at `batch_size`, and the GGUF at batch 1 when given."""
     if not prompts:
         raise ValueError("measure_latency needs at least one prompt")
@@ -310,7 +264,7 @@ def measure_latency(model, tokenizer, prompts: list[list[dict]], max_new_tokens:
     if batch > 1:
         runs.append(time_transformers(model, tokenizer, prompts, max_new_tokens, batch, fixed_length, warmup))
     if gguf_path is not None:
-        runs.append(time_llama_cpp(gguf_path, tokenizer, prompts, max_new_tokens, fixed_length, warmup))
+        runs.append(time_llama_cpp(gguf_path, tokenizer, prompts, max_new_tokens, fixed_length, warmup, threads))
     for run in runs:
         s = run.summary()
         log.info("latency %s: ttft p50 %.3fs, latency p50 %.3fs p95 %.3fs, decode %.1f tok/s, throughput %.1f tok/s, "

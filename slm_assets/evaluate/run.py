@@ -67,7 +67,8 @@ def run_evaluation(models: dict, tokenizer, rows: list[dict], config: BenchmarkC
                 skipped = "benchmark.latency_gguf is false"
             result.latency = measure_latency(
                 models[best], tokenizer, prompts, config.latency_max_new_tokens, config.batch_size,
-                config.latency_fixed_length, config.latency_warmup, gguf_path=gguf, model_name=best)
+                config.latency_fixed_length, config.latency_warmup, gguf_path=gguf, model_name=best,
+                threads=config.latency_threads)
             if skipped:
                 result.latency["gguf_skipped"] = skipped
     else:

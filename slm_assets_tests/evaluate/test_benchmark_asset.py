@@ -1,0 +1,87 @@
+"""benchmark_report materialised on tiny models: gate, reference and LLM judges, latency with a GGUF, MLflow."""
+
+import json
+
+import dagster as dg
+import yaml
+
+from slm_assets.defs.evaluate import benchmark_report
+from slm_assets.retrieval.index import ChunkIndex
+from slm_assets.warehouse import connect, replace_domain_rows
+from slm_assets_tests.evaluate.fake_judge import FakeJudgeServer
+from slm_assets_tests.evaluate.tiny_models import EV_QUESTIONS, sft_rows
+
+
+def _adapter(base_dir, target, seed: int):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base_dir)),
+                               LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model.save_pretrained(str(target))
+
+
+def _warehouse(root, base_dir):
+    artifacts = root / "artifacts" / "ev"
+    rows = sft_rows()
+    (artifacts / "sft").mkdir(parents=True)
+    (artifacts / "sft" / "test.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    _adapter(base_dir, artifacts / "lora" / "adapter", 1)
+    _adapter(base_dir, artifacts / "distilled" / "adapter", 2)
+    chunks = [{"chunk_id": r["chunk_id"], "doc_id": r["doc_id"], "text": a} for r, (_, a) in zip(rows, EV_QUESTIONS, strict=True)]
+    ChunkIndex.build(chunks)[0].save(artifacts / "index")
+    with connect(root / "slm.duckdb") as con:
+        replace_domain_rows(con, "clean_chunks", "ev", [
+            {**c, "domain": "ev", "chunk_index": i, "n_tokens": 10, "heading": None, "page_start": None,
+             "page_end": None, "char_start": 0, "char_end": len(c["text"]), "source": "test", "cluster_id": c["chunk_id"]}
+            for i, c in enumerate(chunks)])
+
+
+def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny_llama_dir, tracking):
+    from slm_assets.resources.domains import DomainsResource
+    from slm_assets.resources.teacher import TeacherResource
+    from slm_assets.resources.warehouse import WarehouseResource
+
+    root = tmp_path / "warehouse"
+    _warehouse(root, tiny_llama_dir)
+    domains = tmp_path / "domains"
+    domains.mkdir()
+    with FakeJudgeServer(policy="reference") as server:
+        (domains / "ev.yaml").write_text(yaml.safe_dump({
+            "name": "ev", "topic": "EV charging", "base_model": str(tiny_llama_dir),
+            "teacher": {"provider": "openai", "model": "judge-model", "base_url": server.url + "/v1"},
+            "benchmark": {"max_new_tokens": 4, "batch_size": 4, "latency_prompts": 2, "latency_max_new_tokens": 3,
+                          "latency_threads": 1, "min_improvement": -1.0},
+            "export": {"quantizations": ["f16"]},
+        }))
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("domain", ["ev"])
+            result = dg.materialize([benchmark_report], partition_key="ev", instance=instance, resources={
+                "warehouse": WarehouseResource(root=str(root), models_cache=str(tmp_path / "models")),
+                "domains": DomainsResource(domains_dir=str(domains)), "teacher": TeacherResource(),
+                "tracking": tracking})
+        judged = len(server.requests)
+
+    assert result.success
+    # 4 questions x 2 orders x 2 tuned models (open-book variants are not sent to the LLM judge)
+    assert judged == 16
+    check = next(e.asset_check_evaluation_data for e in result.all_events
+                 if e.event_type_value == "ASSET_CHECK_EVALUATION")
+    assert check.check_name == "tuned_beats_base" and check.passed
+    report = json.loads((root / "artifacts" / "ev" / "benchmark" / "report.json").read_text())
+    assert {"models", "primary_metric", "best_model", "improvement_over_base"} <= set(report)
+    assert set(report["llm_judge"]) == {"lora_adapter", "distilled_model"}
+    assert report["llm_judge"]["lora_adapter"]["judge"] == "llm_judge:openai:judge-model"
+    assert report["judge"]["lora_adapter"]["judge"] == "reference_f1"
+    assert set(report["latency"]["runs"]) == {"hf_batch1", "hf_batch2", "gguf_f16_batch1"}
+    assert report["latency"]["model"] == report["best_model"]
+    metadata = result.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata
+    assert metadata["latency_plot"].value.startswith("![latency](data:image/png;base64,")
+    assert metadata["plot"].value.startswith("![metrics](data:image/png;base64,")
+    assert "latency/gguf_f16_batch1/ttft_p50_s" in metadata and "lora_adapter/llm_judge/win_rate" in metadata
+    run = tracking.client().get_run(metadata["mlflow_run_id"].value)
+    assert "latency.hf_batch1.decode_tokens_per_s" in run.data.metrics
+    assert "distilled_model.llm_judge.win_rate" in run.data.metrics
