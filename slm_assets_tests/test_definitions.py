@@ -69,5 +69,6 @@ def test_downstream_assets_follow_new_documents_by_automation_condition():
     graph = _repo().asset_graph
     conditions = {k.to_user_string(): graph.get(k).automation_condition for k in graph.get_all_asset_keys()}
     assert conditions["raw_docs"] is None  # started by the new-documents sensor, the schedule or a person
-    for name in ("clean_chunks", "synthetic_qa_5000", "sft_dataset", "lora_adapter", "distilled_model", "gguf_export"):
+    for name in ("clean_chunks", "synthetic_qa_5000", "sft_dataset", "lora_adapter", "distilled_model",
+                 "benchmark_report", "gguf_export"):
         assert conditions[name] is not None, name

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from slm_assets.defs.partitions import domain_partitions
+from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.train import distilled_model, lora_adapter, sft_dataset
 from slm_assets.evaluate.judge import domain_llm_judge
 from slm_assets.evaluate.report import flat_metrics, latency_summary, markdown_table
@@ -59,6 +59,7 @@ def evaluation_metadata(evaluation: Evaluation, out_dir: Path, run_id: str) -> d
 
 @dg.asset(
     partitions_def=domain_partitions,
+    automation_condition=FOLLOW_UPSTREAM,
     deps=[sft_dataset, lora_adapter, distilled_model],
     group_name="evaluate",
     kinds={"pytorch", "mlflow"},
