@@ -41,7 +41,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 lint: install
-	$(BIN)/ruff check slm_assets slm_assets_tests bench scripts
+	$(BIN)/ruff check slm_assets slm_assets_tests bench scripts deploy
 
 check: install $(DAGSTER_HOME)/dagster.yaml
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dg check defs
