@@ -1,6 +1,6 @@
 """One open-book prompt format, shared by training, evaluation, serving and `slm-assets ask`."""
 
-MAX_PASSAGE_WORDS = 70
+MAX_PASSAGE_WORDS = 60
 
 
 def trim(text: str, max_words: int = MAX_PASSAGE_WORDS) -> str:

@@ -91,7 +91,7 @@ PRESETS: dict[str, dict] = {
 
 DISTILL_PRESETS: dict[str, dict] = {
     "smoke": {"max_steps": 4, "per_device_batch_size": 4, "max_length": 128, "max_val_examples": 8},
-    "demo": {"max_steps": 24, "per_device_batch_size": 8, "max_length": 160, "max_val_examples": 32},
+    "demo": {"max_steps": 16, "per_device_batch_size": 8, "max_length": 160, "max_val_examples": 32},
     "full": {"max_steps": 1000, "per_device_batch_size": 16, "max_length": 1024, "learning_rate": 2e-4},
 }
 
