@@ -50,15 +50,22 @@ def weekly_refresh(context: dg.ScheduleEvaluationContext):
     "distinct content: the run key is the content digest, so the same files never run twice.",
 )
 def new_documents_sensor(context: dg.SensorEvaluationContext):
+    import hashlib
     import json
 
-    from slm_assets.ingest.changes import inbox_digest
+    from slm_assets.ingest.changes import changed_urls, inbox_digest
 
     settings = get_settings()
     seen = json.loads(context.cursor) if context.cursor else {}
     requests = []
-    for domain in sorted(load_domains(settings.domains_dir)):
+    for domain, spec in sorted(load_domains(settings.domains_dir).items()):
         digest, n_files = inbox_digest(settings.inbox_dir / domain)
+        if spec.sources.crawl.seed_urls:  # conditional requests: only pages that changed count
+            changed = changed_urls(spec.sources.crawl, settings.duckdb_path, domain)
+            if changed:
+                digest = hashlib.sha256((digest + "".join(changed)).encode()).hexdigest()[:16]
+                n_files += len(changed)
+                context.log.info(f"{domain}: {len(changed)} page(s) changed: {changed[:5]}")
         if digest and digest != seen.get(domain):
             requests.append(dg.RunRequest(
                 run_key=f"inbox-{domain}-{digest}", partition_key=domain,
