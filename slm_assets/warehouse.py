@@ -51,8 +51,13 @@ SCHEMA = [
         text varchar not null,            -- cleaned text; chunk offsets point into it
         page_spans json,
         cluster_id varchar not null,      -- near-duplicate cluster (its first member's doc_id)
+        config_hash varchar,              -- cleaning + chunking settings and tokenizer the chunks were made with
+        chunks_rejected integer,          -- this document's chunks removed as too short or duplicates
         primary key (domain, doc_id)
     )""",
+    # warehouses created before config_hash existed
+    "alter table clean_documents add column if not exists config_hash varchar",
+    "alter table clean_documents add column if not exists chunks_rejected integer",
     """
     create table if not exists clean_chunks (
         domain varchar not null,

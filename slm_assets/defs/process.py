@@ -7,7 +7,7 @@ import dagster as dg
 from slm_assets.defs.ingest import raw_docs
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.models import load_tokenizer
-from slm_assets.process.curate import curate
+from slm_assets.process.curate import curate, settings_fingerprint
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
@@ -51,9 +51,18 @@ def clean_chunks(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     def count_tokens(texts: list[str]) -> list[int]:
         return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
+    fingerprint = settings_fingerprint(spec.process, spec.base_model)
     with warehouse.connect() as con:
         documents = fetch_dicts(con, "select * from raw_documents where domain = ?", [spec.name])
-    result = curate(spec.name, documents, spec.process, count_tokens)
+        previous: dict[str, list[dict]] = {}
+        for row in fetch_dicts(
+            con,
+            """select c.* from clean_chunks c join clean_documents d on d.domain = c.domain and d.doc_id = c.doc_id
+               where c.domain = ? and d.config_hash = ? and d.chunks_rejected = 0""",
+            [spec.name, fingerprint],
+        ):
+            previous.setdefault(row["doc_id"], []).append(row)
+    result = curate(spec.name, documents, spec.process, count_tokens, fingerprint, previous)
     with warehouse.connect() as con:
         replace_domain_tables(con, spec.name, {
             "clean_documents": result.documents, "clean_chunks": result.chunks,
@@ -75,6 +84,8 @@ def clean_chunks(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "documents_kept": result.counts["documents_kept"],
             "chunks": len(result.chunks),
             "chunks_before_dedup": result.counts["chunks_in"],
+            "documents_chunked": result.counts["documents_chunked"],
+            "documents_reused_unchanged": result.counts["documents_chunks_reused"],
             "rejected_by_rule": dg.MetadataValue.json(by_rule),
             "tokens_total": sum(lengths),
             "tokens_mean": round(sum(lengths) / len(lengths), 1) if lengths else 0,

@@ -59,7 +59,7 @@ def document_row(domain: str, data: bytes, parsed: ParsedDocument, info: SourceI
         "text": parsed.text,
         "parser": parsed.parser,
         "content_type": info.content_type,
-        "language": parsed.language,
+        "language": parsed.language or _detected_language(parsed.text),
         "http_status": info.http_status,
         "etag": info.etag,
         "last_modified": info.last_modified,
@@ -69,6 +69,12 @@ def document_row(domain: str, data: bytes, parsed: ParsedDocument, info: SourceI
         "metadata": json.dumps(parsed.metadata, default=str),
         "fetched_at": datetime.now(UTC).replace(tzinfo=None),
     }
+
+
+def _detected_language(text: str) -> str | None:
+    from slm_assets.process.language import detect_language
+
+    return detect_language(text)[0]
 
 
 def failure_row(domain: str, failure: IngestFailure) -> dict:

@@ -18,6 +18,9 @@ class QualityConfig(BaseModel):
     )
     min_stopwords: int = Field(default=2, ge=0, description="English stop words required (C4/Gopher).")
     mean_word_length: tuple[float, float] = Field(default=(3.0, 10.0), description="Allowed mean word length.")
+    languages: list[str] | None = Field(
+        default_factory=lambda: ["en"], description="Languages kept (stop-word identification); None keeps all."
+    )
 
 
 class ChunkingConfig(BaseModel):

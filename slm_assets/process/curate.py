@@ -46,12 +46,22 @@ def chunk_id_of(doc_id: str, start: int, end: int, text: str) -> str:
     return hashlib.sha256(f"{doc_id}:{start}:{end}:{text}".encode()).hexdigest()[:16]
 
 
+def settings_fingerprint(config: ProcessConfig, tokenizer: str) -> str:
+    """What a document's chunks depend on besides its text: chunking settings and the tokenizer."""
+    return hashlib.sha256(f"{config.chunking.model_dump_json()}|{tokenizer}|clean-v1".encode()).hexdigest()[:16]
+
+
 def curate(
     domain: str,
     raw_documents: list[dict],
     config: ProcessConfig,
     count_tokens: Callable[[list[str]], list[int]],
+    fingerprint: str = "",
+    previous_chunks: dict[str, list[dict]] | None = None,
 ) -> CurationResult:
+    """`previous_chunks` (doc_id -> chunk rows made with the same `fingerprint`) are reused as they are:
+    a document's id is the hash of its bytes, so an unchanged document is not chunked again."""
+    previous_chunks = previous_chunks or {}
     result = CurationResult()
 
     def reject(item_id: str, level: str, rule: str, detail: str = "") -> None:
@@ -87,13 +97,20 @@ def curate(
         survivors.append((doc, text, spans))
         result.documents.append({
             "domain": domain, "doc_id": doc["doc_id"], "text": text,
-            "page_spans": json.dumps(spans), "cluster_id": cluster,
+            "page_spans": json.dumps(spans), "cluster_id": cluster, "config_hash": fingerprint,
         })
     result.counts["documents_kept"] = len(survivors)
 
     # 3. chunks, then exact and near-duplicate chunks across the domain
     candidates = []
     for doc, text, spans in survivors:
+        reused = previous_chunks.get(doc["doc_id"])
+        if reused:
+            candidates += [{k: v for k, v in row.items() if k != "cluster_id"} | {"source": doc["source"]}
+                           for row in sorted(reused, key=lambda r: r["chunk_index"])]
+            result.counts["documents_chunks_reused"] += 1
+            continue
+        result.counts["documents_chunked"] += 1
         for chunk in chunk_document(text, spans, count_tokens, config.chunking):
             chunk_text = text[chunk.char_start : chunk.char_end]
             candidates.append({
@@ -125,4 +142,8 @@ def curate(
             continue
         result.chunks.append(row)
     result.counts["chunks_kept"] = len(result.chunks)
+    kept_ids = {c["chunk_id"] for c in result.chunks}
+    rejected_per_doc = Counter(r["doc_id"] for r in candidates if r["chunk_id"] not in kept_ids)
+    for row in result.documents:
+        row["chunks_rejected"] = rejected_per_doc[row["doc_id"]]
     return result

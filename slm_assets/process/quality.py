@@ -7,6 +7,7 @@ import re
 from collections import Counter
 
 from slm_assets.process.config import QualityConfig
+from slm_assets.process.language import detect_language
 
 STOPWORDS = frozenset(
     "the be to of and that have with this from they will would there their what about which when make can "
@@ -49,6 +50,10 @@ def quality_failure(text: str, config: QualityConfig) -> tuple[str, str] | None:
     non_alpha = sum(1 for w in words if not any(c.isalpha() for c in w) and w not in "|-:")
     if non_alpha / n > config.max_non_alpha_ratio:
         return "non_alpha_ratio", f"{non_alpha / n:.2f} > {config.max_non_alpha_ratio}"
+    if config.languages:
+        language, share = detect_language(text)
+        if language is not None and language not in config.languages:
+            return "language", f"{language} ({share:.2f} stop words) not in {config.languages}"
     stop = sum(1 for w in words if w.lower().strip(".,;:!?()\"'") in STOPWORDS)
     if stop < config.min_stopwords:
         return "few_stopwords", f"{stop} < {config.min_stopwords}"

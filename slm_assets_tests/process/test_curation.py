@@ -64,3 +64,38 @@ def test_curate_keeps_one_of_each_duplicate_and_records_why(tmp_path):
     rules = {(r["item_id"], r["rule"]) for r in result.rejections}
     assert ("d2", "exact_duplicate") in rules and ("d3", "too_short") in rules
     assert result.chunks and all(c["doc_id"] == "d1" for c in result.chunks)
+
+
+def test_unchanged_documents_reuse_their_chunks_and_changed_settings_rechunk():
+    from slm_assets.process.curate import settings_fingerprint
+
+    docs = [{"doc_id": f"d{i}", "source": f"{i}.html", "page_spans": "[]",
+             "text": f"# Part {i}\n\n" + PARAGRAPH.replace("forty", str(40 + i)) * 4} for i in range(3)]
+    config = ProcessConfig()
+    fingerprint = settings_fingerprint(config, "tok")
+    first = curate("t", docs, config, count_words, fingerprint)
+    assert first.counts["documents_chunked"] == 3 and all(d["chunks_rejected"] == 0 for d in first.documents)
+    previous = {}
+    for row in first.chunks:
+        previous.setdefault(row["doc_id"], []).append(row)
+    calls = []
+
+    def counting(texts):
+        calls.append(len(texts))
+        return count_words(texts)
+
+    changed = docs[:2] + [{**docs[2], "doc_id": "d2-new", "text": docs[2]["text"] + " A new closing sentence here."}]
+    second = curate("t", changed, config, counting, fingerprint, {k: v for k, v in previous.items() if k != "d2"})
+    assert second.counts["documents_chunks_reused"] == 2 and second.counts["documents_chunked"] == 1
+    assert len(calls) == 1  # only the changed document was tokenised
+    assert {c["chunk_id"] for c in second.chunks if c["doc_id"] != "d2-new"} == {
+        c["chunk_id"] for c in first.chunks if c["doc_id"] != "d2"}
+    assert settings_fingerprint(ProcessConfig(chunking={"target_tokens": 128}), "tok") != fingerprint
+
+
+def test_language_rule_rejects_other_languages_and_can_be_turned_off():
+    german = ("Die Ladestation ist mit dem Netz verbunden und das Auto wird mit elf Kilowatt geladen, "
+              "wenn der Fahrer die Karte an das Lesegerät hält und die App den Vorgang freigibt. ") * 3
+    assert quality_failure(german, QualityConfig())[0] == "language"
+    assert quality_failure(german, QualityConfig(languages=None)) is None
+    assert quality_failure(german, QualityConfig(languages=["en", "de"])) is None
