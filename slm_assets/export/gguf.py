@@ -28,7 +28,9 @@ from slm_assets.export.gguf_tokenizer import add_vocab, read_hf_vocab
 
 log = logging.getLogger(__name__)
 
-QType = Literal["f32", "f16", "q8_0"]
+QType = Literal["f32", "f16", "q8_0", "q5_0", "q4_0"]
+# the block quantisations the gguf package implements in NumPy (K-quants need llama.cpp's own tools)
+_BLOCK_TYPES = {"q8_0": "Q8_0", "q5_0": "Q5_0", "q4_0": "Q4_0"}
 
 # HF model_type values whose weights and forward pass are llama.cpp's `llama` architecture.
 SUPPORTED_MODEL_TYPES = ("llama", "mistral")
@@ -133,10 +135,11 @@ def _encode(data, qtype: QType):
 
     if data.ndim == 1 or qtype == "f32":
         return data.astype(np.float32), None
-    if qtype == "q8_0":
-        block = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType.Q8_0][0]
+    if qtype in _BLOCK_TYPES:
+        ggml_type = getattr(gguf.GGMLQuantizationType, _BLOCK_TYPES[qtype])
+        block = gguf.GGML_QUANT_SIZES[ggml_type][0]
         if data.shape[-1] % block == 0:
-            return gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0), gguf.GGMLQuantizationType.Q8_0
+            return gguf.quants.quantize(data, ggml_type), ggml_type
         log.info("row length %d is not a multiple of %d: keeping F16", data.shape[-1], block)
     return data.astype(np.float16), None
 
@@ -182,7 +185,7 @@ def write_gguf(
     import gguf
 
     model_dir, out_path = Path(model_dir), Path(out_path)
-    if qtype not in ("f32", "f16", "q8_0"):
+    if qtype not in ("f32", "f16", *_BLOCK_TYPES):
         raise ValueError(f"qtype {qtype!r} is not one of f32, f16, q8_0")
     if not (model_dir / "config.json").exists():
         raise ValueError(f"{model_dir} has no config.json (an adapter directory? merge the LoRA first)")
@@ -213,9 +216,11 @@ def write_gguf(
                 "f32": gguf.LlamaFileType.ALL_F32,
                 "f16": gguf.LlamaFileType.MOSTLY_F16,
                 "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+                "q5_0": gguf.LlamaFileType.MOSTLY_Q5_0,
+                "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
             }[qtype]
         )
-        if qtype == "q8_0":
+        if qtype in _BLOCK_TYPES:
             writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         tensors = add_hparams(writer, config, head_dim)
         fallback_ids = {

@@ -57,7 +57,7 @@ def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
     return _tiny_llama(tmp_path_factory.mktemp("tiny-llama"), smollm2_tokenizer_dir)
 
 
-@pytest.mark.parametrize("qtype", ["f32", "f16", "q8_0"])
+@pytest.mark.parametrize("qtype", ["f32", "f16", "q8_0", "q5_0", "q4_0"])
 def test_tiny_gguf_logits_match_transformers(tiny_llama_dir, tmp_path, qtype):
     info = write_gguf(tiny_llama_dir, tmp_path / f"tiny-{qtype}.gguf", qtype)
 
