@@ -14,6 +14,7 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
         "raw_docs", "clean_chunks", "synthetic_qa_5000", "sft_dataset",
         "lora_adapter", "distilled_model", "benchmark_report", "gguf_export")]
     warehouse = tiny_domain["warehouse"]
+    (tmp_path / "dagster_home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
         instance.add_dynamic_partitions("domain", [tiny_domain["name"]])
         result = dg.materialize(assets, partition_key="tiny", instance=instance,
@@ -46,7 +47,9 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
     assert overlap == 0 and splits["test"] >= 1 and splits["train"] >= 1
 
     report = json.loads((warehouse / "artifacts/tiny/benchmark/report.json").read_text())
-    assert set(report["models"]) == {"base", "lora_adapter", "distilled_model"}
+    assert set(report["models"]) == {"base", "lora_adapter", "distilled_model", "base_open_book",
+                                     "lora_adapter_open_book"}
+    assert 0.0 <= report["retrieval_recall_at_k"] <= 1.0
     for scores in report["models"].values():
         assert 0.0 <= scores["rouge_l"] <= 1.0 and scores["mean_latency_s"] > 0
     ggufs = list((warehouse / "artifacts/tiny/export").glob("*/*.gguf"))

@@ -74,7 +74,7 @@ class DistillConfig(BaseModel):
     max_length: int = Field(default=192, ge=32)
     temperature: float = Field(default=2.0, gt=0, description="Softening temperature for both KL terms.")
     max_val_examples: int = Field(default=48, ge=1, description="Validation pairs for the domain-loss report.")
-    ce_weight: float = Field(default=0.5, ge=0, description="Weight of cross-entropy on domain answers.")
+    ce_weight: float = Field(default=1.0, ge=0, description="Weight of cross-entropy on domain answers.")
     teacher_kl_weight: float = Field(default=0.5, ge=0, description="Weight of KL(teacher || student) on domain data.")
     base_kl_weight: float = Field(default=1.0, ge=0, description="Weight of KL(base || student) on general replay.")
     seed: int = Field(default=42)
