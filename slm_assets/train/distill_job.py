@@ -12,21 +12,14 @@ def main() -> None:
     from slm_assets.train.config import DistillConfig
     from slm_assets.train.distill import distill
     from slm_assets.train.plots import loss_curve
-    from slm_assets.train.tracking import MlflowRunLogger
+    from slm_assets.train.tracking import pipes_training_logger
 
     logging.basicConfig(level=logging.INFO)
     with open_dagster_pipes() as pipes:
         extras = pipes.extras
         config = DistillConfig.model_validate(extras["distill_config"])
         out_dir = Path(extras["out_dir"])
-        tracker = MlflowRunLogger(extras["tracking_uri"], extras["mlflow_run_id"])
-        tracker.params({"base_model": extras["base_model"], "dataset_hash": extras["dataset_hash"],
-                        **{f"distill.{k}": v for k, v in config.model_dump().items()}})
-
-        def sink(step: int, metrics: dict) -> None:
-            tracker.metrics(step, metrics)
-            if step % 10 == 0 or step == 1:
-                pipes.log.info(f"step {step}: " + json.dumps({k: round(v, 5) for k, v in metrics.items()}))
+        tracker, sink = pipes_training_logger(pipes, extras, "distill", config, log_every=10)
 
         summary = distill(extras["base_model"], Path(extras["cache_dir"]), Path(extras["dataset_dir"]),
                           Path(extras["lora_adapter_dir"]), out_dir, config, sink=sink)

@@ -16,21 +16,14 @@ def main() -> None:
     from slm_assets.train.config import TrainConfig
     from slm_assets.train.lora import train_lora
     from slm_assets.train.plots import loss_curve
-    from slm_assets.train.tracking import MlflowRunLogger
+    from slm_assets.train.tracking import pipes_training_logger
 
     logging.basicConfig(level=logging.INFO)
     with open_dagster_pipes() as pipes:
         extras = pipes.extras
         config = TrainConfig.model_validate(extras["train_config"])
         out_dir = Path(extras["out_dir"])
-        tracker = MlflowRunLogger(extras["tracking_uri"], extras["mlflow_run_id"])
-        tracker.params({"base_model": extras["base_model"], "dataset_hash": extras["dataset_hash"],
-                        **{f"train.{k}": v for k, v in config.model_dump().items()}})
-
-        def sink(step: int, metrics: dict) -> None:
-            tracker.metrics(step, metrics)
-            if "eval_loss" in metrics or step % 10 == 0:
-                pipes.log.info(f"step {step}: " + json.dumps({k: round(v, 5) for k, v in metrics.items()}))
+        tracker, sink = pipes_training_logger(pipes, extras, "train", config, log_every=10)
 
         summary = train_lora(extras["base_model"], Path(extras["cache_dir"]), Path(extras["dataset_dir"]),
                              out_dir, config, sink=sink)

@@ -33,3 +33,20 @@ class MlflowRunLogger:
             self.client.log_artifacts(self.run_id, str(path), artifact_path)
         else:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+
+def pipes_training_logger(pipes, extras: dict, config_prefix: str, config, log_every: int):
+    """The MLflow run named in the Pipes extras, with the run's parameters logged, and a per-step sink that
+    sends every metric to MLflow and every `log_every` steps (and step 1) a line to the Dagster log."""
+    import json
+
+    tracker = MlflowRunLogger(extras["tracking_uri"], extras["mlflow_run_id"])
+    tracker.params({"base_model": extras["base_model"], "dataset_hash": extras["dataset_hash"],
+                    **{f"{config_prefix}.{k}": v for k, v in config.model_dump().items()}})
+
+    def sink(step: int, metrics: dict) -> None:
+        tracker.metrics(step, metrics)
+        if "eval_loss" in metrics or step % log_every == 0 or step == 1:
+            pipes.log.info(f"step {step}: " + json.dumps({k: round(v, 5) for k, v in metrics.items()}))
+
+    return tracker, sink
