@@ -41,7 +41,8 @@ class BenchmarkConfig(BaseModel):
     )
     latency_gguf: bool = Field(
         default=True, description="Also time the best tuned model as a GGUF (the first export quantization) in "
-        "llama.cpp at batch 1; written to a temporary file.",
+        "llama.cpp at batch 1 and at batch_size (prompts decoded together in one context); written to a temporary "
+        "file when the export has not run yet.",
     )
     latency_warmup: int = Field(default=1, ge=0, description="Untimed generations before each timed run.")
     latency_threads: int | None = Field(

@@ -1,4 +1,4 @@
-"""Latency and throughput of the tuned model: transformers at batch 1 and batched, a GGUF in llama.cpp at batch 1.
+"""Latency and throughput of the tuned model: transformers and a GGUF in llama.cpp, each at batch 1 and batched.
 
 Every run decodes greedily from the same chat-templated prompts (the first N benchmark questions). With
 `fixed_length` end-of-sequence tokens are suppressed, so each prompt decodes exactly `max_new_tokens`
@@ -6,7 +6,8 @@ tokens and runtimes are compared on equal work (as llama-bench does).
 
 Per request:
 - ttft_s: request start -> first new token (prefill + one step). transformers: the first `put` of a
-  streamer after the prompt's; llama.cpp: the first chunk of `create_completion(stream=True)`.
+  streamer after the prompt's; llama.cpp batch 1: the first chunk of `create_completion(stream=True)`;
+  llama.cpp batched: the end of the batch's prefill `llama_decode` and the first greedy pick.
 - latency_s: request start -> last token. In a static batch every request waits for the whole batch.
 - decode tokens/s: (new tokens - 1) / (last token - first token), the speed one user sees after the first
   token; throughput tokens/s: all new tokens of the run / its wall time (prefill included).
@@ -243,6 +244,147 @@ def time_llama_cpp(gguf_path: Path, tokenizer, prompts: list[list[dict]], max_ne
                            "n_gpu_layers": n_gpu_layers})
 
 
+class BatchedGreedy:
+    """Greedy decoding of several sequences in lockstep in one llama.cpp context, as llama.cpp's `batched`
+    example and its server's parallel slots do: every sequence has its own KV-cache sequence id, the prompts
+    are prefilled in one `llama_decode`, then each step decodes one token of every live sequence at once.
+
+    Built on the low-level API because `Llama.create_completion` drives a single sequence.
+    """
+
+    def __init__(self, llm, n_seq: int, n_ctx_per_seq: int, n_batch: int, threads: int):
+        import llama_cpp
+
+        self._lib = llama_cpp
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_seq * n_ctx_per_seq
+        params.n_batch = n_batch  # the whole prefill of a batch goes into one llama_decode call
+        params.n_ubatch = min(512, n_batch)
+        params.n_seq_max = n_seq
+        params.n_threads = params.n_threads_batch = threads
+        params.no_perf = True
+        self.ctx = llama_cpp.llama_init_from_model(llm.model, params)
+        if not self.ctx:
+            raise RuntimeError(f"llama.cpp could not create a context for {n_seq} sequences of {n_ctx_per_seq} tokens")
+        self.batch = llama_cpp.llama_batch_init(n_batch, 0, n_seq)
+        self.n_vocab = llm.n_vocab()
+        self.n_seq = n_seq
+
+    def close(self) -> None:
+        if self.ctx:
+            self._lib.llama_batch_free(self.batch)
+            self._lib.llama_free(self.ctx)
+            self.ctx = None
+
+    def _add(self, token: int, pos: int, seq: int, logits: bool) -> None:
+        b = self.batch
+        j = b.n_tokens
+        b.token[j], b.pos[j], b.n_seq_id[j], b.logits[j] = token, pos, 1, logits
+        b.seq_id[j][0] = seq
+        b.n_tokens = j + 1
+
+    def _decode_and_pick(self, outputs: list[int], banned) -> list[int]:
+        """Run the batch; the greedy token at each output index (banned tokens excluded)."""
+        import numpy as np
+
+        rc = self._lib.llama_decode(self.ctx, self.batch)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode failed with code {rc} (batch of {self.batch.n_tokens} tokens)")
+        picks = []
+        for i in outputs:
+            logits = np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,))
+            if len(banned):
+                logits[banned] = -np.inf  # llama.cpp rewrites this buffer at the next decode
+            picks.append(int(logits.argmax()))
+        return picks
+
+    def generate(self, prompts: list[list[int]], n_tokens: int, banned, end_tokens: set[int]):
+        """Decode up to `n_tokens` per prompt; returns (started, token times per prompt, tokens per prompt).
+        A sequence stops at its first end-of-generation token (kept in its output), as in `generate()`."""
+        if len(prompts) > self.n_seq:
+            raise ValueError(f"{len(prompts)} prompts for a context of {self.n_seq} sequences")
+        self._lib.llama_memory_clear(self._lib.llama_get_memory(self.ctx), True)
+        started = time.perf_counter()
+        self.batch.n_tokens = 0
+        outputs = []
+        for seq, ids in enumerate(prompts):
+            for pos, token in enumerate(ids):
+                self._add(token, pos, seq, pos == len(ids) - 1)
+            outputs.append(self.batch.n_tokens - 1)
+        picks = self._decode_and_pick(outputs, banned)
+        now = time.perf_counter()
+        tokens = [[t] for t in picks]
+        times = [[now] for _ in prompts]
+        live = [s for s, t in enumerate(picks) if t not in end_tokens]
+        while live and len(tokens[live[0]]) < n_tokens:
+            self.batch.n_tokens = 0
+            for seq in live:
+                self._add(tokens[seq][-1], len(prompts[seq]) + len(tokens[seq]) - 1, seq, True)
+            picks = self._decode_and_pick(list(range(len(live))), banned)
+            now = time.perf_counter()
+            for seq, token in zip(live, picks, strict=True):
+                tokens[seq].append(token)
+                times[seq].append(now)
+            live = [s for s in live if tokens[s][-1] not in end_tokens]
+        return started, times, tokens
+
+
+def time_llama_cpp_batched(gguf_path: Path, tokenizer, prompts: list[list[dict]], max_new_tokens: int,
+                           batch_size: int, fixed_length: bool = True, warmup: int = 1, threads: int | None = None,
+                           n_gpu_layers: int | None = None) -> TimedRun:
+    """Static batches of `batch_size` prompts decoded together in llama.cpp (see `BatchedGreedy`)."""
+    import llama_cpp
+    import numpy as np
+
+    threads = threads or _cpu_threads()
+    offload = llama_cpp.llama_supports_gpu_offload()
+    if n_gpu_layers is None:
+        n_gpu_layers = -1 if offload else 0
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in _templated(tokenizer, prompts)]
+    batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
+    n_ctx_per_seq = (max(len(i) for i in ids) + max_new_tokens + 8 + 63) // 64 * 64
+    n_batch = max(sum(len(i) for i in batch) for batch in batches)
+    ttft, latency, tokens, decode = [], [], [], []
+    with PeakMemory(cuda=False) as memory:
+        loaded = time.perf_counter()
+        # the Llama object only loads the weights here; the decoding context is BatchedGreedy's own
+        llm = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=64, n_batch=64, n_threads=threads,
+                              n_gpu_layers=n_gpu_layers, seed=0, verbose=False)
+        decoder = None
+        try:
+            decoder = BatchedGreedy(llm, len(batches[0]), n_ctx_per_seq, n_batch, threads)
+            load_s = time.perf_counter() - loaded
+            file_type = int(llm.metadata.get("general.file_type", -1))
+            qtype = FILE_TYPES.get(file_type, f"type{file_type}")
+            vocab = llama_cpp.llama_model_get_vocab(llm.model)
+            eog = {t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)}
+            banned = np.array(sorted(eog) if fixed_length else [], dtype=np.int64)
+            end_tokens = set() if fixed_length else eog
+            for _ in range(warmup):
+                decoder.generate(batches[0], WARMUP_TOKENS, banned, end_tokens)
+            wall_start = time.perf_counter()
+            for batch in batches:
+                started, times, new = decoder.generate(batch, max_new_tokens, banned, end_tokens)
+                ended = time.perf_counter()
+                for seq_times in times:
+                    ttft.append(seq_times[0] - started)
+                    latency.append(ended - started)  # a static batch answers every request when it ends
+                    tokens.append(len(seq_times))
+                    decode.append(seq_times[-1] - seq_times[0])
+            wall = time.perf_counter() - wall_start
+        finally:
+            if decoder is not None:
+                decoder.close()
+            llm.close()
+    return TimedRun(name=f"gguf_{qtype}_batch{batch_size}", runtime="llama.cpp",
+                    device="cuda" if offload and n_gpu_layers else "cpu", batch_size=batch_size, threads=threads,
+                    max_new_tokens=max_new_tokens, ttft_s=ttft, latency_s=latency, new_tokens=tokens,
+                    decode_s=decode, wall_s=wall, peak_memory_mb=memory.peak_mb,
+                    memory_increase_mb=memory.increase_mb, memory_kind=memory.kind,
+                    extra={"qtype": qtype, "gguf_mb": gguf_path.stat().st_size / 2**20, "load_s": load_s,
+                           "n_gpu_layers": n_gpu_layers})
+
+
 def write_temporary_gguf(model, tokenizer, qtype: str, workdir: Path) -> Path:
     """The in-memory model saved as safetensors and written as a GGUF (for timing; the export writes its own)."""
     from slm_assets.export.gguf import write_gguf
@@ -256,7 +398,7 @@ def write_temporary_gguf(model, tokenizer, qtype: str, workdir: Path) -> Path:
 def measure_latency(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
                     fixed_length: bool = True, warmup: int = 1, gguf_path: Path | None = None,
                     model_name: str = "", threads: int | None = None) -> dict:
-    """The runs for one model: transformers at batch 1 and at `batch_size`, and the GGUF at batch 1 when given."""
+    """The runs for one model: transformers at batch 1 and at `batch_size`, and the GGUF at both when given."""
     if not prompts:
         raise ValueError("measure_latency needs at least one prompt")
     runs = [time_transformers(model, tokenizer, prompts, max_new_tokens, 1, fixed_length, warmup)]
@@ -265,6 +407,9 @@ def measure_latency(model, tokenizer, prompts: list[list[dict]], max_new_tokens:
         runs.append(time_transformers(model, tokenizer, prompts, max_new_tokens, batch, fixed_length, warmup))
     if gguf_path is not None:
         runs.append(time_llama_cpp(gguf_path, tokenizer, prompts, max_new_tokens, fixed_length, warmup, threads))
+        if batch > 1:
+            runs.append(time_llama_cpp_batched(gguf_path, tokenizer, prompts, max_new_tokens, batch, fixed_length,
+                                               warmup, threads))
     for run in runs:
         s = run.summary()
         log.info("latency %s: ttft p50 %.3fs, latency p50 %.3fs p95 %.3fs, decode %.1f tok/s, throughput %.1f tok/s, "

@@ -76,12 +76,13 @@ def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny
     assert set(report["llm_judge"]) == {"lora_adapter", "distilled_model"}
     assert report["llm_judge"]["lora_adapter"]["judge"] == "llm_judge:openai:judge-model"
     assert report["judge"]["lora_adapter"]["judge"] == "reference_f1"
-    assert set(report["latency"]["runs"]) == {"hf_batch1", "hf_batch2", "gguf_f16_batch1"}
+    assert set(report["latency"]["runs"]) == {"hf_batch1", "hf_batch2", "gguf_f16_batch1", "gguf_f16_batch2"}
     assert report["latency"]["model"] == report["best_model"]
     metadata = result.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata
     assert metadata["latency_plot"].value.startswith("![latency](data:image/png;base64,")
     assert metadata["plot"].value.startswith("![metrics](data:image/png;base64,")
     assert "latency/gguf_f16_batch1/ttft_p50_s" in metadata and "lora_adapter/llm_judge/win_rate" in metadata
+    assert metadata["latency/gguf_f16_batch2/throughput_tokens_per_s"].value > 0
     run = tracking.client().get_run(metadata["mlflow_run_id"].value)
     assert "latency.hf_batch1.decode_tokens_per_s" in run.data.metrics
     assert "distilled_model.llm_judge.win_rate" in run.data.metrics

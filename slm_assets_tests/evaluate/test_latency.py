@@ -1,10 +1,10 @@
-"""Latency and throughput on a tiny random Llama: transformers at batch 1 and batched, its GGUF in llama.cpp."""
+"""Latency and throughput on a tiny random Llama: transformers and its GGUF in llama.cpp, batch 1 and batched."""
 
 import math
 
 import pytest
 
-from slm_assets.evaluate.latency import measure_latency, percentile
+from slm_assets.evaluate.latency import BatchedGreedy, measure_latency, percentile
 from slm_assets_tests.evaluate.tiny_models import sft_rows
 
 PROMPTS = [r["prompt"] for r in sft_rows()[:3]]
@@ -25,7 +25,7 @@ def test_every_runtime_reports_positive_latency_fields(tiny_model, tiny_gguf):
     latency = measure_latency(model, tokenizer, PROMPTS, max_new_tokens=6, batch_size=3, fixed_length=True,
                               warmup=1, gguf_path=tiny_gguf, model_name="tiny", threads=1)
 
-    assert set(latency["runs"]) == {"hf_batch1", "hf_batch3", "gguf_f16_batch1"}
+    assert set(latency["runs"]) == {"hf_batch1", "hf_batch3", "gguf_f16_batch1", "gguf_f16_batch3"}
     for name, run in latency["runs"].items():
         for field in FIELDS:
             assert run[field] > 0, (name, field, run[field])
@@ -38,3 +38,67 @@ def test_every_runtime_reports_positive_latency_fields(tiny_model, tiny_gguf):
     gguf = latency["runs"]["gguf_f16_batch1"]
     assert gguf["runtime"] == "llama.cpp" and gguf["qtype"] == "f16" and gguf["gguf_mb"] > 0 and gguf["threads"] == 1
     assert gguf["memory_kind"].startswith("process_peak_rss")
+    batched = latency["runs"]["gguf_f16_batch3"]
+    assert batched["runtime"] == "llama.cpp" and batched["batch_size"] == 3
+    # one static batch: the three requests share their first-token and end times
+    assert len(set(batched["samples"]["ttft_s"])) == 1 and len(set(batched["samples"]["latency_s"])) == 1
+
+
+def _llama(tiny_gguf):
+    import llama_cpp
+
+    return llama_cpp.Llama(model_path=str(tiny_gguf), n_ctx=256, n_threads=1, seed=0, verbose=False)
+
+
+def _prompt_ids(tokenizer, prompts):
+    return [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=False)
+            for p in prompts]
+
+
+def test_batched_llama_cpp_decoding_matches_one_sequence_at_a_time(tiny_model, tiny_gguf):
+    """Three prompts decoded together give each prompt the tokens greedy decoding gives it alone."""
+    import numpy as np
+
+    _, tokenizer = tiny_model
+    ids = _prompt_ids(tokenizer, PROMPTS)
+    llm = _llama(tiny_gguf)
+    try:
+        alone = []
+        for prompt in ids:
+            llm.reset()
+            steps = llm.generate(prompt, top_k=1, temp=0.0, repeat_penalty=1.0, reset=True)
+            alone.append([next(steps) for _ in range(8)])
+        decoder = BatchedGreedy(llm, n_seq=3, n_ctx_per_seq=256, n_batch=sum(map(len, ids)), threads=1)
+        try:
+            _, times, together = decoder.generate(ids, 8, np.array([], dtype=np.int64), end_tokens=set())
+            _, _, again = decoder.generate(ids, 8, np.array([], dtype=np.int64), end_tokens=set())
+        finally:
+            decoder.close()
+    finally:
+        llm.close()
+    assert [len(t) for t in together] == [8, 8, 8] and [len(t) for t in times] == [8, 8, 8]
+    assert together == again, "the KV cache must be cleared between batches"
+    assert together == alone
+    assert len({tuple(t) for t in together}) > 1, "different prompts should not all decode alike"
+
+
+def test_batched_llama_cpp_stops_each_sequence_at_its_end_token(tiny_model, tiny_gguf):
+    """Without fixed length a sequence leaves the batch at its end token while the others go on."""
+    import numpy as np
+
+    _, tokenizer = tiny_model
+    ids = _prompt_ids(tokenizer, PROMPTS)
+    llm = _llama(tiny_gguf)
+    decoder = BatchedGreedy(llm, n_seq=3, n_ctx_per_seq=256, n_batch=sum(map(len, ids)), threads=1)
+    try:
+        _, _, free = decoder.generate(ids, 6, np.array([], dtype=np.int64), end_tokens=set())
+        # declare the second prompt's third token an end token: only that sequence stops there
+        stop = free[1][2]
+        _, _, stopped = decoder.generate(ids, 6, np.array([], dtype=np.int64), end_tokens={stop})
+    finally:
+        decoder.close()
+        llm.close()
+    assert stopped[1] == free[1][: free[1].index(stop) + 1]
+    for seq in (0, 2):
+        expected = free[seq][: free[seq].index(stop) + 1] if stop in free[seq] else free[seq]
+        assert stopped[seq] == expected

@@ -118,7 +118,8 @@ def test_cli_eval_scores_base_and_the_latest_bundle(tmp_path, monkeypatch, tiny_
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert set(report["models"]) == {"base", "tuned"} and report["n_questions"] == 3
     assert report["sources"]["tuned"] == str(bundle / "merged")
-    assert set(report["latency"]["runs"]) == {"hf_batch1", "hf_batch2", "gguf_f16_batch1"}  # the bundle's GGUF
+    # the bundle's GGUF, at batch 1 and batched
+    assert set(report["latency"]["runs"]) == {"hf_batch1", "hf_batch2", "gguf_f16_batch1", "gguf_f16_batch2"}
     assert any("No LLM judge" in n for n in report["notes"]) and report["llm_judge"] == {}
     assert report["models"]["tuned"]["groundedness"] >= 0.0  # two of three rows carry a source text
     assert (tmp_path / "out" / "per_question.csv").exists() and (tmp_path / "out" / "latency.png").exists()
