@@ -136,8 +136,8 @@ def lora_adapter(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     kinds={"pytorch", "mlflow"},
     owners=["team:ml"],
     pool="gpu",
-    description="A student (base + fresh LoRA) distilled from a same-tokenizer teacher (default: the merged "
-    "lora_adapter model) with a KL term to the frozen base on a general-instruction replay set, to keep general "
+    description="A student (base + LoRA, starting from the lora_adapter weights by default) distilled from a "
+    "same-tokenizer teacher (default: the merged lora_adapter model) with a KL term to the frozen base on a general-instruction replay set, to keep general "
     "ability. Runs as a Pipes subprocess in the `gpu` pool.",
 )
 def distilled_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource,

@@ -58,15 +58,32 @@ class TrainConfig(BaseModel):
     eval_steps: int = Field(default=30, ge=1)
     seed: int = Field(default=42)
     gradient_checkpointing: bool = Field(default=False)
+    packing: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Best-fit-decreasing packing of examples into max_length rows, trained padding-free (no pad "
+        "tokens computed). It needs FlashAttention (CUDA + the flash_attn package): `auto` turns it on there; "
+        "elsewhere batches are grouped by length instead, which keeps padding low.",
+    )
+    backend: Literal["auto", "transformers", "unsloth"] = Field(
+        default="auto",
+        description="Model loading and LoRA wrapping: `unsloth` (its fused kernels; CUDA only, needs the unsloth "
+        "package), `transformers` (transformers + PEFT), or `auto` = unsloth when it is installed and CUDA is "
+        "present, else transformers. Training is TRL's SFTTrainer either way, with the same settings.",
+    )
     lora: LoraConfig = Field(default_factory=LoraConfig)
 
 
 class DistillConfig(BaseModel):
-    """Student = base + fresh LoRA; loss = CE on domain answers + KL to the teacher + KL to the frozen base."""
+    """Student = base + LoRA; loss = CE on domain answers + KL to the teacher + KL to the frozen base."""
 
     teacher_model: str | None = Field(
         default=None,
         description="Same-tokenizer teacher (hub id or path). None = the merged `lora_adapter` model.",
+    )
+    student_init: Literal["lora_adapter", "fresh"] = Field(
+        default="lora_adapter",
+        description="The student's adapter at step 0: the trained `lora_adapter` (its LoRA settings then apply, "
+        "`lora` below is ignored) or a fresh adapter built from `lora`.",
     )
     max_steps: int = Field(default=80, ge=1)
     per_device_batch_size: int = Field(default=8, ge=1)

@@ -1,6 +1,8 @@
 """Knowledge distillation that keeps general ability.
 
-Student = base model + a fresh LoRA adapter. Per step:
+Student = base model + a LoRA adapter: by default it starts from the `lora_adapter` weights (so it begins with
+the domain knowledge already learned and distillation pulls its general behaviour back towards the base), or
+from a fresh adapter (`student_init: fresh`). Per step:
   loss = ce_weight * CE(student, domain answer)
        + teacher_kl_weight * T^2 * KL(teacher || student) on domain answer tokens
        + base_kl_weight * T^2 * KL(frozen base || student) on general-instruction replay tokens
@@ -37,6 +39,7 @@ class DistillSummary:
     loss_last: float
     device: str
     teacher: str
+    student_init: str
     # per model: domain validation CE and general-set perplexity
     evaluation: dict[str, dict[str, float]] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
@@ -127,7 +130,12 @@ def distill(
     if teacher.config.vocab_size != len(tokenizer) and teacher.config.vocab_size < len(tokenizer):
         raise ValueError(f"teacher {teacher_name} vocabulary ({teacher.config.vocab_size}) does not cover the student's")
     base = AutoModelForCausalLM.from_pretrained(resolve_model(base_model, cache_dir), dtype=torch.float32)
-    student = get_peft_model(base, peft_lora_config(config.lora)).to(device)
+    if config.student_init == "lora_adapter":
+        from peft import PeftModel
+
+        student = PeftModel.from_pretrained(base, str(lora_adapter_dir), is_trainable=True).to(device)
+    else:
+        student = get_peft_model(base, peft_lora_config(config.lora)).to(device)
 
     train_rows, val_rows = read_split(dataset_dir, "train"), read_split(dataset_dir, "val")[: config.max_val_examples]
     domain_train = domain_examples(tokenizer, train_rows, config.max_length)
@@ -161,8 +169,8 @@ def distill(
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
-        record = {"step": step, "loss": float(loss), "ce": float(ce), "kl_teacher": float(kl_teacher),
-                  "kl_base": float(kl_base), "learning_rate": scheduler.get_last_lr()[0]}
+        record = {"step": step, "loss": float(loss.detach()), "ce": float(ce.detach()), "kl_teacher": float(kl_teacher.detach()),
+                  "kl_base": float(kl_base.detach()), "learning_rate": scheduler.get_last_lr()[0]}
         history.append(record)
         if sink:
             sink(step, {k: v for k, v in record.items() if k != "step"})
@@ -182,7 +190,7 @@ def distill(
             scores["general_perplexity"] = math.exp(scores["general_loss"])
     return DistillSummary(
         adapter_dir=str(adapter_dir), steps=config.max_steps, wall_s=wall, loss_first=history[0]["loss"],
-        loss_last=history[-1]["loss"], device=device, teacher=teacher_name, evaluation=evaluation, history=history,
+        loss_last=history[-1]["loss"], device=device, teacher=teacher_name, student_init=config.student_init, evaluation=evaluation, history=history,
     )
 
 

@@ -33,6 +33,7 @@ def main() -> None:
         pipes.report_asset_materialization(metadata={
             "adapter_dir": {"raw_value": summary.adapter_dir, "type": "path"},
             "teacher": summary.teacher,
+            "student_init": summary.student_init,
             "steps": summary.steps,
             "loss_first": summary.loss_first,
             "loss_last": summary.loss_last,

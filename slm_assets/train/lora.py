@@ -1,8 +1,10 @@
 """LoRA / QLoRA fine-tuning with TRL's SFTTrainer on prompt/completion chat data.
 
-Resumes from the newest checkpoint in `out_dir/checkpoints` after a kill.
+Resumes from the newest checkpoint in `out_dir/checkpoints` after a kill. The model is loaded and wrapped
+either by transformers + PEFT or, on CUDA with the package installed, by Unsloth (`TrainConfig.backend`).
 """
 
+import importlib.util
 import logging
 import time
 from collections.abc import Callable
@@ -33,7 +35,74 @@ class TrainSummary:
     peak_memory_mb: float
     device: str
     resumed_from: str | None
+    backend: str = "transformers"
     history: list[dict] = field(default_factory=list)
+
+
+def installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+class BackendUnavailable(RuntimeError):
+    """The configured training backend cannot run here."""
+
+
+def choose_backend(requested: str, device: str, lora: LoraConfig) -> str:
+    """`auto` takes Unsloth only where it can run (CUDA, package installed, no DoRA); an explicit `unsloth`
+    that cannot run is an error rather than a silent fallback."""
+    if requested == "transformers":
+        return "transformers"
+    problems = [reason for reason, present in (
+        ("the unsloth package is not installed", not installed("unsloth")),
+        (f"Unsloth needs CUDA and this run is on {device}", device != "cuda"),
+        ("DoRA (lora.use_dora) is not offered through Unsloth here", lora.use_dora),
+    ) if present]
+    if not problems:
+        return "unsloth"
+    if requested == "unsloth":
+        raise BackendUnavailable(f"train.backend is unsloth but {'; '.join(problems)}. "
+                                 "Use backend: auto or transformers.")
+    log.info("training backend: transformers (unsloth not used: %s)", "; ".join(problems))
+    return "transformers"
+
+
+def use_packing(requested: str, device: str) -> bool:
+    """Packing is padding-free in TRL, which is only correct with FlashAttention kernels."""
+    available = device == "cuda" and installed("flash_attn")
+    if requested == "on" and not available:
+        raise BackendUnavailable(f"train.packing is on but padding-free packing needs CUDA and the flash_attn "
+                                 f"package (device: {device}). Use packing: auto or off.")
+    return requested == "on" or (requested == "auto" and available)
+
+
+def linear_module_names(model) -> list[str]:
+    """Names of the linear layers under the decoder blocks (what PEFT's `all-linear` selects), for backends
+    that want an explicit list."""
+    import torch
+
+    names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+             if isinstance(module, torch.nn.Linear) and not name.endswith("lm_head")}
+    return sorted(names)
+
+
+def load_with_unsloth(reference: str, cache_dir: Path, config: TrainConfig):
+    """Unsloth's loader and LoRA wrapper with the same adapter settings; returns (peft model, tokenizer)."""
+    from unsloth import FastLanguageModel  # imported first: it patches transformers and TRL
+
+    model, tokenizer = FastLanguageModel.from_pretrained(
+        model_name=resolve_model(reference, cache_dir), max_seq_length=config.max_length, dtype=None,
+        load_in_4bit=config.lora.qlora,
+    )
+    targets = config.lora.target_modules
+    if targets == "all-linear":
+        targets = linear_module_names(model)
+    model = FastLanguageModel.get_peft_model(
+        model, r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+        target_modules=targets, bias="none",
+        use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False,
+        random_state=config.seed,
+    )
+    return model, tokenizer
 
 
 def peft_lora_config(config: LoraConfig):
@@ -45,12 +114,15 @@ def peft_lora_config(config: LoraConfig):
     )
 
 
-def load_base_for_training(reference: str, cache_dir: Path, config: LoraConfig, device: str):
+def load_base_for_training(reference: str, cache_dir: Path, config: LoraConfig, device: str,
+                           flash_attention: bool = False):
     """fp32 on CPU, bf16 on CUDA; 4-bit NF4 through bitsandbytes when QLoRA is on."""
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     kwargs = {"dtype": torch.bfloat16 if device == "cuda" else torch.float32}
+    if flash_attention:
+        kwargs["attn_implementation"] = "flash_attention_2"
     if config.qlora:
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
@@ -62,6 +134,49 @@ def load_base_for_training(reference: str, cache_dir: Path, config: LoraConfig, 
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     return model.to(device) if not config.qlora else model
+
+
+
+def sft_arguments(config: TrainConfig, device: str, output_dir: Path, packing: bool = False, **overrides):
+    """TRL SFTConfig for our training settings (the benchmark reuses it, overriding evaluation and saving)."""
+    from trl import SFTConfig
+
+    arguments = {
+        "output_dir": str(output_dir),
+        "max_steps": config.max_steps,
+        "per_device_train_batch_size": config.per_device_batch_size,
+        "per_device_eval_batch_size": config.per_device_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "learning_rate": config.learning_rate,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": int(config.warmup_ratio * config.max_steps),
+        "logging_steps": 1,
+        "eval_strategy": "steps",
+        "prediction_loss_only": True,  # otherwise (B, T, V) eval logits are gathered: GBs and minutes on CPU
+        "eval_steps": config.eval_steps,
+        "save_strategy": "steps",
+        "save_steps": config.eval_steps,
+        "save_total_limit": 2,
+        "load_best_model_at_end": True,
+        "metric_for_best_model": "eval_loss",
+        "greater_is_better": False,
+        "max_length": config.max_length,
+        "completion_only_loss": True,
+        "packing": packing,
+        "packing_strategy": "bfd",  # padding-free
+        # without packing, batches of similar length: less padding to pay for
+        "train_sampling_strategy": "random" if packing else "group_by_length",
+        "use_cpu": device != "cuda",
+        "bf16": device == "cuda",
+        "gradient_checkpointing": config.gradient_checkpointing,
+        "include_num_input_tokens_seen": "non_padding",
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "report_to": "none",
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+    }
+    return SFTConfig(**{**arguments, **overrides})
 
 
 def latest_checkpoint(checkpoints: Path) -> str | None:
@@ -77,13 +192,17 @@ def train_lora(
     config: TrainConfig,
     sink: Callable[[int, dict], None] | None = None,
 ) -> TrainSummary:
+    device = pick_device()
+    backend = choose_backend(config.backend, device, config.lora)
+    packing = use_packing(config.packing, device)
+    if backend == "unsloth":
+        import unsloth  # noqa: F401  (before transformers and TRL, whose classes it patches)
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     from slm_assets.train.metrics_callback import MetricsCallback, peak_memory_mb
 
-    device = pick_device()
     train_rows = read_split(dataset_dir, "train")
     if config.max_train_examples:
         train_rows = train_rows[: config.max_train_examples]
@@ -101,46 +220,20 @@ def train_lora(
     )
     ensure_fits(estimate, base_model)  # refuse before loading gigabytes
     log.info("memory estimate %.2f GiB of %.1f GiB available", estimate.total_gb, estimate.available_gb)
-    tokenizer = load_tokenizer(base_model, cache_dir)
-    model = load_base_for_training(base_model, cache_dir, config.lora, device)
+    if backend == "unsloth":
+        model, _ = load_with_unsloth(base_model, cache_dir, config)
+        tokenizer = load_tokenizer(base_model, cache_dir)
+        peft_config = None  # the model is already wrapped
+    else:
+        tokenizer = load_tokenizer(base_model, cache_dir)
+        model = load_base_for_training(base_model, cache_dir, config.lora, device, flash_attention=packing)
+        peft_config = peft_lora_config(config.lora)
     checkpoints = out_dir / "checkpoints"
-    args = SFTConfig(
-        output_dir=str(checkpoints),
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.per_device_batch_size,
-        per_device_eval_batch_size=config.per_device_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=int(config.warmup_ratio * config.max_steps),
-        logging_steps=1,
-        eval_strategy="steps",
-        prediction_loss_only=True,  # otherwise (B, T, V) eval logits are gathered: GBs and minutes on CPU
-        eval_steps=config.eval_steps,
-        save_strategy="steps",
-        save_steps=config.eval_steps,
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        max_length=config.max_length,
-        completion_only_loss=True,
-        packing=False,
-        train_sampling_strategy="group_by_length",  # batches of similar length: less padding to pay for
-        use_cpu=device != "cuda",
-        bf16=device == "cuda",
-        gradient_checkpointing=config.gradient_checkpointing,
-        include_num_input_tokens_seen="non_padding",
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to="none",
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
+    args = sft_arguments(config, device, checkpoints, packing=packing)
     metrics = MetricsCallback(sink or (lambda step, m: None))
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, processing_class=tokenizer,
-        peft_config=peft_lora_config(config.lora),
+        peft_config=peft_config,
         callbacks=[metrics, EarlyStoppingCallback(early_stopping_patience=3)],
     )
     resume = latest_checkpoint(checkpoints)
@@ -166,5 +259,5 @@ def train_lora(
         eval_loss_last=min(eval_losses) if eval_losses else None,
         train_examples=len(train_rows), val_examples=len(val_rows), tokens_seen=tokens, wall_s=wall,
         tokens_per_s=tokens / wall if wall else 0.0, peak_memory_mb=peak_memory_mb(), device=device,
-        resumed_from=resume, history=metrics.history,
+        resumed_from=resume, backend=backend, history=metrics.history,
     )

@@ -47,6 +47,7 @@ def main() -> None:
             "wall_s": round(summary.wall_s, 1),
             "device": summary.device,
             "resumed_from": summary.resumed_from or "",
+            "backend": summary.backend,
         })
 
 

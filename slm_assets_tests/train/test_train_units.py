@@ -122,3 +122,104 @@ def test_qlora_loads_the_base_in_4bit_nf4_and_dora_is_passed_to_peft(tmp_path):
     peft_model = get_peft_model(model, peft_config)
     out = peft_model(input_ids=torch.tensor([[1, 2, 3, 4]]))
     assert out.logits.shape == (1, 4, 256) and torch.isfinite(out.logits).all()
+
+
+@pytest.mark.parametrize("student_init", ["lora_adapter", "fresh"])
+def test_distillation_student_starts_from_the_lora_adapter_or_from_the_base(
+        student_init, tiny_llama_dir, tmp_path, bundled_model_dir):
+    """With a vanishing learning rate the distilled student is its starting point: the trained lora_adapter by
+    default (same domain loss as the teacher), the plain base with `student_init: fresh`."""
+    from slm_assets.train.config import DistillConfig, train_config_from
+    from slm_assets.train.distill import distill
+    from slm_assets.train.lora import train_lora
+
+    model_dir = tiny_model_with_tokenizer(tiny_llama_dir, bundled_model_dir, tmp_path / "model")
+    data = tmp_path / "sft"
+    write_chat_split(data, 16)
+    lora = train_lora(str(model_dir), tmp_path / "cache", data, tmp_path / "lora",
+                      train_config_from({"preset": "smoke", "max_steps": 4, "eval_steps": 4, "learning_rate": 5e-2}))
+    config = DistillConfig(student_init=student_init, max_steps=1, per_device_batch_size=2, max_length=64,
+                           max_val_examples=8, learning_rate=1e-12)
+    summary = distill(str(model_dir), tmp_path / "cache", data, tmp_path / "lora" / "adapter", tmp_path / "distilled",
+                      config)
+    scores = {name: s["domain_loss"] for name, s in summary.evaluation.items()}
+    assert abs(scores["lora_adapter"] - scores["base"]) > 1e-3, "the LoRA step must have changed the model"
+    start = "lora_adapter" if student_init == "lora_adapter" else "base"
+    assert scores["distilled_model"] == pytest.approx(scores[start], abs=1e-5)
+    assert summary.student_init == student_init and (tmp_path / "distilled" / "adapter" / "adapter_config.json").exists()
+    assert summary.evaluation["distilled_model"]["general_perplexity"] > 0 and lora.steps == 4
+
+
+def test_training_backend_choice(monkeypatch):
+    """auto takes Unsloth only on CUDA with the package installed; an explicit unsloth that cannot run says why."""
+    from slm_assets.train import lora as lora_module
+    from slm_assets.train.config import LoraConfig
+    from slm_assets.train.lora import BackendUnavailable, choose_backend
+
+    monkeypatch.setattr(lora_module, "installed", lambda package: False)
+    assert choose_backend("auto", "cpu", LoraConfig()) == "transformers"
+    with pytest.raises(BackendUnavailable, match="unsloth package is not installed; Unsloth needs CUDA and this run is on cpu"):
+        choose_backend("unsloth", "cpu", LoraConfig())
+
+    monkeypatch.setattr(lora_module, "installed", lambda package: package == "unsloth")
+    assert choose_backend("auto", "cuda", LoraConfig()) == "unsloth"
+    assert choose_backend("transformers", "cuda", LoraConfig()) == "transformers"
+    assert choose_backend("auto", "cuda", LoraConfig(use_dora=True)) == "transformers"
+    with pytest.raises(BackendUnavailable, match="DoRA"):
+        choose_backend("unsloth", "cuda", LoraConfig(use_dora=True))
+
+
+def test_unsloth_loader_receives_the_same_adapter_settings(tiny_llama_dir, tmp_path, monkeypatch):
+    """Unsloth itself needs CUDA, so a stand-in module records what `load_with_unsloth` asks of its API:
+    the same rank/alpha/dropout/seed, and `all-linear` spelled out as the decoder's linear layer names."""
+    import sys
+    import types
+
+    from slm_assets.train.config import train_config_from
+    from slm_assets.train.lora import load_with_unsloth
+
+    calls = {}
+
+    class FastLanguageModel:
+        @staticmethod
+        def from_pretrained(**kwargs):
+            from transformers import AutoModelForCausalLM
+
+            calls["load"] = kwargs
+            return AutoModelForCausalLM.from_pretrained(kwargs["model_name"]), None
+
+        @staticmethod
+        def get_peft_model(model, **kwargs):
+            calls["peft"] = kwargs
+            return model
+
+    monkeypatch.setitem(sys.modules, "unsloth", types.SimpleNamespace(FastLanguageModel=FastLanguageModel))
+    config = train_config_from({"preset": "smoke", "max_length": 96, "gradient_checkpointing": True,
+                                "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "qlora": True}})
+    load_with_unsloth(str(tiny_llama_dir), tmp_path, config)
+    assert calls["load"]["max_seq_length"] == 96 and calls["load"]["load_in_4bit"] is True
+    peft = calls["peft"]
+    assert (peft["r"], peft["lora_alpha"], peft["lora_dropout"], peft["random_state"]) == (8, 16, 0.0, config.seed)
+    assert peft["target_modules"] == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
+    assert peft["use_gradient_checkpointing"] == "unsloth"
+
+
+def test_packing_needs_flash_attention_and_auto_uses_it_only_there(monkeypatch, tmp_path):
+    from slm_assets.train import lora as lora_module
+    from slm_assets.train.config import train_config_from
+    from slm_assets.train.lora import BackendUnavailable, sft_arguments, use_packing
+
+    monkeypatch.setattr(lora_module, "installed", lambda package: False)
+    assert use_packing("auto", "cuda") is False and use_packing("off", "cpu") is False
+    with pytest.raises(BackendUnavailable, match="needs CUDA and the flash_attn package"):
+        use_packing("on", "cpu")
+    monkeypatch.setattr(lora_module, "installed", lambda package: package == "flash_attn")
+    assert use_packing("auto", "cuda") is True and use_packing("auto", "cpu") is False
+
+    config = train_config_from({"preset": "smoke"})
+    unpacked = sft_arguments(config, "cpu", tmp_path)
+    assert unpacked.packing is False and unpacked.train_sampling_strategy == "group_by_length"
+    assert unpacked.completion_only_loss is True and unpacked.gradient_checkpointing is False
+    packed = sft_arguments(config, "cpu", tmp_path, packing=True, eval_strategy="no", save_strategy="no",
+                           load_best_model_at_end=False)
+    assert packed.packing is True and packed.packing_strategy == "bfd" and packed.eval_strategy == "no"
