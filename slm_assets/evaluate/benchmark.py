@@ -22,7 +22,7 @@ class ModelScores:
     token_f1: float
     semantic_similarity: float  # cosine, all-MiniLM-L6-v2
     groundedness: float  # share of the answer's content words found in the source chunk
-    perplexity: float  # of the reference answers
+    perplexity: float  # of the reference answers (nan for API models: no log-probabilities)
     mean_latency_s: float
     p95_latency_s: float
     tokens_per_s: float
@@ -40,12 +40,13 @@ class BenchmarkResult:
     latency: dict | None = None  # latency.py: measure_latency's result
     sources: dict[str, str] = field(default_factory=dict)  # model name -> what it was loaded from
     notes: list[str] = field(default_factory=list)  # what was skipped and why, for the report
+    external: list[str] = field(default_factory=list)  # models answered through an API (the teacher): compared only
 
     def as_dict(self) -> dict:
         return {"n_questions": self.n_questions, "models": {k: asdict(v) for k, v in self.models.items()},
                 "judge": self.judge, "retrieval_recall_at_k": self.retrieval_recall_at_k,
                 "retrieval_k": self.retrieval_k, "llm_judge": self.llm_judge, "latency": self.latency,
-                "sources": self.sources, "notes": self.notes}
+                "sources": self.sources, "notes": self.notes, "external_models": self.external}
 
 
 def reference_judge(rows: list[dict], challenger: str, baseline: str, margin: float = 0.05) -> dict:
@@ -83,9 +84,12 @@ def open_book_prompts(rows: list[dict], index, k: int) -> tuple[list[list[dict]]
 
 def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: BenchmarkConfig, index=None,
                     open_book: tuple[str, ...] = ("base", "lora_adapter"), k: int = 2,
-                    chunk_texts: dict[str, str] | None = None) -> BenchmarkResult:
+                    chunk_texts: dict[str, str] | None = None, answerers: dict | None = None) -> BenchmarkResult:
     """`models` maps a name (base, lora_adapter, distilled_model) to a loaded causal LM. With an `index`, the
     models named in `open_book` are also asked with top-k retrieved passages, as `<name>_open_book`.
+    `answerers` maps a name (teacher) to a callable that answers chat prompts through an API
+    (teacher_answers.TeacherAnswerer): scored on the answers alone, reported, never a gate candidate; one that
+    fails is left out with a note.
 
     Greedy decoding under a fixed torch seed (`config.seed`, the global generator left as it was), so the same
     inputs give the same numbers; only the timing fields differ between runs.
@@ -108,12 +112,23 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
     if index is not None:
         rag_prompts, recall = open_book_prompts(rows, index, k)
         variants += [(f"{name}_open_book", models[name], rag_prompts) for name in open_book if name in models]
+    answerers = answerers or {}
+    variants += [(name, answer, prompts) for name, answer in answerers.items()]
     scores: dict[str, ModelScores] = {}
+    notes: list[str] = []
     for name, model, variant_prompts in variants:
-        ppl_examples = [encode_chat(tokenizer, p, ref, 768) for p, ref in zip(variant_prompts, references, strict=True)]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            generated = generate_answers(model, tokenizer, variant_prompts, config.max_new_tokens, config.batch_size)
+        if name in answerers:
+            from slm_assets.evaluate.teacher_answers import TeacherAnswersFailed
+
+            try:
+                generated = model(variant_prompts)
+            except TeacherAnswersFailed as exc:
+                notes.append(f"{name} not compared: {exc}")
+                continue
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.seed)
+                generated = generate_answers(model, tokenizer, variant_prompts, config.max_new_tokens, config.batch_size)
         per_metric: dict[str, list[float]] = {m: [] for m in METRICS}
         for row, gen in zip(table, generated, strict=True):
             row[f"{name}_answer"] = gen.text
@@ -131,7 +146,13 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
         known = [g for g in grounded if g is not None]
         latencies = sorted(g.latency_s for g in generated)
         total_tokens = sum(g.new_tokens for g in generated)
-        device = next(model.parameters()).device
+        if name in answerers:
+            perplexity = float("nan")
+        else:
+            ppl_examples = [encode_chat(tokenizer, p, ref, 768)
+                            for p, ref in zip(variant_prompts, references, strict=True)]
+            device = str(next(model.parameters()).device)
+            perplexity = math.exp(answer_loss(model, ppl_examples, tokenizer.pad_token_id, device))
         scores[name] = ModelScores(
             name=name,
             rouge_l=statistics.fmean(per_metric["rouge_l"]),
@@ -140,13 +161,14 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
             token_f1=statistics.fmean(per_metric["token_f1"]),
             semantic_similarity=statistics.fmean(similarity),
             groundedness=statistics.fmean(known) if known else float("nan"),
-            perplexity=math.exp(answer_loss(model, ppl_examples, tokenizer.pad_token_id, str(device))),
+            perplexity=perplexity,
             mean_latency_s=statistics.fmean(latencies),
             p95_latency_s=latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
             tokens_per_s=total_tokens / max(1e-9, sum(latencies)),
         )
     result = BenchmarkResult(n_questions=len(rows), models=scores, rows=table, retrieval_recall_at_k=recall,
-                             retrieval_k=k if index is not None else None)
+                             retrieval_k=k if index is not None else None, notes=notes,
+                             external=[n for n in answerers if n in scores])
     for name in scores:
         baseline = "base_open_book" if name.endswith("_open_book") else "base"
         if not name.startswith("base") and baseline in scores:
@@ -160,7 +182,7 @@ def improvement(result: BenchmarkResult, challenger: str, metric: str) -> float:
 
 def tuned_candidates(result: BenchmarkResult) -> list[str]:
     """The closed-book tuned models: what the gate, the LLM judge and the export choose among."""
-    return [n for n in result.models if n != "base" and not n.endswith("_open_book")]
+    return [n for n in result.models if n != "base" and not n.endswith("_open_book") and n not in result.external]
 
 
 def promotion_gate(result: BenchmarkResult, metric: str, min_improvement: float) -> tuple[str, float, bool, str]:

@@ -31,6 +31,11 @@ class BenchmarkConfig(BaseModel):
         default=4, ge=1, description="Judge calls in flight at once (the teacher's requests/tokens per minute "
         "limits from `synth` still apply).",
     )
+    compare_teacher: bool = Field(
+        default=True,
+        description="Also ask the domain's LLM teacher (groq, openai) the benchmark questions and score its answers "
+        "as `teacher` (no reference perplexity: APIs return no log-probabilities). Never a gate candidate.",
+    )
     # latency and throughput
     latency_prompts: int = Field(
         default=8, ge=0, description="First N benchmark prompts timed for latency (0 = no latency measurement).")

@@ -186,41 +186,39 @@ def _label(verdict: Verdict) -> str:
     return "malformed" if verdict.malformed else "error"
 
 
-def llm_judge_for(teacher, topic: str, max_tokens: int, workers: int, limits=None) -> LLMJudge | None:
-    """An LLMJudge when `teacher` is a chat-completions teacher (groq, openai); None for offline/local teachers."""
-    from slm_assets.synth.teachers import ChatTeacher
-
-    if not isinstance(teacher, ChatTeacher):
-        return None
-    return LLMJudge(teacher, topic, max_tokens=max_tokens, workers=workers, limits=limits)
-
-
-
 LLM_PROVIDERS = ("groq", "openai")
 
 
-def domain_llm_judge(teachers, spec) -> tuple[LLMJudge | None, str | None]:
-    """The domain's teacher as a judge at temperature 0, or (None, why not).
+def domain_chat_teacher(teachers, spec, max_tokens: int):
+    """(the domain's chat-completions teacher at temperature 0, its rate limits, None) or (None, None, why not).
 
     `teachers` is anything with TeacherResource's `provider_override` and `for_domain` (the resource itself in
-    Dagster and the CLI); `spec` a DomainSpec. Only chat-completions providers judge: an offline or local
-    teacher gives no LLM judge, and the report says so.
+    Dagster and the CLI); `spec` a DomainSpec. Offline and local teachers are not chat-completions clients.
     """
     from slm_assets.synth.limits import TeacherLimits
-    from slm_assets.synth.teachers import TeacherError
+    from slm_assets.synth.teachers import ChatTeacher, TeacherError
 
-    config = spec.benchmark
     provider = getattr(teachers, "provider_override", None) or spec.teacher.provider
+    if provider not in LLM_PROVIDERS:
+        return None, None, f"the domain's teacher is {provider!r}, not an LLM provider ({', '.join(LLM_PROVIDERS)})"
+    config = spec.teacher.model_copy(update={"provider": provider, "temperature": 0.0, "max_tokens": max_tokens})
+    try:
+        teacher = teachers.for_domain(config, spec.topic, spec.benchmark.seed)
+    except TeacherError as exc:  # e.g. groq without GROQ_API_KEY
+        return None, None, f"cannot reach the {provider} teacher: {exc}"
+    if not isinstance(teacher, ChatTeacher):
+        return None, None, f"the {provider} teacher is not a chat-completions client"
+    return teacher, TeacherLimits.per_minute(spec.synth.requests_per_minute, spec.synth.tokens_per_minute), None
+
+
+def domain_llm_judge(teachers, spec) -> tuple[LLMJudge | None, str | None]:
+    """The domain's teacher as a judge at temperature 0, or (None, why not). Only chat-completions providers
+    judge: an offline or local teacher gives no LLM judge, and the report says so."""
+    config = spec.benchmark
     if not config.llm_judge:
         return None, "benchmark.llm_judge is false"
-    if provider not in LLM_PROVIDERS:
-        return None, f"the domain's teacher is {provider!r}, not an LLM provider ({', '.join(LLM_PROVIDERS)})"
-    judge_config = spec.teacher.model_copy(update={"provider": provider, "temperature": 0.0,
-                                                   "max_tokens": config.judge_max_tokens})
-    try:
-        teacher = teachers.for_domain(judge_config, spec.topic, config.seed)
-    except TeacherError as exc:  # e.g. groq without GROQ_API_KEY
-        return None, f"cannot reach the {provider} teacher: {exc}"
-    limits = TeacherLimits.per_minute(spec.synth.requests_per_minute, spec.synth.tokens_per_minute)
-    judge = llm_judge_for(teacher, spec.topic, config.judge_max_tokens, config.judge_workers, limits)
-    return (judge, None) if judge else (None, f"the {provider} teacher is not a chat-completions client")
+    teacher, limits, why = domain_chat_teacher(teachers, spec, config.judge_max_tokens)
+    if teacher is None:
+        return None, why
+    return LLMJudge(teacher, spec.topic, max_tokens=config.judge_max_tokens, workers=config.judge_workers,
+                    limits=limits), None

@@ -45,6 +45,10 @@ def render_markdown(result: BenchmarkResult, title: str, gate: dict | None, intr
         md += [f"Promotion gate on `{gate['primary_metric']}`: {gate.get('verdict', '')}", ""]
     if result.sources:
         md += ["Models: " + "; ".join(f"`{name}` from `{src}`" for name, src in result.sources.items()), ""]
+    if result.external:
+        md += [", ".join(f"`{n}`" for n in result.external) + " answered through its API at temperature 0 with the "
+               "same prompts and answer length: compared on its answers (no reference perplexity, as the API returns "
+               "no log-probabilities; latency includes the network), never a candidate for the gate or the export.", ""]
     if result.retrieval_recall_at_k is not None:
         md += [f"`*_open_book` rows answer with the top {result.retrieval_k} passages retrieved by BM25; "
                f"retrieval recall@{result.retrieval_k} (source chunk retrieved): {result.retrieval_recall_at_k:.2f}.", ""]
@@ -74,6 +78,8 @@ def _fmt(value, digits: int = 2) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
         return "inf" if math.isinf(value) else f"{value:.{digits}f}"
     return str(value)
 
@@ -118,7 +124,7 @@ def markdown_table(result: BenchmarkResult) -> str:
              "mean latency (s) | tokens/s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for s in result.models.values():
         lines.append(f"| {s.name} | {s.rouge_l:.3f} | {s.bleu:.3f} | {s.exact_match:.3f} | {s.token_f1:.3f} | "
-                     f"{s.semantic_similarity:.3f} | {s.groundedness:.3f} | {s.perplexity:.2f} | "
+                     f"{s.semantic_similarity:.3f} | {_fmt(s.groundedness, 3)} | {_fmt(s.perplexity)} | "
                      f"{s.mean_latency_s:.3f} | {s.tokens_per_s:.1f} |")
     return "\n".join(lines)
 

@@ -36,11 +36,15 @@ class Evaluation:
 def run_evaluation(models: dict, tokenizer, rows: list[dict], config: BenchmarkConfig, out_dir: Path, title: str, *,
                    index=None, k: int = 2, chunk_texts: dict[str, str] | None = None, judge: LLMJudge | None = None,
                    judge_skipped: str | None = None, gguf_path: Path | None = None, gguf_qtype: str | None = "q8_0",
-                   sources: dict[str, str] | None = None, intro: str | None = None) -> Evaluation:
+                   sources: dict[str, str] | None = None, intro: str | None = None,
+                   answerers: dict | None = None, notes: list[str] | None = None) -> Evaluation:
     """`judge`: an LLM judge, or None with `judge_skipped` saying why. Latency is timed on the best tuned
-    model; its GGUF is `gguf_path` when one exists, else written to a temporary file as `gguf_qtype`."""
-    result = evaluate_models(models, tokenizer, rows, config, index=index, k=k, chunk_texts=chunk_texts)
-    result.sources = dict(sources or {})
+    model; its GGUF is `gguf_path` when one exists, else written to a temporary file as `gguf_qtype`.
+    `answerers`: API models (the teacher) compared beside the local ones (see evaluate_models)."""
+    result = evaluate_models(models, tokenizer, rows, config, index=index, k=k, chunk_texts=chunk_texts,
+                             answerers=answerers)
+    result.notes[:0] = list(notes or [])
+    result.sources = {**dict(sources or {}), **{n: a.name for n, a in (answerers or {}).items() if hasattr(a, "name")}}
     metric = config.primary_metric
     best, gain, passed, verdict = promotion_gate(result, metric, config.min_improvement)
     gate = {"primary_metric": metric, "best_model": best, "improvement_over_base": gain, "passed": passed,

@@ -1,5 +1,8 @@
 """A local chat-completions server that plays a pairwise judge, for the real `groq` and `openai` clients.
 
+A request that is not a judge prompt (no answers to compare) is a benchmark question put to the teacher: it
+is answered from `answers` (question -> answer), or with "I do not know." for a question not in it.
+
 It reads the question, reference and both answers from the judge prompt and replies by `policy`:
 - "first": always prefers answer A (a judge with pure position bias),
 - "reference": prefers the answer whose words overlap the reference more; equal overlap is a tie,
@@ -28,8 +31,9 @@ def _overlap(answer: str, reference: str) -> int:
 
 
 class FakeJudgeServer:
-    def __init__(self, policy: str = "reference", script: list[str] | None = None):
-        self.policy, self.script = policy, list(script or [])
+    def __init__(self, policy: str = "reference", script: list[str] | None = None,
+                 answers: dict[str, str] | None = None):
+        self.policy, self.script, self.answers = policy, list(script or []), dict(answers or {})
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         server = self
@@ -69,8 +73,13 @@ class FakeJudgeServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
+    def judge_requests(self) -> list[dict]:
+        return [r for r in self.requests if "Answer A" in sections(r["body"])]
+
     def reply(self, body: dict, behaviour: str) -> str:
         parts = sections(body)
+        if "Answer A" not in parts:  # a question for the teacher, not a verdict
+            return self.answers.get(body["messages"][-1]["content"], "I do not know.")
         a, b = parts.get("Answer A", ""), parts.get("Answer B", "")
         if behaviour == "malformed" or MALFORMED_MARKER in a + b:
             return "Answer A is clearly better, it mentions the right connector."

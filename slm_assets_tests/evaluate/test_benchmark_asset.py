@@ -1,6 +1,7 @@
 """benchmark_report materialised on tiny models: gate, reference and LLM judges, latency with a GGUF, MLflow."""
 
 import json
+import math
 
 import dagster as dg
 import yaml
@@ -49,7 +50,8 @@ def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny
     _warehouse(root, tiny_llama_dir)
     domains = tmp_path / "domains"
     domains.mkdir()
-    with FakeJudgeServer(policy="reference") as server:
+    # the teacher answers every benchmark question with its reference answer: the best scores, yet never promoted
+    with FakeJudgeServer(policy="reference", answers=dict(EV_QUESTIONS)) as server:
         (domains / "ev.yaml").write_text(yaml.safe_dump({
             "name": "ev", "topic": "EV charging", "base_model": str(tiny_llama_dir),
             "teacher": {"provider": "openai", "model": "judge-model", "base_url": server.url + "/v1"},
@@ -63,11 +65,15 @@ def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny
                 "warehouse": WarehouseResource(root=str(root), models_cache=str(tmp_path / "models")),
                 "domains": DomainsResource(domains_dir=str(domains)), "teacher": TeacherResource(),
                 "tracking": tracking})
-        judged = len(server.requests)
+        judged = len(server.judge_requests())
+        asked = [r["body"] for r in server.requests if r not in server.judge_requests()]
 
     assert result.success
-    # 4 questions x 2 orders x 2 tuned models (open-book variants are not sent to the LLM judge)
+    # 4 questions x 2 orders x 2 tuned models (open-book variants and the teacher are not sent to the LLM judge)
     assert judged == 16
+    # the teacher got the 4 closed-book prompts, at temperature 0, with the benchmark's answer length
+    assert sorted(b["messages"][-1]["content"] for b in asked) == sorted(q for q, _ in EV_QUESTIONS)
+    assert {(b["temperature"], b["max_tokens"]) for b in asked} == {(0.0, 4)}
     check = next(e.asset_check_evaluation_data for e in result.all_events
                  if e.event_type_value == "ASSET_CHECK_EVALUATION")
     assert check.check_name == "tuned_beats_base" and check.passed
@@ -78,6 +84,10 @@ def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny
     assert report["judge"]["lora_adapter"]["judge"] == "reference_f1"
     assert set(report["latency"]["runs"]) == {"hf_batch1", "hf_batch2", "gguf_f16_batch1", "gguf_f16_batch2"}
     assert report["latency"]["model"] == report["best_model"]
+    teacher = report["models"]["teacher"]
+    assert teacher["rouge_l"] == 1.0 and teacher["exact_match"] == 1.0 and math.isnan(teacher["perplexity"])
+    assert report["external_models"] == ["teacher"] and report["best_model"] in {"lora_adapter", "distilled_model"}
+    assert report["sources"]["teacher"] == "openai:judge-model" and "teacher" in report["judge"]
     metadata = result.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata
     assert metadata["latency_plot"].value.startswith("![latency](data:image/png;base64,")
     assert metadata["plot"].value.startswith("![metrics](data:image/png;base64,")

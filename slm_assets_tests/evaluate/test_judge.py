@@ -134,3 +134,30 @@ def test_offline_teacher_gives_no_llm_judge(tmp_path):
         judge, why = domain_llm_judge(TeacherResource(), spec)
         assert why is None and judge.name == "llm_judge:openai:m" and judge.teacher.temperature == 0.0
         assert not math.isnan(judge_rows(judge, _rows(1, 0), "tuned", "base")["win_rate"])
+
+
+def test_teacher_answers_benchmark_questions_in_order_and_a_failed_call_leaves_it_out(tiny_model):
+    """The teacher as a compared model: answers come back in prompt order with their completion tokens; when
+    any question fails, evaluate_models leaves the teacher out with a note rather than scoring a partial row."""
+    from slm_assets.evaluate.benchmark import evaluate_models, tuned_candidates
+    from slm_assets.evaluate.config import BenchmarkConfig
+    from slm_assets.evaluate.teacher_answers import TeacherAnswerer, TeacherAnswersFailed
+    from slm_assets_tests.evaluate.tiny_models import EV_QUESTIONS, sft_rows
+
+    prompts = [r["prompt"] for r in sft_rows()]
+    with FakeJudgeServer(answers=dict(EV_QUESTIONS[:2])) as server:
+        answerer = TeacherAnswerer(_judge(server).teacher, max_tokens=32, workers=3)
+        answers = answerer(prompts)
+    assert [a.text for a in answers] == [EV_QUESTIONS[0][1], EV_QUESTIONS[1][1], "I do not know.", "I do not know."]
+    assert all(a.new_tokens == 12 and a.latency_s > 0 for a in answers) and answerer.name == "openai:judge-model"
+
+    with FakeJudgeServer(script=["ok", "500"]) as server:
+        answerer = TeacherAnswerer(_judge(server).teacher, max_tokens=32, workers=1)
+        with pytest.raises(TeacherAnswersFailed, match="1 of 4 benchmark questions got no answer.*500"):
+            answerer(prompts)
+        model, tokenizer = tiny_model
+        server.script = ["500"]
+        result = evaluate_models({"base": model, "lora_adapter": model}, tokenizer, sft_rows(),
+                                 BenchmarkConfig(max_new_tokens=3, batch_size=4), answerers={"teacher": answerer})
+    assert "teacher" not in result.models and result.external == [] and tuned_candidates(result) == ["lora_adapter"]
+    assert any(n.startswith("teacher not compared: teacher openai:judge-model: 1 of 4") for n in result.notes)
