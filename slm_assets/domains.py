@@ -79,9 +79,9 @@ class DomainError(ValueError):
 def parse_domain(raw: dict, source_file: Path | None = None) -> DomainSpec:
     """Build a spec from YAML data, applying the training preset before the domain's own fields."""
     raw = dict(raw)
-    train = train_config_from(raw.pop("train", None))
-    distill = distill_config_from(raw.pop("distill", None), train.preset)
     try:
+        train = train_config_from(raw.pop("train", None))
+        distill = distill_config_from(raw.pop("distill", None), train.preset)
         return DomainSpec(**raw, train=train, distill=distill, source_file=source_file)
     except ValidationError as exc:
         raise DomainError(f"{source_file or 'domain'}: {exc}") from exc

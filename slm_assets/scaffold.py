@@ -41,10 +41,17 @@ split:
 
 train:
   preset: demo             # smoke (tests), demo (CPU minutes), full (GPU)
+  backend: auto            # unsloth on CUDA when installed, else transformers + PEFT
+  packing: auto            # padding-free packing where FlashAttention is installed (CUDA)
+
+distill:
+  student_init: lora_adapter   # start the student from the trained adapter (or: fresh)
+  # teacher_model: HuggingFaceTB/SmolLM2-1.7B-Instruct   # same tokenizer; default: the merged lora_adapter
 
 benchmark:
   primary_metric: rouge_l
   min_improvement: 0.0
+  compare_teacher: true    # an LLM teacher also answers the benchmark questions (and judges)
 
 export:
   quantizations: [q8_0]

@@ -27,6 +27,8 @@ def test_preset_fills_fields_and_explicit_fields_win(tmp_path):
     ("name: b\ntopic: x\n", "topic"),
     ("name: other\ntopic: heat pumps\n", "differs from the file name"),
     ("name: b\ntopic: heat pumps\nteacher: {provider: carrier-pigeon}\n", "provider"),
+    ("name: b\ntopic: heat pumps\ntrain: {backend: unslot}\n", "backend"),
+    ("name: b\ntopic: heat pumps\ndistill: {student_init: warm}\n", "student_init"),
     ("[not, a, mapping]\n", "mapping"),
     ("name: b\ntopic: heat pumps\n  bad indent: [\n", "not valid YAML"),
 ])
