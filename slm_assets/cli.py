@@ -182,7 +182,7 @@ def eval_questions(
 ) -> None:
     """Score base and the domain's latest model on your own questions; writes the benchmark's report."""
     from slm_assets.domains import DomainError, load_domain
-    from slm_assets.evaluate.judge import domain_llm_judge
+    from slm_assets.evaluate.teacher_answers import teacher_roles
     from slm_assets.evaluate.user_questions import (
         NoTrainedModel,
         QuestionsError,
@@ -197,9 +197,9 @@ def eval_questions(
     try:
         spec = load_domain(domain)
         read_questions(questions)  # fail on bad input before the judge or any model is set up
-        judge, skipped = domain_llm_judge(TeacherResource(groq_api_key=settings.groq_api_key), spec)
+        roles = teacher_roles(TeacherResource(groq_api_key=settings.groq_api_key), spec)
         evaluation = evaluate_user_questions(spec, questions, settings.artifacts_dir, settings.models_cache_dir, out,
-                                             judge=judge, judge_skipped=skipped)
+                                             **roles)
     except (DomainError, QuestionsError, NoTrainedModel, ModelNotAvailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

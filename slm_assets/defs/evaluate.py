@@ -6,10 +6,9 @@ import dagster as dg
 
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.train import distilled_model, lora_adapter, sft_dataset
-from slm_assets.evaluate.judge import domain_llm_judge
 from slm_assets.evaluate.report import flat_metrics, latency_summary, markdown_table
 from slm_assets.evaluate.run import Evaluation, run_evaluation
-from slm_assets.evaluate.teacher_answers import domain_teacher_answerer
+from slm_assets.evaluate.teacher_answers import teacher_roles
 from slm_assets.models import load_tokenizer, load_tuned_model
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.teacher import TeacherResource
@@ -91,16 +90,12 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     index = ChunkIndex.load(warehouse.artifacts(spec.name, "index"))
     with warehouse.connect() as con:
         chunk_texts = dict(con.execute("select chunk_id, text from clean_chunks where domain = ?", [spec.name]).fetchall())
-    judge, judge_skipped = domain_llm_judge(teacher, spec)
-    answerer, teacher_skipped = domain_teacher_answerer(teacher, spec)
     out_dir = warehouse.artifacts(spec.name, "benchmark")
     evaluation = run_evaluation(
         models, tokenizer, test_rows, spec.benchmark, out_dir, f"{spec.name} ({spec.topic})", index=index,
-        k=spec.split.context.k_retrieve, chunk_texts=chunk_texts, judge=judge, judge_skipped=judge_skipped,
+        k=spec.split.context.k_retrieve, chunk_texts=chunk_texts, **teacher_roles(teacher, spec),
         gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None,
-        sources={"base": spec.base_model, "lora_adapter": str(lora_dir), "distilled_model": str(distilled_dir)},
-        answerers={"teacher": answerer} if answerer else None,
-        notes=[f"Teacher not compared: {teacher_skipped}."] if teacher_skipped else None)
+        sources={"base": spec.base_model, "lora_adapter": str(lora_dir), "distilled_model": str(distilled_dir)})
     for note in evaluation.result.notes:
         context.log.info(note)
 

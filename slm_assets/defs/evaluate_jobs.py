@@ -10,7 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from slm_assets.defs.evaluate import evaluation_metadata, log_evaluation
-from slm_assets.evaluate.judge import domain_llm_judge
+from slm_assets.evaluate.teacher_answers import teacher_roles
 from slm_assets.evaluate.user_questions import default_out_dir, evaluate_user_questions
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.teacher import TeacherResource
@@ -27,7 +27,8 @@ class EvaluateQuestionsConfig(dg.Config):
 
 
 @dg.op(description="Base vs the latest model (newest export bundle, else the LoRA adapter) on user-supplied "
-       "questions: the benchmark's metrics, LLM judge (LLM teacher only), latency; report files and an MLflow run.")
+       "questions: the benchmark's metrics, LLM judge and the teacher's own answers (LLM teacher only), latency; "
+       "report files and an MLflow run.")
 def evaluate_questions_op(context: dg.OpExecutionContext, config: EvaluateQuestionsConfig,
                           warehouse: WarehouseResource, domains: DomainsResource, teacher: TeacherResource,
                           tracking: TrackingResource) -> dg.Output[str]:
@@ -35,9 +36,8 @@ def evaluate_questions_op(context: dg.OpExecutionContext, config: EvaluateQuesti
     questions = Path(config.questions_path).expanduser().resolve()
     out_dir = Path(config.out_dir) if config.out_dir else default_out_dir(warehouse.root_path / "artifacts",
                                                                           spec.name, questions)
-    judge, judge_skipped = domain_llm_judge(teacher, spec)
     evaluation = evaluate_user_questions(spec, questions, warehouse.root_path / "artifacts", warehouse.models_cache_dir,
-                                         out_dir, judge=judge, judge_skipped=judge_skipped)
+                                         out_dir, **teacher_roles(teacher, spec))
     run_id = log_evaluation(tracking, spec.name, f"evaluate_questions-{context.run.run_id[:8]}",
                             {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name,
                              "questions_path": str(questions)}, evaluation, out_dir, "user_eval")

@@ -62,3 +62,15 @@ def domain_teacher_answerer(teachers, spec) -> tuple[TeacherAnswerer | None, str
     if teacher is None:
         return None, why
     return TeacherAnswerer(teacher, config.max_new_tokens, config.judge_workers, limits), None
+
+
+def teacher_roles(teachers, spec) -> dict:
+    """The domain's LLM teacher as judge and as a compared model: keyword arguments for `run_evaluation`
+    (judge, judge_skipped, answerers, notes), with the reasons when it plays neither."""
+    from slm_assets.evaluate.judge import domain_llm_judge
+
+    judge, judge_skipped = domain_llm_judge(teachers, spec)
+    answerer, teacher_skipped = domain_teacher_answerer(teachers, spec)
+    return {"judge": judge, "judge_skipped": judge_skipped,
+            "answerers": {"teacher": answerer} if answerer else None,
+            "notes": [f"Teacher not compared: {teacher_skipped}."] if teacher_skipped else None}

@@ -137,10 +137,12 @@ def default_out_dir(artifacts_dir: Path, domain: str, questions_path: Path) -> P
 
 
 def evaluate_user_questions(spec, questions_path: Path, artifacts_dir: Path, models_cache: Path,
-                            out_dir: Path | None = None, judge=None, judge_skipped: str | None = None):
+                            out_dir: Path | None = None, judge=None, judge_skipped: str | None = None,
+                            answerers: dict | None = None, notes: list[str] | None = None):
     """Validate the file, load base and the latest model, run the benchmark's evaluation on every question.
 
-    `spec` is the DomainSpec; `judge` an LLMJudge or None (`judge_skipped` says why). Returns an Evaluation.
+    `spec` is the DomainSpec; `judge` an LLMJudge or None (`judge_skipped` says why); `answerers` API models
+    compared beside them (the teacher; `teacher_answers.teacher_roles` gives all four). Returns an Evaluation.
     """
     from slm_assets.evaluate.run import run_evaluation
     from slm_assets.models import load_tokenizer, load_tuned_model
@@ -166,4 +168,5 @@ def evaluate_user_questions(spec, questions_path: Path, artifacts_dir: Path, mod
                           f"{spec.name}: {questions_path.name}", chunk_texts=texts, judge=judge,
                           judge_skipped=judge_skipped, gguf_path=latest.gguf,
                           gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None,
-                          sources={"base": spec.base_model, "tuned": str(latest.path)}, intro=intro)
+                          sources={"base": spec.base_model, "tuned": str(latest.path)}, intro=intro,
+                          answerers=answerers, notes=notes)

@@ -16,6 +16,7 @@ from slm_assets.evaluate.user_questions import (
     read_questions,
     to_test_rows,
 )
+from slm_assets_tests.evaluate.fake_judge import FakeJudgeServer
 
 GOOD = [
     {"question": "Which connector do European AC chargers use?", "answer": "The Type 2 connector.",
@@ -145,20 +146,25 @@ def test_dagster_job_evaluates_the_lora_adapter_when_nothing_was_exported(tmp_pa
     domains = _domain(tmp_path, tiny_llama_dir)
     config = yaml.safe_load((domains / "ev.yaml").read_text())
     config["benchmark"]["latency_prompts"] = 0
-    (domains / "ev.yaml").write_text(yaml.safe_dump(config))
+    # an LLM teacher: it judges tuned vs base and answers the questions itself, as the `teacher` row
+    with FakeJudgeServer(answers={GOOD[0]["question"]: GOOD[0]["answer"]}) as server:
+        config["teacher"] = {"provider": "openai", "model": "judge-model", "base_url": server.url + "/v1"}
+        (domains / "ev.yaml").write_text(yaml.safe_dump(config))
+        result = evaluate_questions.execute_in_process(
+            run_config={"ops": {"evaluate_questions_op": {"config": {"domain": "ev",
+                                                                     "questions_path": str(questions)}}}},
+            resources={"warehouse": WarehouseResource(root=str(warehouse), models_cache=str(tmp_path / "models")),
+                       "domains": DomainsResource(domains_dir=str(domains)), "teacher": TeacherResource(),
+                       "tracking": tracking})
+        judged, asked = len(server.judge_requests()), len(server.requests) - len(server.judge_requests())
 
-    result = evaluate_questions.execute_in_process(
-        run_config={"ops": {"evaluate_questions_op": {"config": {"domain": "ev", "questions_path": str(questions)}}}},
-        resources={"warehouse": WarehouseResource(root=str(warehouse), models_cache=str(tmp_path / "models")),
-                   "domains": DomainsResource(domains_dir=str(domains)),
-                   "teacher": TeacherResource(provider_override="offline"),
-                   "tracking": tracking})
-
-    assert result.success
+    assert result.success and (judged, asked) == (4, 2)  # 2 questions x 2 orders; 2 questions to the teacher
     report_path = Path(result.output_for_node("evaluate_questions_op"))
     assert report_path == warehouse / "artifacts" / "ev" / "user_eval" / "mine" / "report.json"
     report = json.loads(report_path.read_text())
     assert report["sources"]["tuned"] == str(adapter) and report["n_questions"] == 2
+    assert set(report["models"]) == {"base", "tuned", "teacher"} and report["external_models"] == ["teacher"]
+    assert report["llm_judge"]["tuned"]["pairs"] == 2 and "teacher" not in report["llm_judge"]
     assert {"primary_metric", "best_model", "improvement_over_base"} <= set(report)
     output = next(e for e in result.all_events if e.event_type_value == "STEP_OUTPUT")
     metadata = output.event_specific_data.metadata
