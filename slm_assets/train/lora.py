@@ -87,7 +87,7 @@ def linear_module_names(model) -> list[str]:
 
 def load_with_unsloth(reference: str, cache_dir: Path, config: TrainConfig):
     """Unsloth's loader and LoRA wrapper with the same adapter settings; returns (peft model, tokenizer)."""
-    from unsloth import FastLanguageModel  # imported first: it patches transformers and TRL
+    from unsloth import FastLanguageModel  # train_lora imports unsloth before transformers and TRL
 
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=resolve_model(reference, cache_dir), max_seq_length=config.max_length, dtype=None,
@@ -134,7 +134,6 @@ def load_base_for_training(reference: str, cache_dir: Path, config: LoraConfig, 
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     return model.to(device) if not config.qlora else model
-
 
 
 def sft_arguments(config: TrainConfig, device: str, output_dir: Path, packing: bool = False, **overrides):
