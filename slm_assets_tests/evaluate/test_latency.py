@@ -4,7 +4,9 @@ import math
 
 import pytest
 
-from slm_assets.evaluate.latency import BatchedGreedy, measure_latency, percentile
+from slm_assets.evaluate.latency import measure_latency
+from slm_assets.evaluate.latency_llama_cpp import BatchedGreedy
+from slm_assets.evaluate.timed_run import percentile
 from slm_assets_tests.evaluate.tiny_models import sft_rows
 
 PROMPTS = [r["prompt"] for r in sft_rows()[:3]]

@@ -1,0 +1,242 @@
+"""Latency of a GGUF in llama.cpp: one request at a time (`time_llama_cpp`) and static batches decoded
+together in one context (`time_llama_cpp_batched`). Field definitions: `slm_assets.evaluate.latency`."""
+
+import time
+from pathlib import Path
+
+from slm_assets.evaluate.peak_memory import PeakMemory
+from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, cpu_threads, templated_prompts
+
+# general.file_type (gguf.LlamaFileType) -> name; read from llama.cpp's metadata, which is instant, where
+# GGUFReader parses the whole tokenizer (seconds)
+FILE_TYPES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 7: "q8_0", 8: "q5_0", 9: "q5_1", 32: "bf16"}
+
+
+def _prompt_ids(tokenizer, prompts: list[list[dict]]) -> list[list[int]]:
+    """The HF chat template's token ids, so both runtimes see exactly the same prompts."""
+    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in templated_prompts(tokenizer, prompts)]
+
+
+def _context_size(ids: list[list[int]], max_new_tokens: int) -> int:
+    return (max(len(i) for i in ids) + max_new_tokens + 8 + 63) // 64 * 64
+
+
+def _load(gguf_path: Path, threads: int, n_gpu_layers: int | None, **context):
+    """(Llama, n_gpu_layers used, device, load seconds); all layers offloaded where the build supports it."""
+    import llama_cpp
+
+    offload = llama_cpp.llama_supports_gpu_offload()
+    if n_gpu_layers is None:
+        n_gpu_layers = -1 if offload else 0
+    started = time.perf_counter()
+    llm = llama_cpp.Llama(model_path=str(gguf_path), n_threads=threads, n_threads_batch=threads,
+                          n_gpu_layers=n_gpu_layers, seed=0, verbose=False, **context)
+    device = "cuda" if offload and n_gpu_layers else "cpu"
+    return llm, n_gpu_layers, device, time.perf_counter() - started
+
+
+def _end_of_generation(llm) -> list[int]:
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    return [t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)]
+
+
+def _gguf_extra(llm, gguf_path: Path, load_s: float, n_gpu_layers: int) -> dict:
+    file_type = int(llm.metadata.get("general.file_type", -1))
+    return {"qtype": FILE_TYPES.get(file_type, f"type{file_type}"), "gguf_mb": gguf_path.stat().st_size / 2**20,
+            "load_s": load_s, "n_gpu_layers": n_gpu_layers}
+
+
+class _SampledTokens:
+    """A llama.cpp logits processor that times each sampling step (one per new token) and, for fixed-length
+    runs, removes end-of-generation tokens from the choice."""
+
+    def __init__(self, banned):
+        self.banned = banned
+        self.times: list[float] = []
+
+    def __call__(self, input_ids, scores):
+        self.times.append(time.perf_counter())
+        if len(self.banned):
+            scores[self.banned] = -float("inf")
+        return scores
+
+
+def time_llama_cpp(gguf_path: Path, tokenizer, prompts: list[list[dict]], max_new_tokens: int,
+                   fixed_length: bool = True, warmup: int = 1, threads: int | None = None,
+                   n_gpu_layers: int | None = None) -> TimedRun:
+    """One request at a time through `Llama.create_completion(stream=True)` on the HF-templated token ids."""
+    import llama_cpp
+    import numpy as np
+
+    threads = threads or cpu_threads()
+    ids = _prompt_ids(tokenizer, prompts)
+    ttft, latency, tokens, decode = [], [], [], []
+    with PeakMemory(cuda=False) as memory:
+        llm, n_gpu_layers, device, load_s = _load(gguf_path, threads, n_gpu_layers,
+                                                  n_ctx=_context_size(ids, max_new_tokens))
+        try:
+            extra = _gguf_extra(llm, gguf_path, load_s, n_gpu_layers)
+            banned = np.array(_end_of_generation(llm) if fixed_length else [], dtype=np.int64)
+
+            def request(prompt_ids: list[int], n_tokens: int) -> tuple[float, float, float, _SampledTokens]:
+                llm.reset()  # no prefix reuse between prompts: every request pays its full prefill, as in transformers
+                steps = _SampledTokens(banned)
+                started, first = time.perf_counter(), None
+                for _chunk in llm.create_completion(
+                        prompt=prompt_ids, max_tokens=n_tokens, temperature=0.0, top_k=1, repeat_penalty=1.0,
+                        stream=True, logits_processor=llama_cpp.LogitsProcessorList([steps])):
+                    if first is None:
+                        first = time.perf_counter()
+                ended = time.perf_counter()
+                return started, first if first is not None else ended, ended, steps
+
+            for _ in range(warmup):
+                request(ids[0], WARMUP_TOKENS)
+            wall_start = time.perf_counter()
+            for prompt_ids in ids:
+                started, first, ended, steps = request(prompt_ids, max_new_tokens)
+                n = len(steps.times)
+                ttft.append(first - started)
+                latency.append(ended - started)
+                tokens.append(n)
+                decode.append(steps.times[-1] - steps.times[0] if n > 1 else 0.0)
+            wall = time.perf_counter() - wall_start
+        finally:
+            llm.close()
+    return TimedRun(name=f"gguf_{extra['qtype']}_batch1", runtime="llama.cpp", device=device, batch_size=1,
+                    threads=threads, max_new_tokens=max_new_tokens, ttft_s=ttft, latency_s=latency,
+                    new_tokens=tokens, decode_s=decode, wall_s=wall, peak_memory_mb=memory.peak_mb,
+                    memory_increase_mb=memory.increase_mb, memory_kind=memory.kind, extra=extra)
+
+
+class BatchedGreedy:
+    """Greedy decoding of several sequences in lockstep in one llama.cpp context, as llama.cpp's `batched`
+    example and its server's parallel slots do: every sequence has its own KV-cache sequence id, the prompts
+    are prefilled in one `llama_decode`, then each step decodes one token of every live sequence at once.
+
+    Built on the low-level API because `Llama.create_completion` drives a single sequence.
+    """
+
+    def __init__(self, llm, n_seq: int, n_ctx_per_seq: int, n_batch: int, threads: int):
+        import llama_cpp
+
+        self._lib = llama_cpp
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_seq * n_ctx_per_seq
+        params.n_batch = n_batch  # the whole prefill of a batch goes into one llama_decode call
+        params.n_ubatch = min(512, n_batch)
+        params.n_seq_max = n_seq
+        params.n_threads = params.n_threads_batch = threads
+        params.no_perf = True
+        self.ctx = llama_cpp.llama_init_from_model(llm.model, params)
+        if not self.ctx:
+            raise RuntimeError(f"llama.cpp could not create a context for {n_seq} sequences of {n_ctx_per_seq} tokens")
+        self.batch = llama_cpp.llama_batch_init(n_batch, 0, n_seq)
+        self.n_vocab = llm.n_vocab()
+        self.n_seq = n_seq
+
+    def close(self) -> None:
+        if self.ctx:
+            self._lib.llama_batch_free(self.batch)
+            self._lib.llama_free(self.ctx)
+            self.ctx = None
+
+    def _add(self, token: int, pos: int, seq: int, logits: bool) -> None:
+        b = self.batch
+        j = b.n_tokens
+        b.token[j], b.pos[j], b.n_seq_id[j], b.logits[j] = token, pos, 1, logits
+        b.seq_id[j][0] = seq
+        b.n_tokens = j + 1
+
+    def _decode_and_pick(self, outputs: list[int], banned) -> list[int]:
+        """Run the batch; the greedy token at each output index (banned tokens excluded)."""
+        import numpy as np
+
+        rc = self._lib.llama_decode(self.ctx, self.batch)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode failed with code {rc} (batch of {self.batch.n_tokens} tokens)")
+        picks = []
+        for i in outputs:
+            logits = np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,))
+            if len(banned):
+                logits[banned] = -np.inf  # llama.cpp rewrites this buffer at the next decode
+            picks.append(int(logits.argmax()))
+        return picks
+
+    def generate(self, prompts: list[list[int]], n_tokens: int, banned, end_tokens: set[int]):
+        """Decode up to `n_tokens` per prompt; returns (started, token times per prompt, tokens per prompt).
+        A sequence stops at its first end-of-generation token (kept in its output), as in `generate()`."""
+        if len(prompts) > self.n_seq:
+            raise ValueError(f"{len(prompts)} prompts for a context of {self.n_seq} sequences")
+        self._lib.llama_memory_clear(self._lib.llama_get_memory(self.ctx), True)
+        started = time.perf_counter()
+        self.batch.n_tokens = 0
+        outputs = []
+        for seq, ids in enumerate(prompts):
+            for pos, token in enumerate(ids):
+                self._add(token, pos, seq, pos == len(ids) - 1)
+            outputs.append(self.batch.n_tokens - 1)
+        picks = self._decode_and_pick(outputs, banned)
+        now = time.perf_counter()
+        tokens = [[t] for t in picks]
+        times = [[now] for _ in prompts]
+        live = [s for s, t in enumerate(picks) if t not in end_tokens]
+        while live and len(tokens[live[0]]) < n_tokens:
+            self.batch.n_tokens = 0
+            for seq in live:
+                self._add(tokens[seq][-1], len(prompts[seq]) + len(tokens[seq]) - 1, seq, True)
+            picks = self._decode_and_pick(list(range(len(live))), banned)
+            now = time.perf_counter()
+            for seq, token in zip(live, picks, strict=True):
+                tokens[seq].append(token)
+                times[seq].append(now)
+            live = [s for s in live if tokens[s][-1] not in end_tokens]
+        return started, times, tokens
+
+
+def time_llama_cpp_batched(gguf_path: Path, tokenizer, prompts: list[list[dict]], max_new_tokens: int,
+                           batch_size: int, fixed_length: bool = True, warmup: int = 1, threads: int | None = None,
+                           n_gpu_layers: int | None = None) -> TimedRun:
+    """Static batches of `batch_size` prompts decoded together in llama.cpp (see `BatchedGreedy`)."""
+    import numpy as np
+
+    threads = threads or cpu_threads()
+    ids = _prompt_ids(tokenizer, prompts)
+    batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
+    n_batch = max(sum(len(i) for i in batch) for batch in batches)
+    ttft, latency, tokens, decode = [], [], [], []
+    with PeakMemory(cuda=False) as memory:
+        # the Llama object only loads the weights here; the decoding context is BatchedGreedy's own
+        llm, n_gpu_layers, device, load_s = _load(gguf_path, threads, n_gpu_layers, n_ctx=64, n_batch=64)
+        decoder = None
+        try:
+            context_started = time.perf_counter()
+            decoder = BatchedGreedy(llm, len(batches[0]), _context_size(ids, max_new_tokens), n_batch, threads)
+            load_s += time.perf_counter() - context_started
+            extra = _gguf_extra(llm, gguf_path, load_s, n_gpu_layers)
+            eog = _end_of_generation(llm)
+            banned = np.array(eog if fixed_length else [], dtype=np.int64)
+            end_tokens = set() if fixed_length else set(eog)
+            for _ in range(warmup):
+                decoder.generate(batches[0], WARMUP_TOKENS, banned, end_tokens)
+            wall_start = time.perf_counter()
+            for batch in batches:
+                started, times, _new = decoder.generate(batch, max_new_tokens, banned, end_tokens)
+                ended = time.perf_counter()
+                for seq_times in times:
+                    ttft.append(seq_times[0] - started)
+                    latency.append(ended - started)  # a static batch answers every request when it ends
+                    tokens.append(len(seq_times))
+                    decode.append(seq_times[-1] - seq_times[0])
+            wall = time.perf_counter() - wall_start
+        finally:
+            if decoder is not None:
+                decoder.close()
+            llm.close()
+    return TimedRun(name=f"gguf_{extra['qtype']}_batch{batch_size}", runtime="llama.cpp", device=device,
+                    batch_size=batch_size, threads=threads, max_new_tokens=max_new_tokens, ttft_s=ttft,
+                    latency_s=latency, new_tokens=tokens, decode_s=decode, wall_s=wall,
+                    peak_memory_mb=memory.peak_mb, memory_increase_mb=memory.increase_mb, memory_kind=memory.kind,
+                    extra=extra)
