@@ -8,6 +8,7 @@ from slm_assets.defs.process import clean_chunks
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.teacher import TeacherResource
 from slm_assets.resources.warehouse import WarehouseResource
+from slm_assets.synth.diversity import data_quality
 from slm_assets.synth.generate import GenerationSummary, generate_qa
 from slm_assets.synth.records import ChunkForSynth
 from slm_assets.synth.store import WarehouseQAStore, export_accepted
@@ -94,6 +95,8 @@ def synthetic_qa_5000(
             """select question_type, count(*) from qa_pairs where domain = ? and status = 'accepted'
                group by 1 order by 2 desc""", [spec.name]
         ).fetchall()
+        quality = data_quality(con.execute(
+            "select question, answer from qa_pairs where domain = ? and status = 'accepted'", [spec.name]).fetchall())
     counts = dict(totals)
     accepted = counts.get("accepted", 0)
     tokens = summary.prompt_tokens + summary.completion_tokens
@@ -120,6 +123,7 @@ def synthetic_qa_5000(
             "stopped_because": summary.stopped_because,
             "rejected_by_reason": dg.MetadataValue.json(dict(reasons)),
             "question_types": dg.MetadataValue.json(dict(types)),
+            **{f"data_{k}": v for k, v in quality.items()},
             "exports": dg.MetadataValue.json(exports),
             "table": "qa_pairs",
         },

@@ -2,30 +2,16 @@
 
 import re
 
-from slm_assets.process.quality import STOPWORDS
 from slm_assets.synth.config import SynthConfig
 from slm_assets.synth.records import QAPair
+from slm_assets.text import content_words, is_echo, support_score
 
-WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-./]*")
+__all__ = ["QuestionDeduper", "content_words", "gate_failure", "support_score"]
 REFUSAL = re.compile(
     r"\b(as an ai|i cannot|i can't|i'm sorry|i am sorry|not (mentioned|provided|stated) in the (passage|text)|"
     r"the (passage|text) does not|no information|unable to answer)\b",
     re.IGNORECASE,
 )
-
-
-def content_words(text: str) -> list[str]:
-    words = (w.lower().strip(".,/-") for w in WORD.findall(text))
-    return [w for w in words if w not in STOPWORDS and (len(w) > 2 or any(c.isdigit() for c in w))]
-
-
-def support_score(answer: str, chunk_text: str) -> float:
-    """Share of the answer's content words that occur in the chunk (1.0 = fully lexically grounded)."""
-    words = content_words(answer)
-    if not words:
-        return 0.0
-    chunk_words = set(content_words(chunk_text))
-    return sum(1 for w in words if w in chunk_words) / len(words)
 
 
 def gate_failure(pair: QAPair, chunk_text: str, config: SynthConfig) -> str | None:
@@ -39,6 +25,8 @@ def gate_failure(pair: QAPair, chunk_text: str, config: SynthConfig) -> str | No
         return "question_too_short"
     if REFUSAL.search(pair.answer) or REFUSAL.search(pair.question):
         return "refusal_or_boilerplate"
+    if is_echo(pair.question, pair.answer):
+        return "answer_restates_question"
     support = support_score(pair.answer, chunk_text)
     if support < config.min_support:
         return f"ungrounded (support {support:.2f} < {config.min_support})"

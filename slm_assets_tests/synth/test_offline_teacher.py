@@ -4,6 +4,7 @@ from slm_assets.synth.config import SynthConfig
 from slm_assets.synth.gates import QuestionDeduper, gate_failure, support_score
 from slm_assets.synth.offline_teacher import OfflineTeacher
 from slm_assets.synth.records import ChunkForSynth, QAPair
+from slm_assets.text import is_echo
 
 CHUNK = ChunkForSynth(
     chunk_id="c1", doc_id="d1", heading="Connector types", title="Connectors", source="x.html", page_start=None,
@@ -16,14 +17,45 @@ CHUNK = ChunkForSynth(
 
 def test_pairs_are_derived_from_the_text_and_grounded():
     pairs = OfflineTeacher().pairs_for_chunk(CHUNK)
-    questions = {p.question for p in pairs}
-    assert "What is the Type 2 connector?" in questions
-    assert any(p.question_type == "numeric" and "7.4 kW" in p.answer for p in pairs)
+    by_question = {p.question: p for p in pairs}
+    assert any(q.lower().startswith(("what is the type 2", "can you explain what the type 2", "what exactly is the type 2",
+                                     "the type 2 connector: what"))
+               for q in by_question)
+    numeric = next(p for p in pairs if p.question_type == "numeric" and "7.4 kW" in p.answer)
+    assert numeric.question == "How much power does a Level 2 home charger deliver?"
     assert any("CHAdeMO" in p.question and "62.5 kW" in p.answer for p in pairs)
     assert any(p.question_type == "procedure" and "Plug in the cable" in p.answer for p in pairs)
     for pair in pairs:
         assert support_score(pair.answer, CHUNK.text) >= 0.9, pair
     assert OfflineTeacher().pairs_for_chunk(CHUNK) == pairs  # deterministic
+
+
+def test_questions_are_natural_and_answers_do_not_restate_them():
+    chunk = ChunkForSynth(
+        chunk_id="c2", doc_id="d2", heading="Protection", title="RCDs", source="y.html", page_start=None,
+        text=("A type B RCD is required because DC fault currents can blind a type A device. "
+              "If the RCD trips repeatedly, check the cable for insulation damage. "
+              "The control pilot cannot signal less than 6 A, and most cars will not charge below that. "
+              "A liquid-cooled cable carries up to 500 A without overheating the handle."))
+    pairs = OfflineTeacher().pairs_for_chunk(chunk)
+    by_type = {}
+    for pair in pairs:
+        by_type.setdefault(pair.question_type, []).append(pair)
+        assert not is_echo(pair.question, pair.answer), pair
+        assert "fill in the blank" not in pair.question.lower() and "the text say" not in pair.question.lower()
+    why = by_type["why"][0]
+    assert why.question == "Why is a type B RCD required?" and why.answer.startswith("Because DC fault currents")
+    assert any(p.answer.startswith("Yes, because") for p in by_type["yes_no"])
+    assert any(p.answer.startswith("No, and most cars") for p in by_type["yes_no"])
+    procedure = by_type["procedure"][0]
+    assert "if the RCD trips repeatedly" in procedure.question and procedure.answer.startswith("Check the cable")
+    assert any(p.question == "What current does a liquid-cooled cable carry?" for p in by_type["numeric"])
+
+
+def test_the_echo_gate_drops_a_pair_that_restates_its_question():
+    echo = QAPair(question="What does the Type 2 connector do in Europe?",
+                  answer="In Europe, the Type 2 connector does what the Type 2 connector does.")
+    assert gate_failure(echo, CHUNK.text, SynthConfig()) == "answer_restates_question"
 
 
 def test_gates_reject_ungrounded_refusals_and_bad_lengths():

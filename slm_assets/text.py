@@ -1,0 +1,87 @@
+"""Plain-text measures shared by every stage: content words, lexical support, echo, abstention, sentences.
+
+The lowest module of the package: it imports nothing from slm_assets, so synthesis, retrieval, evaluation and
+serving can all use the same definitions (an answer is "grounded" or "an echo" in one sense only).
+"""
+
+import re
+
+STOPWORDS = frozenset(
+    "the be to of and that have with this from they will would there their what about which when make can "
+    "like time just him know take people into year your good some could them see other than then now look "
+    "only come its over think also back after use two how our work first well way even new want because any "
+    "these give day most is are was were a an in on for it as at by or not be does do did i my me we you".split()
+)
+WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-./]*")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"(])")
+ABSTAIN = "The documents do not say."
+ABSTENTION = re.compile(
+    r"\b(documents? (do|does) not (say|cover|mention|state)|not (covered|mentioned|stated) in the documents|"
+    r"the (passages?|documents?|text) (do|does) not (say|answer|mention|cover))\b",
+    re.IGNORECASE,
+)
+ECHO_SHARE = 0.75  # an answer whose content words come at least this much from the question restates it
+ECHO_MIN_WORDS = 4  # shorter answers ("Yes.", "350 kW", "Type 2") are never called an echo
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased words that carry meaning: no stop words, no 1-2 letter words unless they hold a digit."""
+    words = (w.lower().strip(".,/-") for w in WORD.findall(text))
+    return [w for w in words if w not in STOPWORDS and (len(w) > 2 or any(c.isdigit() for c in w))]
+
+
+def support_score(answer: str, source_text: str) -> float:
+    """Share of the answer's content words that occur in the source text (1.0 = fully lexically grounded)."""
+    words = content_words(answer)
+    if not words:
+        return 0.0
+    source_words = set(content_words(source_text))
+    return sum(1 for w in words if w in source_words) / len(words)
+
+
+def _stem(word: str) -> str:
+    """Crude plural/third-person folding, enough to see 'detects' in 'detect'."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def echo_score(question: str, answer: str) -> float:
+    """Share of the answer's content words that the question already contains (0 = all new)."""
+    words = [_stem(w) for w in content_words(answer)]
+    if not words:
+        return 0.0
+    asked = {_stem(w) for w in content_words(question)}
+    return sum(1 for w in words if w in asked) / len(words)
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def is_echo(question: str, answer: str) -> bool:
+    """The answer mostly repeats the question: it starts with the question verbatim, or (with at least
+    ECHO_MIN_WORDS content words) at least ECHO_SHARE of its content words are the question's."""
+    q, a = _normalised(question), _normalised(answer)
+    if q and a.startswith(q):
+        return True
+    return len(content_words(answer)) >= ECHO_MIN_WORDS and echo_score(question, answer) >= ECHO_SHARE
+
+
+def is_abstention(answer: str) -> bool:
+    """The answer says the documents do not cover the question."""
+    return bool(ABSTENTION.search(answer))
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of running text; every line of a table, list or heading is a unit of its own."""
+    out = []
+    for line in text.split("\n"):
+        line = " ".join(line.split())
+        if not line or set(line) <= set("|-: "):
+            continue
+        out.extend(s for s in SENTENCE_END.split(line) if s)
+    return out
+
+
+def rate(flags: list[bool]) -> float:
+    """Share of True in a list (0.0 for an empty one)."""
+    return sum(flags) / len(flags) if flags else 0.0

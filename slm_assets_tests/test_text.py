@@ -1,0 +1,33 @@
+"""One meaning of echo, abstention and support for every stage."""
+
+from slm_assets.text import ABSTAIN, echo_score, is_abstention, is_echo, split_sentences, support_score
+
+
+def test_an_answer_that_restates_the_question_is_an_echo():
+    question = "What does a type B RCD detect in an EV charger?"
+    assert is_echo(question, "A type B RCD detects in an EV charger.")
+    assert is_echo(question, question)  # verbatim
+    assert is_echo("Regarding fast charging, what does the text say about power?",
+                   "Regarding fast charging, what does the text say about power? The text says")
+
+
+def test_a_real_answer_is_not_an_echo_even_when_it_reuses_words():
+    question = "What does a type B RCD detect?"
+    assert not is_echo(question, "Smooth DC residual currents above 6 mA.")
+    assert not is_echo("Is CCS2 faster than Type 2?", "Yes.")  # too short to call
+    assert not is_echo("Which plug, CCS2 or CHAdeMO?", "CCS2")
+    assert echo_score(question, "Smooth DC residual currents.") == 0.0
+
+
+def test_abstentions_are_recognised_in_their_usual_wordings():
+    assert is_abstention(ABSTAIN)
+    assert is_abstention("Sorry, the passages do not mention the warranty.")
+    assert is_abstention("That is not covered in the documents.")
+    assert not is_abstention("The documents say 22 kW.")
+
+
+def test_support_and_sentences():
+    assert support_score("Type 2 carries AC power.", "The Type 2 connector carries AC power in Europe.") == 1.0
+    assert support_score("Bananas are yellow.", "The Type 2 connector carries AC power.") == 0.0
+    assert split_sentences("First one here. Second one.\n| a | b |\n|---|---|\n- item") == [
+        "First one here.", "Second one.", "| a | b |", "- item"]
