@@ -163,11 +163,16 @@ def ask(
     index = ChunkIndex.load(settings.artifacts_dir / domain / "index")
     with connect(settings.duckdb_path, read_only=True) as con:
         answer = answer_question(question, generate, spec.system_prompt, index,
-                                 lambda ids: chunk_sources(con, domain, ids), k=k, retrieval=not no_retrieval)
+                                 lambda ids: chunk_sources(con, domain, ids), k=k, retrieval=not no_retrieval,
+                                 grounding=spec.grounding)
     if as_json:
         typer.echo(json.dumps(answer.as_dict(), indent=2))
         return
     typer.echo(answer.text)
+    if answer.open_book:
+        typer.echo({"generated": "(the model's answer, supported by the passages)",
+                    "extractive": "(the model's answer was not supported by the passages: the best passage sentence)",
+                    "not_covered": "(the documents do not cover this question)"}[answer.mode])
     for i, src in enumerate(answer.sources, start=1):
         pages = f" p.{src.page_start}" + (f"-{src.page_end}" if src.page_end and src.page_end != src.page_start else "") \
             if src.page_start else ""
@@ -179,6 +184,8 @@ def eval_questions(
     domain: str = typer.Option(..., "--domain", "-d", help="Domain name."),
     questions: Path = typer.Option(..., "--questions", "-q", help="JSONL: question, answer, optional context/evidence."),
     out: Path | None = typer.Option(None, "--out", help="Report folder (default artifacts/<domain>/user_eval/<stem>)."),
+    retrieval: bool = typer.Option(False, "--retrieval", help="Also ask open book through the domain's index, as "
+                                   "the server does (with its grounding check), beside the best BM25 sentence."),
 ) -> None:
     """Score base and the domain's latest model on your own questions; writes the benchmark's report."""
     from slm_assets.domains import DomainError, load_domain
@@ -198,8 +205,9 @@ def eval_questions(
         spec = load_domain(domain)
         read_questions(questions)  # fail on bad input before the judge or any model is set up
         roles = teacher_roles(TeacherResource(groq_api_key=settings.groq_api_key), spec)
+        open_book = domain_open_book(domain) if retrieval else None
         evaluation = evaluate_user_questions(spec, questions, settings.artifacts_dir, settings.models_cache_dir, out,
-                                             **roles)
+                                             open_book=open_book, **roles)
     except (DomainError, QuestionsError, NoTrainedModel, ModelNotAvailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -208,6 +216,22 @@ def eval_questions(
     typer.echo(evaluation.gate["verdict"])
     typer.echo(f"report: {evaluation.files['markdown']}")
 
+
+
+def domain_open_book(domain: str):
+    """The domain's index, chunk texts and document sources, for open-book evaluation (exit 2 without an index)."""
+    from slm_assets.evaluate.domain_benchmark import DomainData
+    from slm_assets.retrieval.index import ChunkIndex
+    from slm_assets.warehouse import chunk_texts, connect, document_sources
+
+    settings = get_settings()
+    index = ChunkIndex.load(settings.artifacts_dir / domain / "index")
+    if index is None:
+        typer.echo(f"error: {domain} has no retrieval index: materialise clean_chunks first", err=True)
+        raise typer.Exit(2)
+    with connect(settings.duckdb_path, read_only=True) as con:
+        return DomainData(test_rows=[], index=index, chunk_texts=chunk_texts(con, domain),
+                          doc_sources=document_sources(con, domain))
 
 
 def _register_serve() -> None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from slm_assets.evaluate.config import BenchmarkConfig, ExportConfig
 from slm_assets.ingest.config import SourcesConfig
 from slm_assets.process.config import ProcessConfig
+from slm_assets.retrieval.config import GroundingConfig
 from slm_assets.settings import PROJECT_ROOT, get_settings
 from slm_assets.synth.config import SynthConfig, TeacherConfig
 from slm_assets.train.config import (
@@ -49,6 +50,7 @@ class DomainSpec(BaseModel):
     distill: DistillConfig = Field(default_factory=DistillConfig)
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    grounding: GroundingConfig = Field(default_factory=GroundingConfig)
     source_file: Path | None = Field(default=None, exclude=True, description="The YAML this came from.")
 
     @field_validator("name")

@@ -3,6 +3,8 @@
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from slm_assets.retrieval.config import GroundingConfig
+from slm_assets.retrieval.grounding import ground_answer
 from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.retrieval.prompting import open_book_question
 
@@ -23,9 +25,12 @@ class Answer:
     text: str
     sources: list[Source]
     open_book: bool
+    mode: str = "generated"  # generated | extractive | not_covered (retrieval/grounding.py)
+    generated: str = ""  # the model's own text, before the grounding check
 
     def as_dict(self) -> dict:
-        return {"answer": self.text, "open_book": self.open_book, "sources": [asdict(s) for s in self.sources]}
+        return {"answer": self.text, "answer_mode": self.mode, "open_book": self.open_book,
+                "generated": self.generated, "sources": [asdict(s) for s in self.sources]}
 
 
 def chunk_sources(con, domain: str, chunk_ids: list[str]) -> dict[str, dict]:
@@ -50,8 +55,11 @@ def answer_question(
     lookup: Callable[[list[str]], dict[str, dict]],
     k: int = 2,
     retrieval: bool = True,
+    grounding: GroundingConfig | None = None,
 ) -> Answer:
-    """`generate` takes chat messages and returns the reply; with retrieval off (or no index) it is closed book."""
+    """`generate` takes chat messages and returns the reply; with retrieval off (or no index) it is closed book.
+    Open book, the reply goes through the grounding check (kept, the best passage sentence, or "the documents do
+    not say"), unless `grounding.enabled` is false."""
     hits = index.search(question, k) if (retrieval and index is not None) else []
     user = open_book_question(question, [h.text for h in hits]) if hits else question
     text = generate([{"role": "system", "content": system_prompt}, {"role": "user", "content": user}])
@@ -61,4 +69,5 @@ def answer_question(
                meta.get(h.chunk_id, {}).get("page_start"), meta.get(h.chunk_id, {}).get("page_end"), h.score)
         for h in hits
     ]
-    return Answer(text=text.strip(), sources=sources, open_book=bool(hits))
+    reply = ground_answer(question, text.strip(), [h.text for h in hits], grounding or GroundingConfig())
+    return Answer(text=reply.text, sources=sources, open_book=bool(hits), mode=reply.mode, generated=text.strip())

@@ -87,7 +87,7 @@ def create_app(models: dict[str, Backend], settings: ServeSettings | None = None
     app = FastAPI(title="slm_assets serve", lifespan=lifespan, docs_url=None, redoc_url=None)
     metrics = ServeMetrics.create()
     app.state.settings, app.state.models, app.state.metrics = settings, entries, metrics
-    app.state.retriever = retriever  # slm_assets.serve.retrieval.Retriever: answers cite the domain's chunks
+    app.state.retriever = retriever  # slm_assets.serve.open_book.Retriever: answers cite the domain's chunks
     app.state.ready = False
     for entry in entries.values():
         metrics.model_info.labels(entry.name, entry.version, entry.kind).set(1)

@@ -99,9 +99,11 @@ def serve(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
     models = build_backends(served, backend, with_base, settings.models_cache_dir)
-    from slm_assets.serve.retrieval import load_retriever
+    from slm_assets.domains import load_domain
+    from slm_assets.serve.open_book import load_retriever
 
-    retriever = load_retriever(settings.warehouse_dir, domain)
+    spec = load_domain(domain)
+    retriever = load_retriever(settings.warehouse_dir, domain, spec.split.context.k_retrieve, spec.grounding)
     app = create_app(models, serve_settings, api_keys=keys, retriever=retriever)
     if retriever is not None:
         typer.echo(f"retrieval on: {len(retriever.index.chunk_ids)} chunks; answers carry `sources`")

@@ -17,6 +17,7 @@ from slm_assets.serve.context import (
     open_stream,
     settings_of,
 )
+from slm_assets.serve.open_book import OpenBook
 
 router = APIRouter()
 
@@ -106,23 +107,25 @@ async def chat_completions(body: ChatRequest, request: Request):
     temperature = settings.default_temperature if body.temperature is None else body.temperature
     messages = entry.with_system([{"role": m.role, "content": m.text()} for m in body.messages])
     retriever = getattr(request.app.state, "retriever", None)
-    sources: list[dict] = []
+    book = OpenBook(messages)
     if retriever is not None and body.retrieval is not False:
-        messages, sources = retriever.ground(messages, body.retrieval_k)
+        book = retriever.ground(messages, body.retrieval_k)
+    messages, sources = book.messages, book.sources
+    checked = retriever is not None and retriever.checks(book)
     note_prompt(request, messages, body.stream)
     kwargs = {"stop": body.stops() or None, "top_p": body.top_p or 1.0, "seed": body.seed}
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": entry.name}
 
-    if body.stream:
-        def chunk(text, finish, opening=False):
-            if opening:
-                delta = {"role": "assistant", "content": ""}
-            else:
-                delta = {"content": text} if text is not None else {}
-            payload = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-            return {**payload, "sources": sources} if opening and retriever is not None else payload
+    def chunk(text, finish, opening=False):
+        if opening:
+            delta = {"role": "assistant", "content": ""}
+        else:
+            delta = {"content": text} if text is not None else {}
+        payload = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        return {**payload, "sources": sources} if opening and retriever is not None else payload
 
+    if body.stream and not checked:
         return _stream_response(
             request, entry,
             lambda: entry.backend.chat(messages, max_tokens, temperature, stream=True, **kwargs),
@@ -130,14 +133,36 @@ async def chat_completions(body: ChatRequest, request: Request):
 
     result = await generate(request, entry,
                             lambda: entry.backend.chat(messages, max_tokens, temperature, stream=False, **kwargs))
+    text, grounding = result.text, {}
+    if checked:  # the answer is checked against the passages before anything is sent
+        reply = retriever.check(book, result.text)
+        text, grounding = reply.text, {"grounding": reply.as_dict()}
+    if body.stream:
+        return _checked_stream(chunk, text, result, grounding, body.include_usage())
     return JSONResponse({
         "id": cid, "object": "chat.completion", "created": created, "model": entry.name,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                      "logprobs": None, "finish_reason": result.finish_reason}],
         "usage": _usage(result.prompt_tokens, result.completion_tokens),
         "system_fingerprint": f"{entry.name}-v{entry.version}" if entry.version else None,
-        **({"sources": sources} if retriever is not None else {}),
+        **({"sources": sources} if retriever is not None else {}), **grounding,
     })
+
+
+def _checked_stream(make_chunk, text: str, result, grounding: dict, include_usage: bool) -> StreamingResponse:
+    """A grounding-checked answer as SSE: known in full before the first byte, so sent as one content chunk; the
+    finishing chunk carries `grounding` (answer_mode, support, relevance)."""
+    def events():
+        yield _sse(make_chunk(None, None, opening=True))
+        yield _sse(make_chunk(text, None))
+        yield _sse({**make_chunk(None, result.finish_reason), **grounding})
+        if include_usage:
+            yield _sse({**make_chunk(None, None), "choices": [],
+                        "usage": _usage(result.prompt_tokens, result.completion_tokens)})
+        yield _sse("[DONE]")
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
 
 @router.post("/v1/completions")

@@ -1,0 +1,58 @@
+"""Passage windows, hybrid retrieval, and the grounding check that keeps, replaces or abstains."""
+
+from slm_assets.retrieval.config import GroundingConfig
+from slm_assets.retrieval.grounding import best_sentences, ground_answer
+from slm_assets.retrieval.index import ChunkIndex
+from slm_assets.retrieval.prompting import open_book_question, passage_window
+from slm_assets.text import ABSTAIN
+
+LONG_CHUNK = " ".join(
+    [f"Filler sentence number {i} talks about cable management and wall mounting in general." for i in range(12)]
+    + ["A type B RCD detects smooth DC residual currents above 6 mA."]
+    + [f"Closing sentence {i} covers the paperwork after the installation is done." for i in range(12)])
+PASSAGES = ["A type B RCD detects smooth DC residual currents above 6 mA. It costs more than a type A device.",
+            "OCPP lets a charging station talk to its central management system."]
+CONFIG = GroundingConfig(min_support=0.7, min_relevance=0.4)
+
+
+def test_the_window_holds_the_answer_sentence_of_a_long_chunk():
+    window = passage_window("What does a type B RCD detect?", LONG_CHUNK, max_words=40)
+    assert "smooth DC residual currents" in window and len(window.split()) <= 40
+    prompt = open_book_question("What does a type B RCD detect?", [LONG_CHUNK])
+    assert "smooth DC residual currents" in prompt and prompt.endswith("Question: What does a type B RCD detect?")
+
+
+def test_a_supported_answer_is_kept():
+    reply = ground_answer("What does a type B RCD detect?", "Smooth DC residual currents above 6 mA.", PASSAGES, CONFIG)
+    assert reply.mode == "generated" and reply.text == "Smooth DC residual currents above 6 mA."
+
+
+def test_an_unsupported_or_echoing_answer_is_replaced_by_the_best_passage_sentence():
+    question = "What does a type B RCD detect?"
+    for answer in ("It detects bananas and zebras in the garden.", "A type B RCD detects what a type B RCD detects."):
+        reply = ground_answer(question, answer, PASSAGES, CONFIG)
+        assert reply.mode == "extractive" and reply.text.startswith("A type B RCD detects smooth DC") and reply.passage == 0
+
+
+def test_a_question_the_passages_do_not_address_gets_the_honest_answer():
+    reply = ground_answer("How long is the warranty of a heat pump compressor?", "Ten years.", PASSAGES, CONFIG)
+    assert reply.mode == "not_covered" and reply.text == ABSTAIN
+    assert ground_answer("What does a type B RCD detect?", ABSTAIN, PASSAGES, CONFIG).mode == "not_covered"
+    off = ground_answer("What does a type B RCD detect?", "Bananas.", PASSAGES, GroundingConfig(enabled=False))
+    assert off.mode == "generated" and off.text == "Bananas."
+
+
+def test_best_sentences_rank_by_question_coverage():
+    (share, sentence, passage), = best_sentences("Which system does OCPP talk to?", PASSAGES)
+    assert passage == 1 and sentence.startswith("OCPP") and share >= 0.5
+
+
+def test_hybrid_search_finds_a_paraphrase_that_bm25_misses():
+    rows = [{"chunk_id": "rcd", "doc_id": "d1", "text": "The residual current device trips when it senses leakage."},
+            {"chunk_id": "ocpp", "doc_id": "d2", "text": "OCPP connects the station to its back office."},
+            {"chunk_id": "pv", "doc_id": "d3", "text": "Solar panels on the roof can feed the wallbox."}]
+    question = "Why does my breaker switch off on a leak to ground?"
+    bm25_only, _ = ChunkIndex.build(rows, dense=False)
+    hybrid, stats = ChunkIndex.build(rows)
+    assert bm25_only.search(question, 1) == []  # no shared term
+    assert hybrid.search(question, 1)[0].chunk_id == "rcd" and stats.chunks == 3
