@@ -190,3 +190,13 @@ def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: list | None 
     cursor = con.execute(query, params or [])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def chunk_texts(con: duckdb.DuckDBPyConnection, domain: str) -> dict[str, str]:
+    """chunk_id -> text of the domain's clean chunks."""
+    return dict(con.execute("select chunk_id, text from clean_chunks where domain = ?", [domain]).fetchall())
+
+
+def document_sources(con: duckdb.DuckDBPyConnection, domain: str) -> dict[str, str]:
+    """doc_id -> the document's stored source (path or URL)."""
+    return dict(con.execute("select doc_id, source from raw_documents where domain = ?", [domain]).fetchall())

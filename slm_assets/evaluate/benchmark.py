@@ -1,14 +1,22 @@
-"""Base vs fine-tuned vs distilled on the held-out, document-disjoint test split."""
+"""Base vs fine-tuned vs distilled on held-out questions: the domain's gold questions, or the document-disjoint
+synthetic test split.
+
+Each model is asked closed book; the models named in `open_book` are also asked with retrieved passages
+(`<name>_open_book`, the model's own text) and served as the server serves them (`<name>_served`: the same
+answers after the grounding check of retrieval/grounding.py). Every row carries the behaviour a user sees
+besides the text scores: how often an answer restates the question (echo rate), and on questions the documents
+do not answer, how often the model says so.
+"""
 
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
 
 from slm_assets.evaluate.config import BenchmarkConfig
-from slm_assets.evaluate.generation import generate_answers
 from slm_assets.evaluate.metrics import corpus_bleu, score_pair, token_f1
 from slm_assets.evaluate.semantic import semantic_similarity
-from slm_assets.synth.gates import support_score
+from slm_assets.generation import generate_answers
+from slm_assets.text import is_abstention, is_echo, rate, support_score
 
 METRICS = ["rouge_l", "bleu", "exact_match", "token_f1", "semantic_similarity"]
 
@@ -22,10 +30,13 @@ class ModelScores:
     token_f1: float
     semantic_similarity: float  # cosine, all-MiniLM-L6-v2
     groundedness: float  # share of the answer's content words found in the source chunk
-    perplexity: float  # of the reference answers (nan for API models: no log-probabilities)
+    perplexity: float  # of the reference answers (nan for API models and served rows)
     mean_latency_s: float
     p95_latency_s: float
     tokens_per_s: float
+    echo_rate: float = 0.0  # share of answers that mostly restate the question (text.is_echo)
+    abstain_unanswerable: float = float("nan")  # share of unanswerable questions answered "the documents do not say"
+    answered_answerable: float = float("nan")  # share of answerable questions answered (not abstained)
 
 
 @dataclass
@@ -69,111 +80,182 @@ def reference_judge(rows: list[dict], challenger: str, baseline: str, margin: fl
             "performance_ratio": wins / losses if losses else (math.inf if wins else 1.0)}
 
 
-def open_book_prompts(rows: list[dict], index, k: int) -> tuple[list[list[dict]], float]:
-    """Each test prompt with its top-k retrieved passages instead of the bare question, and recall@k."""
+def question_of(row: dict) -> str:
+    return row.get("question") or row["prompt"][-1]["content"]
+
+
+def retrieved(row: dict, hits: list, doc_sources: dict[str, str] | None) -> bool:
+    """Is the row's source among the hits: its chunk (synthetic questions) or its document (gold questions, whose
+    `source` is a file name or path that the document's stored source ends with)."""
+    if not row.get("source"):
+        return row["chunk_id"] in {h.chunk_id for h in hits}
+    wanted = row["source"].replace("\\", "/").split("/")[-1]
+    return any((doc_sources or {}).get(h.doc_id, "").endswith(wanted) for h in hits)
+
+
+def open_book_prompts(rows: list[dict], index, k: int, doc_sources: dict[str, str] | None = None):
+    """Each prompt with its top-k retrieved passages instead of the bare question, the passages, and recall@k over
+    the rows that have a source (None when none has)."""
     from slm_assets.retrieval.prompting import open_book_question
 
-    prompts, found = [], 0
+    prompts, passages, found, answerable = [], [], 0, 0
     for row in rows:
-        question = row.get("question") or row["prompt"][-1]["content"]
+        question = question_of(row)
         hits = index.search(question, k)
-        found += row["chunk_id"] in {h.chunk_id for h in hits}
-        prompts.append(row["prompt"][:-1] + [{"role": "user", "content": open_book_question(question, [h.text for h in hits])}])
-    return prompts, found / max(1, len(rows))
+        if row.get("answerable", True) and (row.get("chunk_id") or row.get("source")):
+            answerable += 1
+            found += retrieved(row, hits, doc_sources)
+        passages.append([h.text for h in hits])
+        prompts.append(row["prompt"][:-1] + [{"role": "user", "content": open_book_question(question, passages[-1])}])
+    return prompts, passages, (found / answerable if answerable else None)
+
+
+def behaviour(rows: list[dict], answers: list[str]) -> dict[str, float]:
+    """Echo rate over all rows; abstention on unanswerable rows and answering on answerable ones (nan without)."""
+    unanswerable = [is_abstention(a) for r, a in zip(rows, answers, strict=True) if not r.get("answerable", True)]
+    answerable = [not is_abstention(a) for r, a in zip(rows, answers, strict=True) if r.get("answerable", True)]
+    return {"echo_rate": rate([is_echo(question_of(r), a) for r, a in zip(rows, answers, strict=True)]),
+            "abstain_unanswerable": rate(unanswerable) if unanswerable else float("nan"),
+            "answered_answerable": rate(answerable) if answerable else float("nan")}
+
+
+@dataclass
+class Variant:
+    """One row of the report: a model (or an API answerer) and the prompts it is asked."""
+
+    name: str
+    model: object
+    prompts: list[list[dict]]
+    passages: list[list[str]] | None = None  # retrieved passages per prompt (open book)
+    external: bool = False
+
+
+def generate_variant(variant: Variant, tokenizer, config: BenchmarkConfig) -> list:
+    """Greedy answers under a fixed torch seed (the global generator left as it was), or the API's answers."""
+    import torch
+
+    if variant.external:
+        return variant.model(variant.prompts)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return generate_answers(variant.model, tokenizer, variant.prompts, config.max_new_tokens, config.batch_size)
+
+
+def reference_perplexity(model, tokenizer, prompts: list[list[dict]], references: list[str]) -> float:
+    from slm_assets.train.chat_tokens import encode_chat
+    from slm_assets.train.distill import answer_loss
+
+    examples = [encode_chat(tokenizer, p, ref, 768) for p, ref in zip(prompts, references, strict=True)]
+    return math.exp(answer_loss(model, examples, tokenizer.pad_token_id, str(next(model.parameters()).device)))
+
+
+def score_answers(name: str, generated: list, rows: list[dict], table: list[dict],
+                  chunk_texts: dict[str, str] | None, perplexity: float) -> ModelScores:
+    """Text scores, groundedness and behaviour of one variant's answers; per-question values go into `table`."""
+    references = [row["reference"] for row in table]
+    answers = [g.text for g in generated]
+    per_metric: dict[str, list[float]] = {m: [] for m in METRICS}
+    for row, answer in zip(table, answers, strict=True):
+        row[f"{name}_answer"] = answer
+        for metric, value in score_pair(answer, row["reference"]).items():
+            row[f"{name}_{metric}"] = round(value, 4)
+            per_metric[metric].append(value)
+    similarity = semantic_similarity(answers, references)
+    # groundedness only where the source text is known (user questions may come without context)
+    sources = [(chunk_texts or {}).get(r.get("chunk_id")) for r in rows]
+    grounded = [support_score(a, src) if src else None for a, src in zip(answers, sources, strict=True)]
+    for row, sim, gr, answer, source in zip(table, similarity, grounded, answers, rows, strict=True):
+        row[f"{name}_semantic_similarity"] = round(sim, 4)
+        row[f"{name}_groundedness"] = round(gr, 4) if gr is not None else None
+        row[f"{name}_echo"] = is_echo(question_of(source), answer)
+    known = [g for g in grounded if g is not None]
+    latencies = sorted(g.latency_s for g in generated)
+    return ModelScores(
+        name=name, rouge_l=statistics.fmean(per_metric["rouge_l"]), bleu=corpus_bleu(answers, references),
+        exact_match=statistics.fmean(per_metric["exact_match"]), token_f1=statistics.fmean(per_metric["token_f1"]),
+        semantic_similarity=statistics.fmean(similarity), groundedness=statistics.fmean(known) if known else math.nan,
+        perplexity=perplexity, mean_latency_s=statistics.fmean(latencies),
+        p95_latency_s=latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
+        tokens_per_s=sum(g.new_tokens for g in generated) / max(1e-9, sum(latencies)), **behaviour(rows, answers))
+
+
+def served_answers(rows: list[dict], generated: list, passages: list[list[str]], grounding) -> list:
+    """The open-book answers after the server's grounding check (kept, extractive fallback, or abstention)."""
+    from slm_assets.generation import Generated
+    from slm_assets.retrieval.grounding import ground_answer
+
+    out = []
+    for row, gen, found in zip(rows, generated, passages, strict=True):
+        reply = ground_answer(question_of(row), gen.text, found, grounding)
+        out.append(Generated(text=reply.text, latency_s=gen.latency_s, new_tokens=gen.new_tokens))
+    return out
+
+
+def build_variants(models: dict, rows: list[dict], index, open_book: tuple[str, ...], k: int,
+                   answerers: dict, doc_sources: dict[str, str] | None) -> tuple[list[Variant], float | None]:
+    prompts = [r["prompt"] for r in rows]
+    variants = [Variant(name, model, prompts) for name, model in models.items()]
+    recall = None
+    if index is not None:
+        rag_prompts, passages, recall = open_book_prompts(rows, index, k, doc_sources)
+        variants += [Variant(f"{name}_open_book", models[name], rag_prompts, passages)
+                     for name in open_book if name in models]
+    variants += [Variant(name, answer, prompts, external=True) for name, answer in answerers.items()]
+    return variants, recall
 
 
 def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: BenchmarkConfig, index=None,
                     open_book: tuple[str, ...] = ("base", "lora_adapter"), k: int = 2,
-                    chunk_texts: dict[str, str] | None = None, answerers: dict | None = None) -> BenchmarkResult:
+                    chunk_texts: dict[str, str] | None = None, answerers: dict | None = None,
+                    grounding=None, doc_sources: dict[str, str] | None = None) -> BenchmarkResult:
     """`models` maps a name (base, lora_adapter, distilled_model) to a loaded causal LM. With an `index`, the
-    models named in `open_book` are also asked with top-k retrieved passages, as `<name>_open_book`.
-    `answerers` maps a name (teacher) to a callable that answers chat prompts through an API
-    (teacher_answers.TeacherAnswerer): scored on the answers alone, reported, never a gate candidate; one that
-    fails is left out with a note.
+    models named in `open_book` are also asked with top-k retrieved passages, as `<name>_open_book`, and with a
+    `grounding` config (retrieval/config.GroundingConfig) their answers are also scored as served
+    (`<name>_served`). `answerers` maps a name (the teacher, the bm25_sentence baseline) to a callable that answers
+    chat prompts without a local model: scored on the answers alone, never a gate candidate; one that fails is left
+    out with a note. `doc_sources`: doc_id -> stored source, for the retrieval recall of gold questions.
 
-    Greedy decoding under a fixed torch seed (`config.seed`, the global generator left as it was), so the same
-    inputs give the same numbers; only the timing fields differ between runs.
+    Greedy decoding under a fixed torch seed (`config.seed`), so the same inputs give the same numbers; only the
+    timing fields differ between runs.
     """
-    import torch
-
-    from slm_assets.train.chat_tokens import encode_chat
-    from slm_assets.train.distill import answer_loss
+    from slm_assets.evaluate.teacher_answers import TeacherAnswersFailed
 
     rows = sorted(test_rows, key=lambda r: r["qa_id"])
     if config.max_questions:
         rows = rows[: config.max_questions]
-    prompts = [r["prompt"] for r in rows]
-    references = [r["completion"][0]["content"] for r in rows]
-    table = [{"qa_id": r["qa_id"], "doc_id": r["doc_id"], "question": r.get("question") or r["prompt"][-1]["content"],
-              "reference": ref}
-             for r, ref in zip(rows, references, strict=True)]
-    variants = [(name, model, prompts) for name, model in models.items()]
-    recall = None
-    if index is not None:
-        rag_prompts, recall = open_book_prompts(rows, index, k)
-        variants += [(f"{name}_open_book", models[name], rag_prompts) for name in open_book if name in models]
+    table = [{"qa_id": r["qa_id"], "doc_id": r["doc_id"], "question": question_of(r),
+              "reference": r["completion"][0]["content"], "answerable": r.get("answerable", True)} for r in rows]
+    references = [row["reference"] for row in table]
     answerers = answerers or {}
-    variants += [(name, answer, prompts) for name, answer in answerers.items()]
+    variants, recall = build_variants(models, rows, index, open_book, k, answerers, doc_sources)
     scores: dict[str, ModelScores] = {}
     notes: list[str] = []
-    for name, model, variant_prompts in variants:
-        if name in answerers:
-            from slm_assets.evaluate.teacher_answers import TeacherAnswersFailed
-
-            try:
-                generated = model(variant_prompts)
-            except TeacherAnswersFailed as exc:
-                notes.append(f"{name} not compared: {exc}")
-                continue
-        else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(config.seed)
-                generated = generate_answers(model, tokenizer, variant_prompts, config.max_new_tokens, config.batch_size)
-        per_metric: dict[str, list[float]] = {m: [] for m in METRICS}
-        for row, gen in zip(table, generated, strict=True):
-            row[f"{name}_answer"] = gen.text
-            for metric, value in score_pair(gen.text, row["reference"]).items():
-                row[f"{name}_{metric}"] = round(value, 4)
-                per_metric[metric].append(value)
-        answers = [g.text for g in generated]
-        similarity = semantic_similarity(answers, references)
-        # groundedness only where the source text is known (user questions may come without context)
-        sources = [(chunk_texts or {}).get(r.get("chunk_id")) for r in rows]
-        grounded = [support_score(a, src) if src else None for a, src in zip(answers, sources, strict=True)]
-        for row, sim, gr in zip(table, similarity, grounded, strict=True):
-            row[f"{name}_semantic_similarity"] = round(sim, 4)
-            row[f"{name}_groundedness"] = round(gr, 4) if gr is not None else None
-        known = [g for g in grounded if g is not None]
-        latencies = sorted(g.latency_s for g in generated)
-        total_tokens = sum(g.new_tokens for g in generated)
-        if name in answerers:
-            perplexity = float("nan")
-        else:
-            ppl_examples = [encode_chat(tokenizer, p, ref, 768)
-                            for p, ref in zip(variant_prompts, references, strict=True)]
-            device = str(next(model.parameters()).device)
-            perplexity = math.exp(answer_loss(model, ppl_examples, tokenizer.pad_token_id, device))
-        scores[name] = ModelScores(
-            name=name,
-            rouge_l=statistics.fmean(per_metric["rouge_l"]),
-            bleu=corpus_bleu([g.text for g in generated], references),
-            exact_match=statistics.fmean(per_metric["exact_match"]),
-            token_f1=statistics.fmean(per_metric["token_f1"]),
-            semantic_similarity=statistics.fmean(similarity),
-            groundedness=statistics.fmean(known) if known else float("nan"),
-            perplexity=perplexity,
-            mean_latency_s=statistics.fmean(latencies),
-            p95_latency_s=latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
-            tokens_per_s=total_tokens / max(1e-9, sum(latencies)),
-        )
+    for variant in variants:
+        try:
+            generated = generate_variant(variant, tokenizer, config)
+        except TeacherAnswersFailed as exc:
+            notes.append(f"{variant.name} not compared: {exc}")
+            continue
+        perplexity = (math.nan if variant.external
+                      else reference_perplexity(variant.model, tokenizer, variant.prompts, references))
+        scores[variant.name] = score_answers(variant.name, generated, rows, table, chunk_texts, perplexity)
+        if variant.passages is not None and grounding is not None:
+            served = variant.name.replace("_open_book", "_served")
+            scores[served] = score_answers(served, served_answers(rows, generated, variant.passages, grounding),
+                                           rows, table, chunk_texts, math.nan)
     result = BenchmarkResult(n_questions=len(rows), models=scores, rows=table, retrieval_recall_at_k=recall,
                              retrieval_k=k if index is not None else None, notes=notes,
                              external=[n for n in answerers if n in scores])
     for name in scores:
-        baseline = "base_open_book" if name.endswith("_open_book") else "base"
-        if not name.startswith("base") and baseline in scores:
+        baseline = judge_baseline(name)
+        if not name.startswith("base") and name not in result.external and baseline in scores:
             result.judge[name] = reference_judge(table, name, baseline)
     return result
+
+
+def judge_baseline(name: str) -> str:
+    """What a row is compared with: base asked the same way."""
+    return next((f"base{suffix}" for suffix in ("_open_book", "_served") if name.endswith(suffix)), "base")
 
 
 def improvement(result: BenchmarkResult, challenger: str, metric: str) -> float:
@@ -182,15 +264,5 @@ def improvement(result: BenchmarkResult, challenger: str, metric: str) -> float:
 
 def tuned_candidates(result: BenchmarkResult) -> list[str]:
     """The closed-book tuned models: what the gate, the LLM judge and the export choose among."""
-    return [n for n in result.models if n != "base" and not n.endswith("_open_book") and n not in result.external]
-
-
-def promotion_gate(result: BenchmarkResult, metric: str, min_improvement: float) -> tuple[str, float, bool, str]:
-    """(best tuned model, its gain over base, passed, a sentence saying by how much)."""
-    best = max(tuned_candidates(result), key=lambda n: getattr(result.models[n], metric))
-    gain = improvement(result, best, metric)
-    passed = gain > min_improvement
-    sentence = (f"{best} {metric} {getattr(result.models[best], metric):.4f} vs base "
-                f"{getattr(result.models['base'], metric):.4f}: {gain:+.4f} (required > {min_improvement:+.4f})"
-                + ("" if passed else f"; short by {min_improvement - gain:.4f}"))
-    return best, gain, passed, sentence
+    return [n for n in result.models if n != "base" and not n.endswith(("_open_book", "_served"))
+            and n not in result.external]

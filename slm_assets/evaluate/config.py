@@ -1,5 +1,6 @@
 """Benchmark settings and the promotion gate."""
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -13,8 +14,22 @@ class BenchmarkConfig(BaseModel):
         default="rouge_l", description="Metric the promotion gate compares."
     )
     min_improvement: float = Field(
-        default=0.0, description="The tuned model must beat base by more than this on the primary metric."
-    )
+        default=0.0, description="The lower bound of the paired bootstrap interval of (tuned - base) on the primary "
+        "metric must be above this for the gate to pass.")
+    gold_questions: Path | None = Field(
+        default=None, description="Human-written questions (JSONL: question, answer, source, evidence, answerable, "
+        "split; a relative path is taken from the project root). When set, every model is scored on them, the "
+        "promotion gate uses them, and the synthetic test split becomes the report's second table.")
+    gate_on: Literal["served", "closed_book"] = Field(
+        default="served", description="What the gate compares: answers as the server gives them (open book with the "
+        "grounding check) or closed-book answers.")
+    max_echo_rate: float = Field(
+        default=0.05, ge=0, le=1, description="The gate refuses a tuned model whose own answers (closed or open book) "
+        "restate the question more often than this.")
+    bootstrap_resamples: int = Field(default=1000, ge=100, description="Paired bootstrap resamples for the gate.")
+    synthetic_max_questions: int | None = Field(
+        default=24, ge=1, description="Synthetic test-split questions scored in the second table when gold questions "
+        "are set (None = all).")
     seed: int = Field(default=0, description="Seeds torch before generation, so a rerun gives the same numbers.")
     # pairwise LLM judge
     llm_judge: bool = Field(

@@ -9,8 +9,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from slm_assets.evaluate.benchmark import BenchmarkResult, evaluate_models, promotion_gate, tuned_candidates
+from slm_assets.evaluate.benchmark import BenchmarkResult, evaluate_models, tuned_candidates
 from slm_assets.evaluate.config import BenchmarkConfig
+from slm_assets.evaluate.gate import promotion_gate
 from slm_assets.evaluate.judge import LLMJudge, judge_rows
 from slm_assets.evaluate.latency import measure_latency, write_temporary_gguf
 from slm_assets.evaluate.report import write_report
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Evaluation:
     result: BenchmarkResult
-    gate: dict  # primary_metric, best_model, improvement_over_base, passed, verdict (also in report.json)
+    gate: dict  # gate.promotion_gate's keys: primary_metric, best_model, interval, passed, verdict ...
     files: dict[str, str]
 
     @property
@@ -37,18 +38,19 @@ def run_evaluation(models: dict, tokenizer, rows: list[dict], config: BenchmarkC
                    index=None, k: int = 2, chunk_texts: dict[str, str] | None = None, judge: LLMJudge | None = None,
                    judge_skipped: str | None = None, gguf_path: Path | None = None, gguf_qtype: str | None = "q8_0",
                    sources: dict[str, str] | None = None, intro: str | None = None,
-                   answerers: dict | None = None, notes: list[str] | None = None) -> Evaluation:
+                   answerers: dict | None = None, notes: list[str] | None = None, grounding=None,
+                   doc_sources: dict[str, str] | None = None,
+                   open_book: tuple[str, ...] = ("base", "lora_adapter")) -> Evaluation:
     """`judge`: an LLM judge, or None with `judge_skipped` saying why. Latency is timed on the best tuned
     model; its GGUF is `gguf_path` when one exists, else written to a temporary file as `gguf_qtype`.
-    `answerers`: API models (the teacher) compared beside the local ones (see evaluate_models)."""
+    `answerers`: API models (the teacher) and baselines compared beside the local ones; `grounding`,
+    `doc_sources` and `open_book` as in evaluate_models."""
     result = evaluate_models(models, tokenizer, rows, config, index=index, k=k, chunk_texts=chunk_texts,
-                             answerers=answerers)
+                             answerers=answerers, grounding=grounding, doc_sources=doc_sources, open_book=open_book)
     result.notes[:0] = list(notes or [])
     result.sources = {**dict(sources or {}), **{n: a.name for n, a in (answerers or {}).items() if hasattr(a, "name")}}
-    metric = config.primary_metric
-    best, gain, passed, verdict = promotion_gate(result, metric, config.min_improvement)
-    gate = {"primary_metric": metric, "best_model": best, "improvement_over_base": gain, "passed": passed,
-            "verdict": verdict}
+    gate = promotion_gate(result, config)
+    best = gate["best_model"]
 
     if not config.llm_judge:
         result.notes.append("LLM judge switched off (benchmark.llm_judge: false); reference_f1 only.")

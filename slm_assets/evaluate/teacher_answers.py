@@ -11,7 +11,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from slm_assets.evaluate.generation import Generated
+from slm_assets.generation import Generated
 
 log = logging.getLogger(__name__)
 

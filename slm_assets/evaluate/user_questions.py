@@ -2,8 +2,12 @@
 
 One JSON object per line: `question` and `answer` (the reference), and optionally
 - `context`: passage(s) the model is shown with the question (asked open book, as the serving path does),
-- `evidence`: passage(s) that support the answer but are not shown to the model.
-Either (a string or a list of strings) is the source text groundedness is measured against.
+- `evidence`: passage(s) that support the answer but are not shown to the model,
+- `source`: the document that answers it (a file name or path; retrieval recall is measured against it),
+- `answerable`: false for a question the documents do not answer (default: true unless the reference itself says
+  "The documents do not say."),
+- `id` and `split` (`dev` | `holdout`), as in the gold question sets under `domains/gold/`.
+`context` or `evidence` (a string or a list of strings) is the source text groundedness is measured against.
 
 The latest model is the newest export bundle (`export/run-*/merged`, a full HF model, with its GGUF timed in
 llama.cpp) or, when nothing was exported yet, the LoRA adapter on the base model. Used by `slm-assets eval`
@@ -14,6 +18,8 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+
+from slm_assets.text import is_abstention
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +81,9 @@ def read_questions(path: Path) -> list[dict]:
             problems.append(str(exc))
             continue
         rows.append({"line": lineno, "question": obj["question"].strip(), "answer": obj["answer"].strip(),
-                     "context": context, "evidence": evidence})
+                     "context": context, "evidence": evidence, "source": obj.get("source") or None,
+                     "answerable": bool(obj.get("answerable", not is_abstention(obj["answer"]))),
+                     "id": str(obj.get("id") or f"line-{lineno:05d}"), "split": obj.get("split", "dev")})
     if problems:
         more = len(problems) - MAX_REPORTED_PROBLEMS
         raise QuestionsError("\n".join(problems[:MAX_REPORTED_PROBLEMS]) + (f"\n... and {more} more" if more > 0 else ""))
@@ -98,7 +106,8 @@ def to_test_rows(questions: list[dict], system_prompt: str, source_name: str) ->
         source = q["context"] + q["evidence"]
         if source:
             texts[qa_id] = "\n\n".join(source)
-        rows.append({"qa_id": qa_id, "doc_id": source_name, "chunk_id": qa_id if source else None,
+        rows.append({"qa_id": qa_id, "doc_id": q.get("source") or source_name, "chunk_id": qa_id if source else None,
+                     "source": q.get("source"), "answerable": q.get("answerable", True), "gold_id": q.get("id"),
                      "question": q["question"], "mode": "open_book" if q["context"] else "closed_book",
                      "prompt": [{"role": "system", "content": system_prompt}, {"role": "user", "content": user}],
                      "completion": [{"role": "assistant", "content": q["answer"]}]})
@@ -138,8 +147,11 @@ def default_out_dir(artifacts_dir: Path, domain: str, questions_path: Path) -> P
 
 def evaluate_user_questions(spec, questions_path: Path, artifacts_dir: Path, models_cache: Path,
                             out_dir: Path | None = None, judge=None, judge_skipped: str | None = None,
-                            answerers: dict | None = None, notes: list[str] | None = None):
+                            answerers: dict | None = None, notes: list[str] | None = None, open_book=None):
     """Validate the file, load base and the latest model, run the benchmark's evaluation on every question.
+
+    `open_book` (domain_benchmark.DomainData: the domain's index, chunks and document sources): each question is
+    also asked open book and as served, through the domain's index, beside the bm25_sentence baseline.
 
     `spec` is the DomainSpec; `judge` an LLMJudge or None (`judge_skipped` says why); `answerers` API models
     compared beside them (the teacher; `teacher_answers.teacher_roles` gives all four). Returns an Evaluation.
@@ -164,9 +176,17 @@ def evaluate_user_questions(spec, questions_path: Path, artifacts_dir: Path, mod
     n_open = sum(r["mode"] == "open_book" for r in rows)
     intro = (f"{len(rows)} user-supplied questions from `{questions_path}` ({n_open} asked with their `context`), "
              f"greedy decoding; `tuned` is the latest {latest.kind}.")
+    retrieval = {}
+    if open_book is not None:
+        from slm_assets.evaluate.baselines import BestSentenceAnswerer
+
+        answerers = {**(answerers or {}), "bm25_sentence": BestSentenceAnswerer(open_book.chunk_texts)}
+        retrieval = dict(index=open_book.index, k=spec.split.context.k_retrieve, grounding=spec.grounding,
+                         doc_sources=open_book.doc_sources, open_book=("base", "tuned"))
+        intro += " Each is also asked open book through the domain's index and as served (grounding check)."
     return run_evaluation({"base": base, "tuned": tuned}, tokenizer, rows, config, out_dir,
                           f"{spec.name}: {questions_path.name}", chunk_texts=texts, judge=judge,
                           judge_skipped=judge_skipped, gguf_path=latest.gguf,
                           gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None,
                           sources={"base": spec.base_model, "tuned": str(latest.path)}, intro=intro,
-                          answerers=answerers, notes=notes)
+                          answerers=answerers, notes=notes, **retrieval)

@@ -1,4 +1,4 @@
-"""Greedy, seeded answer generation with per-question latency."""
+"""Greedy, seeded answer generation from chat prompts, with per-question latency (benchmark, DPO, studies)."""
 
 import time
 from dataclasses import dataclass

@@ -1,0 +1,74 @@
+"""A domain's benchmark: the gold questions (when the domain has them) and the synthetic test split.
+
+With `benchmark.gold_questions`, the human-written questions are the first table and the gate decides on them;
+the synthetic test split (questions made by the teacher from held-out documents) is a second table, smaller and
+without latency runs, because a model that learned the teacher's phrasing scores well on it. Every model is asked
+closed book, open book and as served; `bm25_sentence` (the best-matching corpus sentence, no model) is scored
+beside them.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from slm_assets.evaluate.baselines import BestSentenceAnswerer
+from slm_assets.evaluate.run import Evaluation, run_evaluation
+from slm_assets.evaluate.user_questions import read_questions, to_test_rows
+from slm_assets.settings import PROJECT_ROOT
+
+
+@dataclass
+class DomainData:
+    """What the benchmark reads of a domain besides the models."""
+
+    test_rows: list[dict]  # the synthetic test split
+    index: object  # retrieval.index.ChunkIndex or None
+    chunk_texts: dict[str, str]
+    doc_sources: dict[str, str]
+
+
+def gold_path(spec) -> Path | None:
+    path = spec.benchmark.gold_questions
+    if path is None:
+        return None
+    return path if Path(path).is_absolute() else PROJECT_ROOT / path
+
+
+def gold_rows(path: Path, system_prompt: str, split: str | None = None) -> tuple[list[dict], dict[str, str]]:
+    """Benchmark rows of a gold file (all, or one `split`), and the evidence text per row for groundedness."""
+    questions = read_questions(path)
+    if split is not None:
+        questions = [q for q in questions if q["split"] == split]
+    return to_test_rows(questions, system_prompt, path.name)
+
+
+def run_domain_benchmark(spec, models: dict, tokenizer, data: DomainData, out_dir: Path, roles: dict,
+                         sources: dict[str, str]) -> tuple[Evaluation, Evaluation | None]:
+    """(the evaluation the gate uses, the synthetic second table or None). `roles`: teacher_roles(...)."""
+    baseline = {"bm25_sentence": BestSentenceAnswerer(data.chunk_texts)}
+    common = dict(index=data.index, k=spec.split.context.k_retrieve, grounding=spec.grounding,
+                  doc_sources=data.doc_sources, open_book=tuple(models), sources=sources,
+                  gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None)
+    title = f"{spec.name} ({spec.topic})"
+    answerers = {**(roles.get("answerers") or {}), **baseline}
+    gold = gold_path(spec)
+    if gold is None:
+        main = run_evaluation(models, tokenizer, data.test_rows, spec.benchmark, out_dir, title,
+                              chunk_texts=data.chunk_texts, **{**roles, "answerers": answerers}, **common)
+        return main, None
+    rows, evidence = gold_rows(gold, spec.system_prompt)
+    intro = (f"{len(rows)} human-written gold questions from `{gold.name}` "
+             f"({sum(not r['answerable'] for r in rows)} that the documents do not answer), greedy decoding.")
+    main = run_evaluation(models, tokenizer, rows, replace_config(spec.benchmark, max_questions=None), out_dir,
+                          title, chunk_texts=evidence, intro=intro, **{**roles, "answerers": answerers}, **common)
+    synthetic_config = replace_config(spec.benchmark, max_questions=spec.benchmark.synthetic_max_questions,
+                                      latency_prompts=0, llm_judge=False)
+    synthetic = run_evaluation(models, tokenizer, data.test_rows, synthetic_config, out_dir / "synthetic",
+                               f"{title}: synthetic test split", chunk_texts=data.chunk_texts, answerers=baseline,
+                               intro="Questions made by the teacher from held-out documents (the training "
+                               "distribution: a model that parrots its templates scores well here).", **common)
+    return main, synthetic
+
+
+def replace_config(config, **changes):
+    return config.model_copy(update=changes)
+

@@ -1,0 +1,60 @@
+"""The promotion gate: better than base beyond noise on the same questions, and no parroting."""
+
+import pytest
+
+from slm_assets.evaluate.benchmark import BenchmarkResult, ModelScores
+from slm_assets.evaluate.config import BenchmarkConfig
+from slm_assets.evaluate.gate import paired_bootstrap, promotion_gate
+
+CONFIG = BenchmarkConfig(min_improvement=0.0, max_echo_rate=0.05, gate_on="closed_book")
+
+
+def scores(name: str, values: list[float], echo_rate: float = 0.0) -> ModelScores:
+    mean = sum(values) / len(values)
+    return ModelScores(name, mean, 0.1, 0.0, mean, 0.5, 0.9, 10.0, 0.1, 0.2, 50.0, echo_rate=echo_rate)
+
+
+def result(per_model: dict[str, list[float]], echo: dict[str, float] | None = None) -> BenchmarkResult:
+    n = len(next(iter(per_model.values())))
+    rows = [{f"{name}_rouge_l": values[i] for name, values in per_model.items()} for i in range(n)]
+    models = {name: scores(name, values, (echo or {}).get(name, 0.0)) for name, values in per_model.items()}
+    return BenchmarkResult(n_questions=n, models=models, rows=rows)
+
+
+def test_paired_bootstrap_is_seeded_and_brackets_the_mean_difference():
+    a, b = [0.5, 0.6, 0.7, 0.4] * 10, [0.4, 0.5, 0.5, 0.4] * 10
+    first, second = paired_bootstrap(a, b, seed=3), paired_bootstrap(a, b, seed=3)
+    assert first == second
+    mean, low, high = first
+    assert mean == pytest.approx(0.1) and low < mean < high and low > 0
+
+
+def test_a_clearly_better_model_is_promoted_with_its_interval():
+    base = [0.2, 0.3, 0.1, 0.25] * 15
+    gate = promotion_gate(result({"base": base, "lora_adapter": [v + 0.15 for v in base]}), CONFIG)
+    assert gate["passed"] and gate["best_model"] == "lora_adapter"
+    assert gate["interval"][0] > 0 and gate["n_questions"] == 60 and "passed" in gate["verdict"]
+
+
+def test_a_candidate_only_noise_better_is_not_promoted():
+    base = [0.2, 0.6, 0.1, 0.5, 0.3, 0.4] * 8
+    noisy = [v + d for v, d in zip(base, [0.3, -0.28, 0.25, -0.27, 0.31, -0.29] * 8, strict=True)]
+    gate = promotion_gate(result({"base": base, "lora_adapter": noisy}), CONFIG)
+    assert gate["improvement_over_base"] > 0  # better on average ...
+    assert not gate["passed"] and gate["interval"][0] <= 0  # ... but not beyond noise
+    assert "not better than base beyond noise" in gate["verdict"]
+
+
+def test_a_parroting_model_is_refused_even_when_it_scores_higher():
+    base = [0.1, 0.15, 0.12, 0.08] * 15
+    parrot = [v + 0.2 for v in base]
+    gate = promotion_gate(result({"base": base, "lora_adapter": parrot}, echo={"lora_adapter": 0.3}), CONFIG)
+    assert not gate["passed"] and gate["echo_rate"] == 0.3 and "parrots the question" in gate["verdict"]
+
+
+def test_served_rows_decide_when_the_benchmark_has_them():
+    base = [0.1] * 30
+    closed = {"base": base, "lora_adapter": [0.3] * 30}  # better closed book ...
+    served = {"base_served": [0.5] * 30, "lora_adapter_served": [0.4] * 30}  # ... worse as served
+    gate = promotion_gate(result({**closed, **served}), CONFIG.model_copy(update={"gate_on": "served"}))
+    assert gate["compared"] == ["lora_adapter_served", "base_served"] and not gate["passed"]
