@@ -16,6 +16,9 @@ class ContextConfig(BaseModel):
     )
     k_distractors: int = Field(default=1, ge=0, description="Retrieved chunks from other documents added as distractors.")
     k_retrieve: int = Field(default=2, ge=1, description="Passages retrieved per question at evaluation and serving.")
+    unanswerable_ratio: float = Field(
+        default=0.15, ge=0, le=1, description="Share of the open-book train/val examples whose passages come only from "
+        "other documents, answered \"The documents do not say.\": teaches the model to say so instead of guessing.")
 
 
 class SplitConfig(BaseModel):
@@ -41,6 +44,23 @@ class LoraConfig(BaseModel):
     )
     use_dora: bool = Field(default=False, description="Weight-decomposed LoRA.")
     qlora: bool = Field(default=False, description="Load the base in 4-bit NF4 (bitsandbytes) and train LoRA on top.")
+
+
+class DpoConfig(BaseModel):
+    """Preference tuning after SFT (TRL's DPOTrainer): the SFT model's own echoing or unsupported answers are the
+    rejected side, the grounded references the chosen side."""
+
+    enabled: bool = Field(default=False, description="Run the DPO phase on top of the SFT adapter in lora_adapter.")
+    max_steps: int = Field(default=24, ge=1, description="DPO optimizer steps.")
+    per_device_batch_size: int = Field(default=4, ge=1, description="Preference pairs per step.")
+    learning_rate: float = Field(default=5e-5, gt=0, description="DPO learning rate (far below SFT's).")
+    beta: float = Field(default=0.1, gt=0, description="DPO temperature: how far the policy may move from SFT.")
+    max_prompts: int = Field(default=128, ge=8, description="Train prompts the SFT model answers to find its "
+                             "own bad answers (each is one greedy generation).")
+    max_new_tokens: int = Field(default=48, ge=8, description="Tokens per generated candidate answer.")
+    min_support: float = Field(default=0.6, ge=0, le=1, description="An own answer whose content words occur less "
+                               "than this in its passages (open book) or its reference (closed book) is rejected.")
+    seed: int = Field(default=42, description="Prompt sampling and training seed.")
 
 
 class TrainConfig(BaseModel):
@@ -71,6 +91,7 @@ class TrainConfig(BaseModel):
         "present, else transformers. Training is TRL's SFTTrainer either way, with the same settings.",
     )
     lora: LoraConfig = Field(default_factory=LoraConfig)
+    dpo: DpoConfig = Field(default_factory=DpoConfig)
 
 
 class DistillConfig(BaseModel):

@@ -27,6 +27,7 @@ def main() -> None:
 
         summary = train_lora(extras["base_model"], Path(extras["cache_dir"]), Path(extras["dataset_dir"]),
                              out_dir, config, sink=sink)
+        preference = run_dpo_phase(extras, config, out_dir, summary, pipes) if config.dpo.enabled else {}
         plot = loss_curve(summary.history, out_dir / "loss_curve.png", "lora_adapter: train and validation loss")
         (out_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
         tracker.artifacts(Path(summary.adapter_dir), "adapter")
@@ -48,7 +49,28 @@ def main() -> None:
             "device": summary.device,
             "resumed_from": summary.resumed_from or "",
             "backend": summary.backend,
+            **preference,
         })
+
+
+def run_dpo_phase(extras: dict, config, out_dir: Path, summary, pipes) -> dict:
+    """DPO on top of the SFT adapter (kept as adapter_sft); the adapter folder then holds the DPO result."""
+    import shutil
+
+    from slm_assets.train.dpo import train_dpo
+    from slm_assets.train.sft_data import read_split
+
+    sft_dir = out_dir / "adapter_sft"
+    shutil.rmtree(sft_dir, ignore_errors=True)
+    shutil.copytree(summary.adapter_dir, sft_dir)
+    result = train_dpo(extras["base_model"], Path(extras["cache_dir"]), read_split(Path(extras["dataset_dir"]), "train"),
+                       sft_dir, out_dir, config)
+    pipes.log.info(f"DPO: {result.pairs} pairs {result.rejected_by_reason}, {result.steps} steps, "
+                   f"loss {result.loss_first} -> {result.loss_last}")
+    return {"dpo_pairs": result.pairs, "dpo_steps": result.steps,
+            "dpo_rejected_by_reason": {"raw_value": result.rejected_by_reason, "type": "json"},
+            "dpo_loss_first": result.loss_first, "dpo_loss_last": result.loss_last,
+            "dpo_reward_margin_last": result.reward_margin_last, "dpo_wall_s": round(result.wall_s, 1)}
 
 
 if __name__ == "__main__":

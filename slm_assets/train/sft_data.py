@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 from slm_assets.retrieval.prompting import open_book_question
+from slm_assets.text import ABSTAIN, is_echo, support_score
 from slm_assets.train.config import SplitConfig
 
 SPLITS = ("train", "val", "test")
@@ -38,18 +39,19 @@ def chat_example(pair: dict, system_prompt: str, passages: list[tuple[str, str]]
     With `passages` [(chunk_id, text)], the question is asked open book (source chunk + distractors).
     """
     user = open_book_question(pair["question"], [t for _, t in passages]) if passages else pair["question"]
+    answerable = not passages or pair["chunk_id"] in {c for c, _ in passages}
     return {
         "qa_id": pair["qa_id"],
         "doc_id": pair["doc_id"],
         "chunk_id": pair["chunk_id"],
-        "mode": "open_book" if passages else "closed_book",
+        "mode": ("open_book" if answerable else "unanswerable") if passages else "closed_book",
         "context_chunk_ids": [c for c, _ in passages or []],
         "question": pair["question"],
         "prompt": [
             {"role": "system", "content": system_prompt},
             {"role": "user", "content": user},
         ],
-        "completion": [{"role": "assistant", "content": pair["answer"]}],
+        "completion": [{"role": "assistant", "content": pair["answer"] if answerable else ABSTAIN}],
     }
 
 
@@ -60,11 +62,17 @@ def alpaca_example(example: dict, split: str, passages_text: dict[str, str]) -> 
             "split": split, "qa_id": example["qa_id"]}
 
 
-def passages_for(pair: dict, index, chunk_texts: dict[str, str], k_distractors: int, rng: random.Random):
-    """The source chunk and k retrieved chunks from other documents, in a seeded random order."""
-    passages = [(pair["chunk_id"], chunk_texts[pair["chunk_id"]])]
-    if index is not None and k_distractors:
-        hits = index.search(pair["question"], k_distractors, exclude_doc=pair["doc_id"])
+def passages_for(pair: dict, index, chunk_texts: dict[str, str], k_distractors: int, rng: random.Random,
+                 answerable: bool = True, allowed_docs: set[str] | None = None):
+    """The source chunk and k retrieved chunks from other documents, in a seeded random order. Unanswerable: only
+    the chunks of other documents (k + 1 of them). `allowed_docs`: distractors come only from these documents (the
+    train documents, so no test passage is ever shown in training)."""
+    passages = [(pair["chunk_id"], chunk_texts[pair["chunk_id"]])] if answerable else []
+    wanted = k_distractors + (0 if answerable else 1)
+    if index is not None and wanted:
+        hits = index.search(pair["question"], wanted + 8, exclude_doc=pair["doc_id"])
+        hits = [h for h in hits if (allowed_docs is None or h.doc_id in allowed_docs)
+                and (answerable or support_score(pair["answer"], h.text) < 0.5)][:wanted]  # really unanswerable
         passages += [(h.chunk_id, h.text) for h in hits]
     rng.shuffle(passages)
     return passages
@@ -75,13 +83,20 @@ def build_splits(pairs: list[dict], system_prompt: str, config: SplitConfig, ind
     """Group split by document; a seeded share of train/val examples carries passages (the test split never:
     the benchmark retrieves its own)."""
     assignment = split_documents([p["doc_id"] for p in pairs], config)
+    train_docs = {d for d, s in assignment.items() if s == "train"}
     splits: dict[str, list[dict]] = {s: [] for s in SPLITS}
     ratio = config.context.open_book_ratio if chunk_texts else 0.0
     rng = random.Random(config.seed)
     for pair in sorted(pairs, key=lambda p: p["qa_id"]):
+        if is_echo(pair["question"], pair["answer"]):
+            continue  # an answer that restates its question teaches parroting
         split = assignment[pair["doc_id"]]
         open_book = split != "test" and rng.random() < ratio and pair["chunk_id"] in (chunk_texts or {})
-        passages = passages_for(pair, index, chunk_texts, config.context.k_distractors, rng) if open_book else None
+        answerable = not open_book or rng.random() >= config.context.unanswerable_ratio
+        passages = passages_for(pair, index, chunk_texts, config.context.k_distractors, rng, answerable,
+                                train_docs) if open_book else None
+        if open_book and not passages:
+            passages = None
         splits[split].append(chat_example(pair, system_prompt, passages))
     if config.max_test_questions is not None:
         rng = random.Random(config.seed)

@@ -56,7 +56,7 @@ def test_open_book_examples_carry_the_source_chunk_and_distractors_from_other_do
     chunk_texts = {p["chunk_id"]: f"Passage for {p['question']} {p['answer']}" for p in data}
     index, _ = ChunkIndex.build([{"chunk_id": c, "doc_id": c.split("-")[0].replace("c", "d"), "text": t}
                                  for c, t in chunk_texts.items()])
-    config = SplitConfig(seed=4, context={"open_book_ratio": 1.0, "k_distractors": 2})
+    config = SplitConfig(seed=4, context={"open_book_ratio": 1.0, "k_distractors": 2, "unanswerable_ratio": 0.0})
     splits = build_splits(data, "system", config, index, chunk_texts)
     assert all(e["mode"] == "closed_book" for e in splits["test"])  # the benchmark retrieves its own context
     open_book = [e for s in ("train", "val") for e in splits[s]]
@@ -70,3 +70,44 @@ def test_open_book_examples_carry_the_source_chunk_and_distractors_from_other_do
         assert example["prompt"][1]["content"].endswith("Question: " + example["question"])
     closed = build_splits(data, "system", SplitConfig(seed=4), index, chunk_texts)
     assert all(e["mode"] == "closed_book" for s in closed.values() for e in s)
+
+
+def _indexed(data):
+    from slm_assets.retrieval.index import ChunkIndex
+
+    chunk_texts = {p["chunk_id"]: f"Passage for {p['question']} {p['answer']}" for p in data}
+    index, _ = ChunkIndex.build([{"chunk_id": c, "doc_id": c.split("-")[0].replace("c", "d"), "text": t}
+                                 for c, t in chunk_texts.items()], dense=False)
+    return index, chunk_texts
+
+
+def test_unanswerable_examples_show_only_other_documents_and_say_so():
+    from slm_assets.text import ABSTAIN
+
+    topics = "wallbox inverter cable socket meter tariff roaming pilot contactor breaker".split()
+    data = [{**p, "question": f"What about the {topics[int(p['doc_id'][1:])]} question {p['qa_id']}?",
+             "answer": f"{topics[int(p['doc_id'][1:])]} {p['qa_id'].replace('-', 'x')} {topics[int(p['doc_id'][1:])]}s matter."}
+            for p in pairs(10)]
+    index, chunk_texts = _indexed(data)
+    config = SplitConfig(seed=4, context={"open_book_ratio": 1.0, "k_distractors": 1, "unanswerable_ratio": 1.0})
+    splits = build_splits(data, "system", config, index, chunk_texts)
+    examples = [e for s in ("train", "val") for e in splits[s]]
+    assert examples and all(e["mode"] == "unanswerable" for e in examples)
+    for example in examples:
+        assert example["completion"][0]["content"] == ABSTAIN
+        assert example["chunk_id"] not in example["context_chunk_ids"] and len(example["context_chunk_ids"]) == 2
+        assert all(not c.startswith(example["chunk_id"].split("-")[0] + "-") for c in example["context_chunk_ids"])
+
+
+def test_distractors_come_only_from_train_documents_and_echo_pairs_are_dropped():
+    data = pairs(10)
+    echo = {"qa_id": "echo", "doc_id": "d1", "chunk_id": "c1-0", "question": "What does the wallbox charge cable do?",
+            "answer": "The wallbox charge cable does."}
+    index, chunk_texts = _indexed(data)
+    config = SplitConfig(seed=4, context={"open_book_ratio": 1.0, "k_distractors": 2, "unanswerable_ratio": 0.3})
+    splits = build_splits(data + [echo], "system", config, index, chunk_texts)
+    train_docs = {e["doc_id"] for e in splits["train"]}
+    assert "echo" not in {e["qa_id"] for s in splits.values() for e in s}
+    for example in splits["train"] + splits["val"]:
+        others = [c for c in example["context_chunk_ids"] if c != example["chunk_id"]]
+        assert {c.split("-")[0].replace("c", "d") for c in others} <= train_docs
