@@ -12,7 +12,7 @@ class GroundingConfig(BaseModel):
         default=0.7, ge=0, le=1, description="Share of the answer's content words that must occur in the retrieved "
         "passages for the generated answer to be kept.")
     min_relevance: float = Field(
-        default=0.4, ge=0, le=1, description="Share of the question's content words that the best passage sentence "
+        default=0.25, ge=0, le=1, description="Share of the question's content words that the best passage sentence "
         "must contain for it to be returned as the fallback; below it the reply says the documents do not say. "
         "Chosen on the dev part of the gold questions (README, 'Grounded answers').")
     fallback_sentences: int = Field(
