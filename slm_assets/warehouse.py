@@ -42,8 +42,10 @@ SCHEMA = [
         source varchar not null,
         stage varchar not null,           -- fetch | parse | robots | policy
         reason varchar not null,
-        failed_at timestamp not null
+        failed_at timestamp not null,
+        error_type varchar                -- the exception's class (ParseError, OSError, a parser bug's)
     )""",
+    "alter table ingest_failures add column if not exists error_type varchar",
     """
     create table if not exists clean_documents (
         domain varchar not null,
