@@ -32,6 +32,7 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_PID_ENV = "SLM_PARENT_PID"  # set by the launcher: the PID the child must outlive by no more than a moment
 WATCHDOG_INTERVAL_S = 1.0
 LOCK_NAME = ".slm-writer.lock"
+LOCK_HEARTBEAT_S = 30.0  # the holder touches its lock this often; another machine's lock older than 4x is stale
 
 
 def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
@@ -135,16 +136,21 @@ def lock_holder(folder: Path) -> dict | None:
         return None
 
 
-def holder_alive(holder: dict) -> bool:
-    if holder.get("host") != socket.gethostname():
-        return True  # another machine's process cannot be checked from here: assume it lives
-    return process_alive(int(holder["pid"]), holder.get("start_time"))
+def holder_alive(holder: dict, lock: Path) -> bool:
+    """Same machine: the PID runs and started when the lock says. Another machine (a shared volume,
+    a Kubernetes pod): its PID cannot be checked from here, so the lock's heartbeat must be recent."""
+    if holder.get("host") == socket.gethostname():
+        return process_alive(int(holder["pid"]), holder.get("start_time"))
+    try:
+        return time.time() - lock.stat().st_mtime < 4 * LOCK_HEARTBEAT_S
+    except OSError:
+        return False
 
 
 def check_folder_free(folder: Path) -> None:
     """Raise FolderBusy when a live process from an earlier run holds the folder's lock."""
     holder = lock_holder(folder)
-    if holder is not None and holder_alive(holder):
+    if holder is not None and holder_alive(holder, folder / LOCK_NAME):
         raise FolderBusy(
             f"{folder} is still being written by process {holder['pid']} on {holder.get('host')} "
             f"({holder.get('purpose', 'unknown')}, since {holder.get('locked_at')}), left over from an earlier run. "
@@ -174,9 +180,20 @@ def folder_lock(folder: Path, purpose: str) -> Iterator[Path]:
         break
     else:
         raise FolderBusy(f"{folder}: could not take its lock {lock} (another process keeps taking it)")
+    released = threading.Event()
+
+    def heartbeat() -> None:
+        while not released.wait(LOCK_HEARTBEAT_S):
+            try:
+                os.utime(lock)
+            except OSError:
+                return
+
+    threading.Thread(target=heartbeat, name="folder-lock-heartbeat", daemon=True).start()
     try:
         yield lock
     finally:
+        released.set()
         if (lock_holder(folder) or {}).get("pid") == me["pid"]:
             lock.unlink(missing_ok=True)
 

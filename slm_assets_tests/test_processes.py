@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from slm_assets.processes import (
+    LOCK_HEARTBEAT_S,
     LOCK_NAME,
     FolderBusy,
     check_folder_free,
@@ -131,7 +132,10 @@ def test_stale_lock_is_taken_over_with_a_log_line(tmp_path, caplog, how):
     assert not (tmp_path / "lora" / LOCK_NAME).exists()  # released on exit
 
 
-def test_lock_of_another_host_is_never_taken_over(tmp_path):
+def test_lock_of_another_host_holds_while_its_heartbeat_is_fresh(tmp_path):
     _write_lock(tmp_path / "lora", 1, None, host="some-other-machine")
     with pytest.raises(FolderBusy, match="some-other-machine"):
         check_folder_free(tmp_path / "lora")
+    old = time.time() - 5 * LOCK_HEARTBEAT_S  # its pod died long ago: no heartbeat since
+    os.utime(tmp_path / "lora" / LOCK_NAME, (old, old))
+    check_folder_free(tmp_path / "lora")
