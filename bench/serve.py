@@ -71,7 +71,10 @@ def start_server(args, key: str) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, __file__, "--serve-only", "--gguf", str(args.gguf), "--port", str(port),
            "--threads", str(args.threads), "--n-ctx", str(args.n_ctx), "--omp-wait-policy", args.omp_wait_policy]
     env = {**os.environ, "SLM_API_KEYS": key, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    from slm_assets.processes import die_with_parent_preexec
+
+    # own process group, and SIGKILL when this benchmark dies: no server left holding the port and cores
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent_preexec())
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -37,17 +37,19 @@ def materialize(
     load_domain(domain)
     instance = _instance()
     sync_domain_partitions(instance)
+    _recover(instance)
     definitions = defs()
     if select.strip() == "*":
-        job = definitions.get_job_def("build_domain_model")
-        result = job.execute_in_process(instance=instance, partition_key=domain, raise_on_error=False)
+        job, keys = definitions.get_job_def("build_domain_model"), None
     else:
         import dagster as dg
 
         keys = [dg.AssetKey(name) for name in select.replace(",", " ").split()]
         job = definitions.get_implicit_global_asset_job_def()
-        result = job.execute_in_process(instance=instance, partition_key=domain, asset_selection=keys,
-                                        raise_on_error=False)
+    result, waited_too_long = execute_with_pool_limit(job, instance, domain, keys, get_settings().pool_wait_limit_s)
+    if waited_too_long:
+        typer.echo(f"run failed: {waited_too_long}", err=True)
+        raise typer.Exit(1)
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             data = event.event_specific_data
@@ -63,6 +65,42 @@ def materialize(
         typer.echo("run failed: see the log above", err=True)
         raise typer.Exit(1)
     typer.echo(f"run {result.run_id} succeeded for domain {domain}")
+
+
+def _recover(instance) -> None:
+    """Runs left in progress by a dead process are marked failed and their pool slots freed; a slot
+    held by another run is named, so a wait is never silent."""
+    from slm_assets.run_recovery import pool_holders, recover_dead_runs
+
+    for line in recover_dead_runs(instance):
+        typer.echo(line)
+    for holder in pool_holders(instance, "gpu"):
+        typer.echo(f"note: {holder.describe('gpu')}")
+
+
+def execute_with_pool_limit(job, instance, partition_key: str, asset_selection, limit_s: float):
+    """Execute in this process, tagged with this process (so a later run can tell it died); a step
+    waiting for a pool longer than `limit_s` ends the run. Returns (result, message when it waited too long)."""
+    from dagster._core.utils import make_new_run_id
+
+    from slm_assets.run_recovery import PoolWaitLimit, PoolWaitTooLong, process_tags
+
+    run_id = make_new_run_id()
+    watch = PoolWaitLimit(instance, run_id, limit_s)
+    watch.start()
+    result = None
+    try:
+        try:
+            result = job.execute_in_process(instance=instance, partition_key=partition_key, run_id=run_id,
+                                            asset_selection=asset_selection, tags=process_tags(),
+                                            raise_on_error=False)
+        finally:
+            watch.stop()
+            watch.join()
+            watch.clear_pending()
+    except PoolWaitTooLong:
+        pass  # the run was ended; watch.message says why
+    return result, watch.message
 
 
 @app.command("domains")

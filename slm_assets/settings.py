@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(
         default=None, description="MLflow tracking URI; default SQLite under the warehouse."
     )
+    pool_wait_limit_s: float = Field(
+        default=900.0, gt=0,
+        description="Longest a step of `slm-assets materialize` waits for a pool slot (e.g. `gpu`) held by "
+        "another run before the run fails with a message naming that run.",
+    )
     groq_api_key: str | None = Field(
         default=None,
         validation_alias="GROQ_API_KEY",

@@ -4,6 +4,7 @@ Re-materialising a partition replaces that domain's rows (delete + insert in one
 so a failed run leaves the previous rows in place.
 """
 
+import errno
 import logging
 import time
 from collections.abc import Iterator
@@ -42,8 +43,10 @@ SCHEMA = [
         source varchar not null,
         stage varchar not null,           -- fetch | parse | robots | policy
         reason varchar not null,
-        failed_at timestamp not null
+        failed_at timestamp not null,
+        error_type varchar                -- the exception's class (ParseError, OSError, a parser bug's)
     )""",
+    "alter table ingest_failures add column if not exists error_type varchar",
     """
     create table if not exists clean_documents (
         domain varchar not null,
@@ -152,6 +155,13 @@ def connect(path: Path, read_only: bool = False, wait_s: float = 120.0) -> Itera
             for ddl in SCHEMA:
                 con.execute(ddl)
         yield con
+    except (duckdb.IOException, OSError) as exc:  # a full or read-only disk: say where and how much is free
+        from slm_assets.storage import WriteFailed, free_space, is_disk_full_or_read_only
+
+        if not is_disk_full_or_read_only(exc):
+            raise
+        raise WriteFailed(errno.EIO, f"warehouse {path}: {exc} ({free_space(path)}); its earlier rows are "
+                                     "unchanged (the write was one transaction)") from exc
     finally:
         con.close()
 

@@ -12,6 +12,7 @@ from slm_assets.export.registry import maybe_promote, register_version, register
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.tracking import TrackingResource
 from slm_assets.resources.warehouse import WarehouseResource
+from slm_assets.storage import write_text_atomically
 from slm_assets.train.sft_data import read_split
 from slm_assets.versioning import code_version
 
@@ -64,8 +65,8 @@ def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         shutil.copy(png, bundle / png.name)
     with warehouse.connect(read_only=False) as con:
         manifest = bundle_manifest(con, spec, warehouse.artifacts(spec.name, "sft"), context.run.run_id, best)
-    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    (bundle / "config.json").write_text(spec.model_dump_json(indent=2))
+    write_text_atomically(bundle / "manifest.json", json.dumps(manifest, indent=2))
+    write_text_atomically(bundle / "config.json", spec.model_dump_json(indent=2))
 
     passed = all(p["passed"] for p in parity.values())
     version = promoted = None
@@ -83,7 +84,7 @@ def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         version = register_version(client, name, bundle.as_uri(), None, tags, description=spec.description.strip())
         promoted, why = maybe_promote(client, name, version, metric, score, base_score,
                                       spec.benchmark.min_improvement)
-        (bundle / "README.md").write_text(model_card(spec, report, manifest, ggufs, parity, name, version))
+        write_text_atomically(bundle / "README.md", model_card(spec, report, manifest, ggufs, parity, name, version))
     context.log.info(why)
     return dg.MaterializeResult(
         metadata={

@@ -7,11 +7,13 @@ import dagster as dg
 
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.synth import synthetic_qa_5000
+from slm_assets.processes import FolderBusy, check_folder_free
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.tracking import TrackingResource
 from slm_assets.resources.trainer import TrainerResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
+from slm_assets.storage import write_text_atomically
 from slm_assets.train.leakage import check_leakage
 from slm_assets.train.plots import png_markdown
 from slm_assets.train.sft_data import build_splits, dataset_hash, read_split, write_sft_dataset
@@ -45,7 +47,7 @@ def sft_dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     out_dir = warehouse.artifacts(spec.name, "sft")
     paths = write_sft_dataset(splits, chunk_texts, out_dir)
     digest = dataset_hash(splits)
-    (out_dir / "manifest.json").write_text(json.dumps({
+    write_text_atomically(out_dir / "manifest.json", json.dumps({
         "dataset_hash": digest, "counts": {k: len(v) for k, v in splits.items()},
         "test_docs": sorted({e["doc_id"] for e in splits["test"]}), "dropped_for_leakage": sorted(leaking),
     }, indent=2))
@@ -82,7 +84,12 @@ def _dataset_hash(out_dir: Path) -> str:
 
 def train_out_of_process(context: dg.AssetExecutionContext, tracking: TrackingResource, trainer: TrainerResource,
                          domain: str, asset: str, module: str, extras: dict) -> tuple[dict, str]:
-    """One MLflow run per materialisation, ended FINISHED or FAILED; the training runs as a Pipes subprocess."""
+    """One MLflow run per materialisation, ended FINISHED or FAILED; the training runs as a Pipes subprocess.
+    Refuses to start while a live process from an earlier run still writes into the output folder."""
+    try:
+        check_folder_free(Path(extras["out_dir"]))
+    except FolderBusy as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
     tags = {"dagster.run_id": context.run.run_id, "dagster.partition": domain, "dagster.asset": asset,
             "code_version": code_version()}
     run_id = tracking.start_run(domain, f"{asset}-{context.run.run_id[:8]}", tags)

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from slm_assets.evaluate.benchmark import METRICS, BenchmarkResult
+from slm_assets.storage import replaced_atomically, write_text_atomically
 
 LATENCY_FIELDS = ("ttft_p50_s", "ttft_p95_s", "latency_p50_s", "latency_p95_s", "decode_tokens_per_s",
                   "throughput_tokens_per_s", "peak_memory_mb", "memory_increase_mb")
@@ -19,9 +20,10 @@ def write_report(result: BenchmarkResult, out_dir: Path, title: str, gate: dict 
     """report.json (with `gate`'s keys: primary_metric, best_model, improvement_over_base, ...), report.md,
     per_question.csv, metrics.png and, when latency was measured, latency.png. Replaces earlier files."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps({**result.as_dict(), **(gate or {})}, indent=2))
+    write_text_atomically(out_dir / "report.json", json.dumps({**result.as_dict(), **(gate or {})}, indent=2))
     columns = list(dict.fromkeys(key for row in result.rows for key in row)) or ["qa_id"]
-    with (out_dir / "per_question.csv").open("w", newline="", encoding="utf-8") as handle:
+    with replaced_atomically(out_dir / "per_question.csv") as staging, \
+            staging.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(result.rows)
@@ -33,7 +35,7 @@ def write_report(result: BenchmarkResult, out_dir: Path, title: str, gate: dict 
     if result.latency:
         plot_latency(result.latency, latency_plot)
         files["latency_plot"] = str(latency_plot)
-    (out_dir / "report.md").write_text(render_markdown(result, title, gate, intro), encoding="utf-8")
+    write_text_atomically(out_dir / "report.md", render_markdown(result, title, gate, intro))
     return files
 
 
@@ -177,7 +179,8 @@ def plot_metrics(result: BenchmarkResult, path: Path) -> None:
     ax.set_title("Held-out benchmark")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    with replaced_atomically(path) as staging:
+        fig.savefig(staging, dpi=80)
     plt.close(fig)
 
 
@@ -196,5 +199,6 @@ def plot_latency(latency: dict, path: Path) -> None:
         ax.set_ylim(bottom=0)
     fig.suptitle(f"{latency['model']}: {latency['prompts']} prompts x {latency['max_new_tokens']} tokens")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    with replaced_atomically(path) as staging:
+        fig.savefig(staging, dpi=80)
     plt.close(fig)

@@ -7,9 +7,9 @@ from pathlib import Path
 from slm_assets.ingest.config import SourcesConfig
 from slm_assets.ingest.documents import (
     IngestFailure,
-    ParseError,
     SourceInfo,
     document_row,
+    exception_failure,
     failure_row,
 )
 from slm_assets.ingest.local import parse_bytes, read_folder_documents
@@ -47,7 +47,11 @@ def collect_documents(
     seen: set[str] = set()
 
     def add(data: bytes, parsed, info: SourceInfo) -> None:
-        row = document_row(domain, data, parsed, info)
+        try:
+            row = document_row(domain, data, parsed, info)
+        except Exception as exc:  # e.g. language detection on odd text: that document fails, not the run
+            result.failures.append(failure_row(domain, exception_failure(info.source, "parse", exc)))
+            return
         if row["doc_id"] in seen:
             result.duplicates += 1
             return
@@ -77,8 +81,8 @@ def collect_documents(
                     continue
                 try:
                     parsed = parse_bytes(item.data, suffix, declared_charset=item.charset)
-                except ParseError as exc:
-                    result.failures.append(failure_row(domain, IngestFailure(item.url, "parse", str(exc))))
+                except Exception as exc:  # one bad page never fails the crawl: it becomes its failure row
+                    result.failures.append(failure_row(domain, exception_failure(item.url, "parse", exc)))
                     continue
                 if item.final_url:  # redirected: the row keeps the URL asked for (validators are keyed by it)
                     parsed.metadata.setdefault("final_url", item.final_url)

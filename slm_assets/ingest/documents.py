@@ -1,8 +1,11 @@
 """What every parser returns and what every failure records."""
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,10 +38,21 @@ class IngestFailure:
     source: str
     stage: str  # fetch | parse | robots | policy
     reason: str
+    error_type: str | None = None  # the exception's class when one was raised (ParseError, OSError, a parser bug's)
 
 
 class ParseError(ValueError):
     """A source that cannot be turned into text; the message says why."""
+
+
+def exception_failure(source: str, stage: str, exc: Exception) -> IngestFailure:
+    """The failure row of one document whose reading raised: a known refusal (ParseError) keeps its
+    message; anything else is a parser bug or a malformed input nobody anticipated, logged with its
+    traceback and recorded with its type, so it costs that document only, never the run."""
+    if isinstance(exc, ParseError):
+        return IngestFailure(source, stage, str(exc), type(exc).__name__)
+    log.warning("unexpected %s while reading %s", type(exc).__name__, source, exc_info=exc)
+    return IngestFailure(source, stage, f"unexpected {type(exc).__name__}: {exc}"[:1000], type(exc).__name__)
 
 
 def content_id(data: bytes) -> str:
@@ -83,5 +97,6 @@ def failure_row(domain: str, failure: IngestFailure) -> dict:
         "source": failure.source,
         "stage": failure.stage,
         "reason": failure.reason,
+        "error_type": failure.error_type,
         "failed_at": datetime.now(UTC).replace(tzinfo=None),
     }

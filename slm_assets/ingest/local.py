@@ -1,15 +1,18 @@
 """Documents from local folders (and a domain's inbox)."""
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from slm_assets.ingest.documents import IngestFailure, ParsedDocument, ParseError, SourceInfo
+from slm_assets.ingest.documents import (
+    IngestFailure,
+    ParsedDocument,
+    ParseError,
+    SourceInfo,
+    exception_failure,
+)
 from slm_assets.ingest.html import parse_html
 from slm_assets.ingest.pdf import parse_pdf
 from slm_assets.ingest.plain import parse_plain
-
-log = logging.getLogger(__name__)
 
 SUFFIXES = {".html", ".htm", ".md", ".rst", ".txt", ".pdf"}
 
@@ -42,12 +45,12 @@ def read_folder_documents(
     for path in iter_files(folders):
         try:
             data = path.read_bytes()
-            parsed = parse_bytes(data, path.suffix)
-        except ParseError as exc:
-            log.warning("skipping %s: %s", path, exc)
-            yield IngestFailure(source=str(path), stage="parse", reason=str(exc))
-            continue
         except OSError as exc:
-            yield IngestFailure(source=str(path), stage="fetch", reason=f"cannot read: {exc}")
+            yield IngestFailure(str(path), "fetch", f"cannot read: {exc}", type(exc).__name__)
+            continue
+        try:
+            parsed = parse_bytes(data, path.suffix)
+        except Exception as exc:  # one bad file never fails the run: it becomes its failure row
+            yield exception_failure(str(path), "parse", exc)
             continue
         yield data, parsed, SourceInfo(source=str(path), source_type=source_type)

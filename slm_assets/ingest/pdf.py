@@ -51,7 +51,7 @@ def parse_pdf(data: bytes) -> ParsedDocument:
     if not any(p.rows or p.tables for p in pages):
         raise ParseError(f"no text layer on any of {page_count} pages (scanned or image-only PDF; needs OCR)")
     removed = remove_page_furniture(pages)
-    ordered = [(page, reading_order(page)) for page in pages]
+    ordered = [(page, _page_items(page, unreadable)) for page in pages]
     vocabulary = Vocabulary()
     for _page, items in ordered:
         for item in items:
@@ -82,6 +82,16 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         title=title or _first_heading(pages) or text.split("\n", 1)[0][:120],
         text=text, parser="pdf", page_count=page_count, page_spans=spans, metadata=metadata,
     )
+
+
+def _page_items(page: PageContent, unreadable: list[str]) -> list:
+    """The page's lines and tables in reading order; a page whose layout fails is reported, not fatal."""
+    try:
+        return reading_order(page)
+    except Exception as exc:  # one damaged page must not lose the rest of the document
+        log.warning("PDF page %d: layout failed: %s", page.number, _cause(exc))
+        unreadable.append(f"page {page.number}: {_cause(exc)}")
+        return []
 
 
 def _check_envelope(data: bytes) -> None:
@@ -149,4 +159,6 @@ def parse_pdfs_parallel(paths: list[Path], workers: int) -> list[ParsedDocument 
                 results.append(future.result())
             except BrokenProcessPool as exc:  # a worker killed (out of memory, a crash in a C library)
                 results.append(ParseError(f"PDF worker process died while parsing {path}: {exc}"))
+            except Exception as exc:  # a parser bug on one file: that file fails, the others are kept
+                results.append(ParseError(f"unexpected {type(exc).__name__} while parsing {path}: {exc}"))
         return results

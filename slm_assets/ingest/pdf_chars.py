@@ -38,7 +38,9 @@ class _CharCollector(PDFPageAggregator):
             x0, x1 = x1, x0
         if y1 < y0:
             y0, y1 = y1, y0
-        self.raw.append((x0, x1, y0, y1, text, y1 - y0, a * d * scaling > 0 and b * c <= 0))
+        # upright: read left to right, top up. pdfminer's own test (a*d > 0) also calls text turned by
+        # 180 degrees upright; its x runs backwards, so a > 0 and d > 0 are both required here
+        self.raw.append((x0, x1, y0, y1, text, y1 - y0, a * scaling > 0 and d > 0 and b * c <= 0))
         return adv
 
     def paint_path(self, gstate, stroke, fill, evenodd, path) -> None:
@@ -47,13 +49,26 @@ class _CharCollector(PDFPageAggregator):
         super().paint_path(gstate, stroke, fill, evenodd, path)
 
 
-def page_chars(page) -> tuple[list[Char], int, LTPage]:
+def page_chars(page, unrotated: bool = False) -> tuple[list[Char], int, LTPage]:
     """(characters, number of painted subpaths, pdfminer layout holding everything else) of a
-    pdfplumber page. The layout has lines, rectangles and images but no horizontal characters."""
+    pdfplumber page. The layout has lines, rectangles and images but no horizontal characters.
+
+    `unrotated` reads the page in its content's own frame, ignoring its /Rotate: a page whose text
+    was drawn upright and then turned for display reads left to right there. Coordinates are then
+    from the top-left corner of the unrotated media box (see `unrotated_size`)."""
     device = _CharCollector(page.pdf.rsrcmgr, page.page_number)
-    PDFPageInterpreter(page.pdf.rsrcmgr, device).process_page(page.page_obj)
-    height = float(page.height)
-    mb_x0, mb_top = float(page.mediabox[0]), float(page.mediabox[1])
+    rotate = page.page_obj.rotate
+    if unrotated:
+        page.page_obj.rotate = 0
+    try:
+        PDFPageInterpreter(page.pdf.rsrcmgr, device).process_page(page.page_obj)
+    finally:
+        page.page_obj.rotate = rotate
+    if unrotated:
+        height, mb_x0, mb_top = unrotated_size(page)[1], 0.0, 0.0
+    else:
+        height = float(page.height)
+        mb_x0, mb_top = float(page.mediabox[0]), float(page.mediabox[1])
     chars = [(x0 + mb_x0, x1 + mb_x0, height - y1 + mb_top, height - y0 + mb_top, text, size, upright)
              for x0, x1, y0, y1, text, size, upright in device.raw]
     layout = device.get_result()
@@ -66,3 +81,9 @@ def page_chars(page) -> tuple[list[Char], int, LTPage]:
             elif isinstance(obj, LTContainer):
                 stack.append(obj)
     return chars, device.rulings, layout
+
+
+def unrotated_size(page) -> tuple[float, float]:
+    """(width, height) of the page's media box before its /Rotate is applied."""
+    x0, y0, x1, y1 = (float(v) for v in page.page_obj.mediabox)
+    return abs(x1 - x0), abs(y1 - y0)

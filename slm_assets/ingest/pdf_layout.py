@@ -7,11 +7,12 @@ enough ruling lines to hold a table, where its table finder needs it.
 Coordinates are pdfplumber's: points from the top-left corner of the page.
 """
 
+import math
 import re
 from dataclasses import dataclass, field
 
 from slm_assets.ingest.html import rows_to_markdown
-from slm_assets.ingest.pdf_chars import page_chars
+from slm_assets.ingest.pdf_chars import page_chars, unrotated_size
 from slm_assets.ingest.pdf_hyphens import Vocabulary, join_lines
 
 LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
@@ -19,6 +20,7 @@ LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb
 MIN_RULINGS_FOR_TABLE = 4  # lines/rects on a page before the table finder runs; a rule or a box is not a table
 WORD_GAP = 0.2  # a gap wider than this share of the font size between two characters starts a new word
 ROW_TOLERANCE = 0.4  # characters whose baselines differ by less than this share of their size share a row
+MAX_PAGE_WIDTH = 14_400  # points: the largest page the PDF specification allows (200 inches)
 
 
 @dataclass(slots=True)
@@ -75,7 +77,16 @@ class PageContent:
 def read_page(page, number: int) -> PageContent:
     """Rows of words and tables (as Markdown, their characters removed from the rows) of one page."""
     chars, rulings, layout = page_chars(page)
+    width, height = float(page.width), float(page.height)
     upright = sum(1 for c in chars if c[6])
+    if upright * 2 < len(chars) and page.rotation:
+        # a /Rotate page whose text reads upright only before the rotation: read it in that frame
+        # (pdfplumber's table finder works in the rotated frame, so no tables are looked for there)
+        turned = page_chars(page, unrotated=True)[0]
+        turned_upright = sum(1 for c in turned if c[6])
+        if turned_upright > upright:
+            chars, upright, rulings = turned, turned_upright, 0
+            width, height = unrotated_size(page)
     if upright * 2 >= len(chars):  # rotated watermarks and margin labels go; a rotated page keeps its text
         chars = [c for c in chars if c[6]]
     tables: list[TableBlock] = []
@@ -85,7 +96,7 @@ def read_page(page, number: int) -> PageContent:
         page._layout = layout
         tables = _tables(page, chars)
         chars = [c for c in chars if not _inside_any(c, tables)]
-    return PageContent(number=number, width=float(page.width), height=float(page.height), rows=_rows(chars), tables=tables)
+    return PageContent(number=number, width=width, height=height, rows=_rows(chars), tables=tables)
 
 
 def _inside_any(char: tuple, tables: list[TableBlock]) -> bool:
@@ -161,14 +172,17 @@ def find_gutter(rows: list[Row], width: float) -> tuple[float, float] | None:
     most of its rows crossing every x there). Both sides must hold full lines of text, so a form of
     short labels and values or a list of short lines is not taken for columns.
     """
-    if len(rows) < 6:
+    if len(rows) < 6 or not math.isfinite(width) or not 12 <= width <= MAX_PAGE_WIDTH:  # no room for a gutter, or no real page
         return None
     size = int(width) + 2
     diff = [0] * (size + 1)
     for row in rows:
         for w in row.words:
-            diff[max(int(w.x0), 0)] += 1
-            diff[min(int(w.x1) + 1, size)] -= 1
+            # words outside the page box (a bad crop box, a rotated page, text pushed off the edge)
+            # are clamped into it, so they can only make a gutter less likely, never index past it
+            x0, x1 = _clamp(w.x0, size), _clamp(w.x1, size)
+            diff[min(x0, x1)] += 1
+            diff[min(max(x0, x1) + 1, size)] -= 1
     cover, running = [], 0
     for delta in diff:
         running += delta
@@ -200,6 +214,13 @@ def find_gutter(rows: list[Row], width: float) -> tuple[float, float] | None:
     if right_widths[len(right_widths) // 2] < 0.6 * (right_margin - g1):
         return None
     return float(g0), float(g1)
+
+
+def _clamp(x: float, size: int) -> int:
+    """`x` as an index in 0..size; NaN and infinities included."""
+    if x != x:  # NaN
+        return 0
+    return int(min(max(x, 0.0), float(size)))
 
 
 def reading_order(content: PageContent) -> list[Line | TableBlock]:

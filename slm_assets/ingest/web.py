@@ -25,7 +25,7 @@ from slm_assets.ingest.crawl_policy import (
     normalize_url,
     sitemap_entries,
 )
-from slm_assets.ingest.documents import IngestFailure, ParseError
+from slm_assets.ingest.documents import IngestFailure, ParseError, exception_failure
 from slm_assets.ingest.html import decode_html
 from slm_assets.ingest.http_fetch import Fetcher, FetchFailure
 from slm_assets.ingest.robots import RobotsRules
@@ -165,8 +165,7 @@ class _Crawl:
         try:
             item, links, depth = future.result()
         except Exception as exc:  # a bug in handling one page must not end the crawl of the others
-            log.exception("crawling %s failed unexpectedly", url)
-            yield IngestFailure(url, "fetch", f"unexpected {type(exc).__name__}: {exc}")
+            yield exception_failure(url, "fetch", exc)
             return
         if isinstance(item, FetchedPage) and item.final_url:
             self.frontier.seen.add(item.final_url)

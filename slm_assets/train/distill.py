@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from slm_assets.models import load_tokenizer, load_tuned_model, pick_device, resolve_model
+from slm_assets.storage import replaced_atomically
 from slm_assets.train.chat_tokens import IGNORE, encode_chat, pad_batch
 from slm_assets.train.config import DistillConfig
 from slm_assets.train.lora import peft_lora_config
@@ -177,8 +178,9 @@ def distill(
     wall = time.perf_counter() - started
 
     adapter_dir = out_dir / "adapter"
-    student.save_pretrained(str(adapter_dir))
-    tokenizer.save_pretrained(str(adapter_dir))
+    with replaced_atomically(adapter_dir) as staging:  # the previous adapter stays whole until this one is
+        student.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
 
     evaluation = {}
     with student.disable_adapter():

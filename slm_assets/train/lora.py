@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slm_assets.models import load_tokenizer, pick_device, resolve_model
+from slm_assets.storage import replaced_atomically
 from slm_assets.train.config import LoraConfig, TrainConfig
 from slm_assets.train.sft_data import read_split
 
@@ -244,8 +245,9 @@ def train_lora(
     trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
     adapter_dir = out_dir / "adapter"
-    trainer.save_model(str(adapter_dir))
-    tokenizer.save_pretrained(str(adapter_dir))
+    with replaced_atomically(adapter_dir) as staging:  # the previous adapter stays whole until this one is
+        trainer.save_model(str(staging))
+        tokenizer.save_pretrained(str(staging))
 
     train_losses = [h["loss"] for h in metrics.history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in metrics.history if "eval_loss" in h]

@@ -3,6 +3,8 @@
 import base64
 from pathlib import Path
 
+from slm_assets.storage import replaced_atomically
+
 
 def loss_curve(history: list[dict], path: Path, title: str, keys: tuple[str, ...] = ("loss", "eval_loss")) -> Path:
     import matplotlib
@@ -21,7 +23,8 @@ def loss_curve(history: list[dict], path: Path, title: str, keys: tuple[str, ...
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70)
+    with replaced_atomically(path) as staging:
+        fig.savefig(staging, dpi=70)
     plt.close(fig)
     return path
 

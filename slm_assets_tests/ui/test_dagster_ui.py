@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from slm_assets.processes import set_parent_death_signal
 from slm_assets.settings import PROJECT_ROOT
 from slm_assets_tests.conftest import tiny_corpus, write_domain
 
@@ -45,6 +46,7 @@ def _default_signals() -> None:
     # a shell without job control starts children with SIGINT/SIGTERM ignored; dagster dev would never stop
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    set_parent_death_signal()  # a test run killed with SIGKILL takes dagster dev with it
 
 
 def _processes() -> dict[int, tuple[int, int, str]]:
