@@ -178,6 +178,18 @@ def sft_arguments(config: TrainConfig, device: str, output_dir: Path, packing: b
     return SFTConfig(**{**arguments, **overrides})
 
 
+def sft_trainer_class(backend: str):
+    """TRL's SFTTrainer, with the completion-only sliced loss (logits only where labels are) for the transformers
+    backend; Unsloth keeps the trainer it patches, with its own fused loss."""
+    if backend == "unsloth":
+        from trl import SFTTrainer
+
+        return SFTTrainer
+    from slm_assets.train.completion_loss import CompletionSFTTrainer
+
+    return CompletionSFTTrainer
+
+
 def latest_checkpoint(checkpoints: Path) -> str | None:
     found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(found[-1]) if found else None
@@ -198,7 +210,6 @@ def train_lora(
         import unsloth  # noqa: F401  (before transformers and TRL, whose classes it patches)
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
-    from trl import SFTTrainer
 
     from slm_assets.train.metrics_callback import MetricsCallback, peak_memory_mb
 
@@ -230,7 +241,7 @@ def train_lora(
     checkpoints = out_dir / "checkpoints"
     args = sft_arguments(config, device, checkpoints, packing=packing)
     metrics = MetricsCallback(sink or (lambda step, m: None))
-    trainer = SFTTrainer(
+    trainer = sft_trainer_class(backend)(
         model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[metrics, EarlyStoppingCallback(early_stopping_patience=3)],
