@@ -143,9 +143,11 @@ def sft_arguments(config: TrainConfig, device: str, output_dir: Path, packing: b
     arguments = {
         "output_dir": str(output_dir),
         "max_steps": config.max_steps,
-        "per_device_train_batch_size": config.per_device_batch_size,
+        # a batch of per_device_batch_size rows, accumulated from micro-batches (activations scale with these)
+        "per_device_train_batch_size": config.rows_per_pass,
         "per_device_eval_batch_size": config.per_device_batch_size,
-        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps * (
+            config.per_device_batch_size // config.rows_per_pass),
         "learning_rate": config.learning_rate,
         "lr_scheduler_type": "cosine",
         "warmup_steps": int(config.warmup_ratio * config.max_steps),
@@ -226,7 +228,7 @@ def train_lora(
 
     estimate = estimate_training_memory(
         resolve_model(base_model, cache_dir), device, config.lora.qlora, config.lora.r,
-        config.per_device_batch_size, config.max_length, config.gradient_checkpointing,
+        config.rows_per_pass, config.max_length, config.gradient_checkpointing,
     )
     ensure_fits(estimate, base_model)  # refuse before loading gigabytes
     log.info("memory estimate %.2f GiB of %.1f GiB available", estimate.total_gb, estimate.available_gb)

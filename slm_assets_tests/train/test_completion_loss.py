@@ -132,3 +132,20 @@ def test_trainer_loss_equals_trl_own_loss_on_a_batch_and_logs_no_entropy(tmp_pat
     halved = trainer.compute_loss(trainer.model, dict(inputs), num_items_in_batch=2 * counted)
     assert halved.item() == pytest.approx(ours.item() / 2, abs=1e-5)
 
+
+
+def test_micro_batches_accumulate_to_the_configured_batch(tmp_path):
+    from pydantic import ValidationError
+
+    from slm_assets.train.config import train_config_from
+    from slm_assets.train.lora import sft_arguments
+
+    config = train_config_from({"preset": "demo", "per_device_batch_size": 8, "micro_batch_size": 2,
+                                "gradient_accumulation_steps": 3})
+    args = sft_arguments(config, "cpu", tmp_path)
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2, 12)
+    assert args.per_device_eval_batch_size == 8
+    whole = sft_arguments(train_config_from({"preset": "smoke"}), "cpu", tmp_path)
+    assert (whole.per_device_train_batch_size, whole.gradient_accumulation_steps) == (4, 1)
+    with pytest.raises(ValidationError, match=r"micro_batch_size \(3\) must divide train.per_device_batch_size \(8\)"):
+        train_config_from({"per_device_batch_size": 8, "micro_batch_size": 3})
