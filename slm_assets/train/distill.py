@@ -22,7 +22,7 @@ from pathlib import Path
 
 from slm_assets.models import load_tokenizer, load_tuned_model, pick_device, resolve_model
 from slm_assets.storage import replaced_atomically
-from slm_assets.train.chat_tokens import IGNORE, encode_chat, pad_batch
+from slm_assets.train.chat_tokens import encode_chat, pad_batch
 from slm_assets.train.config import DistillConfig
 from slm_assets.train.lora import peft_lora_config
 from slm_assets.train.sft_data import read_split
@@ -61,45 +61,49 @@ def domain_examples(tokenizer, rows: list[dict], max_length: int):
     return [encode_chat(tokenizer, r["prompt"], r["completion"][0]["content"], max_length) for r in rows]
 
 
-def masked_kl(teacher_logits, student_logits, labels, temperature: float):
-    """Mean over answer tokens of KL(teacher || student) at a temperature; logits (B, T, V), labels (B, T).
-
-    Only answer positions are gathered before the softmax over the vocabulary, which is most of the cost.
-    """
+def rows_kl(teacher_rows, student_rows, temperature: float):
+    """Mean over rows of KL(teacher || student) at a temperature; logits (N, V) at answer positions only."""
     import torch.nn.functional as F
 
-    # logits at position t predict token t+1: align with labels shifted left
-    mask = labels[:, 1:] != IGNORE  # (B, T-1)
-    if not mask.any():
-        return student_logits.sum() * 0.0
-    t = teacher_logits[:, :-1][mask] / temperature  # (N, V)
-    s = student_logits[:, :-1][mask] / temperature
+    if teacher_rows.size(0) == 0:
+        return student_rows.sum() * 0.0
+    t = teacher_rows / temperature
+    s = student_rows / temperature
     kl = F.kl_div(F.log_softmax(s, -1), F.log_softmax(t, -1), log_target=True, reduction="batchmean")
     return kl * temperature**2
 
 
+def masked_kl(teacher_logits, student_logits, labels, temperature: float):
+    """`rows_kl` over the answer positions of full logits (B, T, V); labels (B, T)."""
+    from slm_assets.train.completion_loss import completion_rows
+
+    return rows_kl(completion_rows(teacher_logits, labels)[0], completion_rows(student_logits, labels)[0], temperature)
+
+
 def masked_ce(logits, labels):
+    """Mean CE over answer positions of full logits (B, T, V)."""
     import torch.nn.functional as F
 
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1), ignore_index=IGNORE)
+    from slm_assets.train.completion_loss import completion_rows
+
+    return F.cross_entropy(*completion_rows(logits, labels))
 
 
 def answer_loss(model, examples, pad_id: int, device: str, batch_size: int = 8) -> float:
-    """Token-weighted mean CE over answer tokens (perplexity = exp of it)."""
+    """Token-weighted mean CE over answer tokens (perplexity = exp of it); the head runs on answer positions only."""
     import torch
     import torch.nn.functional as F
+
+    from slm_assets.train.completion_loss import answer_logits
 
     total, count = 0.0, 0
     model.eval()
     with torch.no_grad():
         for i in range(0, len(examples), batch_size):
             ids, mask, labels = (t.to(device) for t in pad_batch(examples[i : i + batch_size], pad_id))
-            logits = model(input_ids=ids, attention_mask=mask).logits
-            losses = F.cross_entropy(
-                logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1), ignore_index=IGNORE, reduction="sum"
-            )
-            total += float(losses)
-            count += int((labels[:, 1:] != IGNORE).sum())
+            rows, targets = answer_logits(model, ids, mask, labels)  # (N, V), (N,)
+            total += float(F.cross_entropy(rows, targets, reduction="sum"))
+            count += targets.numel()
     return total / max(1, count)
 
 
@@ -115,8 +119,11 @@ def distill(
     import math
 
     import torch
+    import torch.nn.functional as F
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
+
+    from slm_assets.train.completion_loss import answer_logits
 
     torch.manual_seed(config.seed)
     device = pick_device()
@@ -153,16 +160,17 @@ def distill(
     student.train()
     for step in range(1, config.max_steps + 1):
         ids, mask, labels = (t.to(device) for t in pad_batch(rng.sample(domain_train, min(config.per_device_batch_size, len(domain_train))), pad_id))
-        student_logits = student(input_ids=ids, attention_mask=mask).logits  # (B, T, V)
+        # logits only at answer positions (N, V): prompt and padding rows never reach the head
+        student_rows, targets = answer_logits(student, ids, mask, labels)
         with torch.no_grad():
-            teacher_logits = teacher(input_ids=ids, attention_mask=mask).logits
-        ce = masked_ce(student_logits, labels)
-        kl_teacher = masked_kl(teacher_logits, student_logits, labels, config.temperature)
+            teacher_rows, _ = answer_logits(teacher, ids, mask, labels)
+        ce = F.cross_entropy(student_rows, targets)
+        kl_teacher = rows_kl(teacher_rows, student_rows, config.temperature)
 
         g_ids, g_mask, g_labels = (t.to(device) for t in pad_batch(rng.sample(general_train, min(4, len(general_train))), pad_id))
         with torch.no_grad(), student.disable_adapter():
-            base_logits = student(input_ids=g_ids, attention_mask=g_mask).logits
-        kl_base = masked_kl(base_logits, student(input_ids=g_ids, attention_mask=g_mask).logits, g_labels, config.temperature)
+            base_rows, _ = answer_logits(student, g_ids, g_mask, g_labels)
+        kl_base = rows_kl(base_rows, answer_logits(student, g_ids, g_mask, g_labels)[0], config.temperature)
 
         loss = config.ce_weight * ce + config.teacher_kl_weight * kl_teacher + config.base_kl_weight * kl_base
         optimizer.zero_grad(set_to_none=True)

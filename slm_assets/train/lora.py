@@ -144,9 +144,11 @@ def sft_arguments(config: TrainConfig, device: str, output_dir: Path, packing: b
     arguments = {
         "output_dir": str(output_dir),
         "max_steps": config.max_steps,
-        "per_device_train_batch_size": config.per_device_batch_size,
+        # a batch of per_device_batch_size rows, accumulated from micro-batches (activations scale with these)
+        "per_device_train_batch_size": config.rows_per_pass,
         "per_device_eval_batch_size": config.per_device_batch_size,
-        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps * (
+            config.per_device_batch_size // config.rows_per_pass),
         "learning_rate": config.learning_rate,
         "lr_scheduler_type": "cosine",
         "warmup_steps": int(config.warmup_ratio * config.max_steps),
@@ -179,6 +181,18 @@ def sft_arguments(config: TrainConfig, device: str, output_dir: Path, packing: b
     return SFTConfig(**{**arguments, **overrides})
 
 
+def sft_trainer_class(backend: str):
+    """TRL's SFTTrainer, with the completion-only sliced loss (logits only where labels are) for the transformers
+    backend; Unsloth keeps the trainer it patches, with its own fused loss."""
+    if backend == "unsloth":
+        from trl import SFTTrainer
+
+        return SFTTrainer
+    from slm_assets.train.completion_loss import CompletionSFTTrainer
+
+    return CompletionSFTTrainer
+
+
 def latest_checkpoint(checkpoints: Path) -> str | None:
     found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return str(found[-1]) if found else None
@@ -199,7 +213,6 @@ def train_lora(
         import unsloth  # noqa: F401  (before transformers and TRL, whose classes it patches)
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
-    from trl import SFTTrainer
 
     from slm_assets.train.metrics_callback import MetricsCallback, peak_memory_mb
 
@@ -216,7 +229,7 @@ def train_lora(
 
     estimate = estimate_training_memory(
         resolve_model(base_model, cache_dir), device, config.lora.qlora, config.lora.r,
-        config.per_device_batch_size, config.max_length, config.gradient_checkpointing,
+        config.rows_per_pass, config.max_length, config.gradient_checkpointing,
     )
     ensure_fits(estimate, base_model)  # refuse before loading gigabytes
     log.info("memory estimate %.2f GiB of %.1f GiB available", estimate.total_gb, estimate.available_gb)
@@ -231,7 +244,7 @@ def train_lora(
     checkpoints = out_dir / "checkpoints"
     args = sft_arguments(config, device, checkpoints, packing=packing)
     metrics = MetricsCallback(sink or (lambda step, m: None))
-    trainer = SFTTrainer(
+    trainer = sft_trainer_class(backend)(
         model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[metrics, EarlyStoppingCallback(early_stopping_patience=3)],
