@@ -170,11 +170,14 @@ def thread_settings(args) -> dict:
         hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
         try:
             for name, env in openmp_settings().items():
-                done = subprocess.run([*child_args(args), "--direct-only"], env=clean_env(**env), check=True,
-                                      capture_output=True, text=True)
+                try:
+                    done = subprocess.run([*child_args(args), "--direct-only"], env=clean_env(**env), check=True,
+                                          capture_output=True, text=True, timeout=args.child_timeout)
+                    measured = json.loads(done.stdout.strip().splitlines()[-1])
+                except subprocess.TimeoutExpired:  # spinning threads on busy cores can crawl: say so, go on
+                    measured = {"decode_tok_s": None, "timed_out_after_s": args.child_timeout}
                 out[f"{name}{'_busy' if busy else ''}"] = {
-                    **json.loads(done.stdout.strip().splitlines()[-1]), "env": env, "busy_processes": busy,
-                    "loadavg": [round(x, 2) for x in os.getloadavg()]}
+                    **measured, "env": env, "busy_processes": busy, "loadavg": [round(x, 2) for x in os.getloadavg()]}
         finally:
             for hog in hogs:
                 hog.kill()
@@ -279,16 +282,26 @@ def machine() -> dict:
             "memory_gib": round(int(memory) / 2**20, 1)}
 
 
+def save(result: dict, out: Path) -> None:
+    """Written after every phase: a run cut short on a busy machine still leaves what it measured."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+
+
 def run_all(args) -> dict:
     key = secrets.token_urlsafe(24)
     result = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
               "versions": versions(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
               "gguf": str(args.gguf), "threads": args.threads, "slots": args.slots}
     result["thread_settings"] = thread_settings(args)
+    save(result, args.out)
     proc, url = start_server(args, key, args.slots)
     try:
         result["decode"] = compare_decode(args, url, key)
+        save(result, args.out)
         batching = asyncio.run(load_test(url, key, args.clients, args.requests, args.max_tokens))
+        result["load"] = {f"slots_{args.slots}": batching}
+        save(result, args.out)
     finally:
         stop(proc)
     proc, url = start_server(args, key, 1)
@@ -331,6 +344,8 @@ def main() -> None:
     parser.add_argument("--decode-tokens", type=int, default=128, help="max_tokens of the decode comparison.")
     parser.add_argument("--repeats", type=int, default=3, help="Decode runs per side (median).")
     parser.add_argument("--busy", type=int, default=1, help="Busy processes competing in the contended runs.")
+    parser.add_argument("--child-timeout", type=float, default=120.0,
+                        help="Seconds one thread-settings measurement may take before it is recorded as timed out.")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
@@ -348,8 +363,7 @@ def main() -> None:
     for name in OPENMP_VARS:  # the direct baseline in this process runs with llama-cpp-python's defaults
         os.environ.pop(name, None)
     result = run_all(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    save(result, args.out)
     print_table(result, args)
     print(f"\nwrote {args.out}")
     errors = sum(result["load"][k]["errors"] for k in ("one_at_a_time", f"slots_{args.slots}"))
