@@ -1,11 +1,17 @@
-"""Serving benchmark: 64 concurrent clients against the server for a bounded time, and decode tokens/s
-through the server (streaming) vs llama-cpp-python called directly on the same GGUF.
+"""Serving benchmark, all in one run on the same GGUF:
 
-    .venv/bin/python bench/serve.py [--gguf PATH] [--duration 30] [--clients 64] [--max-tokens 32]
+1. threads: single-stream decode tokens/s of llama-cpp-python used directly under three OpenMP wait settings
+   (libgomp's default spin, OMP_WAIT_POLICY=PASSIVE, the server's bounded GOMP_SPINCOUNT), on the machine as
+   it is and with one competing busy process per core pair (`--busy`), each in its own interpreter;
+2. single stream: decode tokens/s through the server (SSE) vs llama-cpp-python directly with its default
+   settings, alternated so background load hits both alike; the server uses its own thread settings;
+3. load: 64 concurrent clients send the same fixed set of requests to the one-at-a-time server (slots=1)
+   and to the batching server (slots=N): aggregate completion tokens/s, p50/p99 latency, errors.
 
-The server runs in a child process on 127.0.0.1 (its own interpreter, as in production); the
-direct baseline runs here, never at the same time as server work. Writes bench/results/serve.json
-and prints a Markdown table. Not part of the test suite.
+    .venv/bin/python bench/serve.py [--gguf PATH] [--clients 64] [--requests 128] [--slots 4]
+
+Servers run in a child process on 127.0.0.1 (their own interpreter, as in production). Writes
+bench/results/serve.json (machine, load average, versions) and prints a Markdown table. Not part of the tests.
 """
 
 import argparse
@@ -34,6 +40,20 @@ QUESTIONS = [
     "What does load management do at a site with many chargers?",
 ]
 DECODE_PROMPT = [{"role": "user", "content": QUESTIONS[0]}]
+OPENMP_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def openmp_settings() -> dict[str, dict[str, str]]:
+    from slm_assets.serve.backends import OPENMP_SPIN_COUNT
+
+    return {"default": {}, "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+            f"spin_{OPENMP_SPIN_COUNT}": {"GOMP_SPINCOUNT": str(OPENMP_SPIN_COUNT)}}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without OpenMP wait settings (llama-cpp-python's defaults), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in OPENMP_VARS}
+    return {**env, "HF_HUB_OFFLINE": "1", **extra}
 
 
 def default_gguf() -> Path:
@@ -43,7 +63,7 @@ def default_gguf() -> Path:
 
 
 def serve_only(args) -> None:
-    """Child process: serve the GGUF as model 'bench' without rate limits."""
+    """Child process: serve the GGUF as model 'bench' without rate limits, with the server's thread settings."""
     import logging
 
     from slm_assets.serve.app import create_app
@@ -52,10 +72,22 @@ def serve_only(args) -> None:
     from slm_assets.serve.server import run_server
 
     logging.basicConfig(level=logging.WARNING)
-    backend = LlamaCppBackend(args.gguf, n_threads=args.threads, n_ctx=args.n_ctx)
+    backend = LlamaCppBackend(args.gguf, n_threads=args.threads, n_ctx=args.n_ctx, slots=args.slots)
     settings = ServeSettings(rate_limit_per_minute=0, max_queue=4096, max_tokens_cap=4096,
                              max_body_bytes=1 << 20)
     run_server(create_app({"bench": backend}, settings), host="127.0.0.1", port=args.port)
+
+
+def direct_only(args) -> None:
+    """Child process: median decode tokens/s of llama-cpp-python directly, under this process's OpenMP env."""
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(args.gguf), n_threads=args.threads, n_ctx=args.n_ctx, verbose=False)
+    tokens = llm.create_chat_completion(messages=DECODE_PROMPT, max_tokens=args.decode_tokens,
+                                        temperature=0)["usage"]["completion_tokens"]
+    runs = [rates(direct_decode(llm, args.decode_tokens), tokens) for _ in range(args.repeats)]
+    llm.close()
+    print(json.dumps({"decode_tok_s": round(statistics.median(r[0] for r in runs), 1), "tokens": tokens}))
 
 
 def free_port() -> int:
@@ -64,17 +96,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(args, key: str) -> tuple[subprocess.Popen, str]:
+def child_args(args) -> list[str]:
+    return [sys.executable, __file__, "--gguf", str(args.gguf), "--threads", str(args.threads),
+            "--n-ctx", str(args.n_ctx), "--decode-tokens", str(args.decode_tokens), "--repeats", str(args.repeats)]
+
+
+def start_server(args, key: str, slots: int) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
-    cmd = [sys.executable, __file__, "--serve-only", "--gguf", str(args.gguf), "--port", str(port),
-           "--threads", str(args.threads), "--n-ctx", str(args.n_ctx), "--omp-wait-policy", args.omp_wait_policy]
-    env = {**os.environ, "SLM_API_KEYS": key, "HF_HUB_OFFLINE": "1"}
+    cmd = [*child_args(args), "--serve-only", "--port", str(port), "--slots", str(slots)]
     from slm_assets.processes import die_with_parent_preexec
 
     # own process group, and SIGKILL when this benchmark dies: no server left holding the port and cores
-    proc = subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent_preexec())
+    proc = subprocess.Popen(cmd, env=clean_env(SLM_API_KEYS=key), preexec_fn=die_with_parent_preexec())
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -88,6 +123,11 @@ def start_server(args, key: str) -> tuple[subprocess.Popen, str]:
         time.sleep(0.2)
     proc.terminate()
     raise SystemExit("server did not become ready in 120 s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
 
 
 def direct_decode(llm, max_tokens: int) -> dict:
@@ -126,7 +166,30 @@ def rates(run: dict, tokens: int) -> tuple[float, float]:
     return decode, tokens / (run["ended"] - run["started"])
 
 
+def thread_settings(args) -> dict:
+    """Direct llama-cpp-python decode under each OpenMP setting, as the machine is and with busy processes."""
+    out = {}
+    for busy in (0, args.busy):
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+        try:
+            for name, env in openmp_settings().items():
+                try:
+                    done = subprocess.run([*child_args(args), "--direct-only"], env=clean_env(**env), check=True,
+                                          capture_output=True, text=True, timeout=args.child_timeout)
+                    measured = json.loads(done.stdout.strip().splitlines()[-1])
+                except subprocess.TimeoutExpired:  # spinning threads on busy cores can crawl: say so, go on
+                    measured = {"decode_tok_s": None, "timed_out_after_s": args.child_timeout}
+                out[f"{name}{'_busy' if busy else ''}"] = {
+                    **measured, "env": env, "busy_processes": busy, "loadavg": [round(x, 2) for x in os.getloadavg()]}
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+    return out
+
+
 def compare_decode(args, url: str, key: str) -> dict:
+    """The server vs llama-cpp-python directly (this process: no OpenMP variables set, its defaults)."""
     from llama_cpp import Llama
 
     llm = Llama(model_path=str(args.gguf), n_threads=args.threads, n_ctx=args.n_ctx, verbose=False)
@@ -156,19 +219,19 @@ def compare_decode(args, url: str, key: str) -> dict:
     return out
 
 
-async def load_test(url: str, key: str, clients: int, duration: float, max_tokens: int) -> dict:
+async def load_test(url: str, key: str, clients: int, requests: int, max_tokens: int) -> dict:
+    """`clients` concurrent clients share a fixed list of `requests` (the same list for every server)."""
     import httpx
 
     latencies, tokens, errors = [], [], []
-    deadline = time.perf_counter() + duration
+    todo = list(range(requests))
     limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients)
 
-    async def client(i: int, http: httpx.AsyncClient) -> None:
-        n = 0
-        while time.perf_counter() < deadline:
-            body = {"model": "bench", "max_tokens": max_tokens, "temperature": 0.7, "seed": i * 1000 + n,
-                    "messages": [{"role": "user", "content": QUESTIONS[(i + n) % len(QUESTIONS)]}]}
-            n += 1
+    async def client(http: httpx.AsyncClient) -> None:
+        while todo:
+            n = todo.pop()
+            body = {"model": "bench", "max_tokens": max_tokens, "temperature": 0.7, "seed": n,
+                    "messages": [{"role": "user", "content": QUESTIONS[n % len(QUESTIONS)]}]}
             started = time.perf_counter()
             try:
                 response = await http.post("/v1/chat/completions", json=body)
@@ -183,81 +246,132 @@ async def load_test(url: str, key: str, clients: int, duration: float, max_token
 
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits,
-                                 timeout=httpx.Timeout(900)) as http:
-        await asyncio.gather(*(client(i, http) for i in range(clients)))
+                                 timeout=httpx.Timeout(1800)) as http:
+        await asyncio.gather(*(client(http) for _ in range(clients)))
     elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
 
     def pct(p: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3) if ordered else float("nan")
 
-    return {"clients": clients, "duration_s": duration, "elapsed_s": round(elapsed, 1), "max_tokens": max_tokens,
+    return {"clients": clients, "elapsed_s": round(elapsed, 1), "max_tokens": max_tokens,
             "requests": len(latencies), "errors": len(errors), "error_samples": errors[:5],
             "p50_s": pct(0.50), "p90_s": pct(0.90), "p99_s": pct(0.99), "max_s": round(ordered[-1], 3) if ordered else None,
             "requests_per_s": round(len(latencies) / elapsed, 2), "completion_tokens": sum(tokens),
-            "tokens_per_s": round(sum(tokens) / elapsed, 1)}
+            "tokens_per_s": round(sum(tokens) / elapsed, 1), "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+
+    def version(name: str) -> str | None:
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return None
+
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    return {"python": platform.python_version(), "llama_cpp_python": version("llama-cpp-python"),
+            "fastapi": version("fastapi"), "uvicorn": version("uvicorn"), "slm_assets_commit": commit}
+
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    memory = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), "0")
+    return {"platform": platform.platform(), "cpu": model, "cpus": len(os.sched_getaffinity(0)),
+            "memory_gib": round(int(memory) / 2**20, 1)}
+
+
+def save(result: dict, out: Path) -> None:
+    """Written after every phase: a run cut short on a busy machine still leaves what it measured."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+
+
+def run_all(args) -> dict:
+    key = secrets.token_urlsafe(24)
+    result = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+              "versions": versions(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+              "gguf": str(args.gguf), "threads": args.threads, "slots": args.slots}
+    result["thread_settings"] = thread_settings(args)
+    save(result, args.out)
+    proc, url = start_server(args, key, args.slots)
+    try:
+        result["decode"] = compare_decode(args, url, key)
+        save(result, args.out)
+        batching = asyncio.run(load_test(url, key, args.clients, args.requests, args.max_tokens))
+        result["load"] = {f"slots_{args.slots}": batching}
+        save(result, args.out)
+    finally:
+        stop(proc)
+    proc, url = start_server(args, key, 1)
+    try:
+        one = asyncio.run(load_test(url, key, args.clients, args.requests, args.max_tokens))
+    finally:
+        stop(proc)
+    result["load"] = {"one_at_a_time": one, f"slots_{args.slots}": batching,
+                      "throughput_ratio": round(batching["tokens_per_s"] / one["tokens_per_s"], 3)
+                      if one["tokens_per_s"] else None}
+    result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    return result
+
+
+def print_table(result: dict, args) -> None:
+    decode, load, threads = result["decode"], result["load"], result["thread_settings"]
+    one, batched = load["one_at_a_time"], load[f"slots_{args.slots}"]
+    print(f"\nServe benchmark ({Path(result['gguf']).name}, {args.threads} threads, {result['machine']['cpus']} CPUs, "
+          f"load avg before/after {result['loadavg_before'][0]}/{result['loadavg_after'][0]})\n")
+    print(f"| {args.clients} clients, {args.requests} requests x {args.max_tokens} tokens | one at a time | "
+          f"{args.slots} slots |\n|---|---|---|")
+    for label, field in (("completion tokens/s", "tokens_per_s"), ("latency p50 s", "p50_s"),
+                         ("latency p99 s", "p99_s"), ("errors", "errors")):
+        print(f"| {label} | {one[field]} | {batched[field]} |")
+    print(f"\naggregate ratio {load['throughput_ratio']}x; single-stream decode through the server "
+          f"{decode['server_decode_tok_s']} vs llama-cpp-python directly {decode['direct_decode_tok_s']} tokens/s "
+          f"(ratio {decode['decode_ratio']}, same text {decode['same_text']})\n")
+    print("| llama-cpp-python decode tokens/s | " + " | ".join(threads) + " |")
+    print("|---|" + "---|" * len(threads))
+    print("| | " + " | ".join(str(v["decode_tok_s"]) for v in threads.values()) + " |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gguf", type=Path, default=None, help="GGUF to serve (default: bundled SmolLM2 Q4_1).")
-    parser.add_argument("--duration", type=float, default=30.0, help="Seconds of load (new requests stop then).")
     parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=128, help="Requests of the load test, shared by the clients.")
     parser.add_argument("--max-tokens", type=int, default=32, help="max_tokens per load-test request.")
+    parser.add_argument("--slots", type=int, default=4, help="Slots of the batching server.")
     parser.add_argument("--decode-tokens", type=int, default=128, help="max_tokens of the decode comparison.")
-    parser.add_argument("--repeats", type=int, default=3, help="Decode comparison runs per side (median).")
+    parser.add_argument("--repeats", type=int, default=3, help="Decode runs per side (median).")
+    parser.add_argument("--busy", type=int, default=1, help="Busy processes competing in the contended runs.")
+    parser.add_argument("--child-timeout", type=float, default=120.0,
+                        help="Seconds one thread-settings measurement may take before it is recorded as timed out.")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--n-ctx", type=int, default=2048)
-    parser.add_argument("--omp-wait-policy", choices=["PASSIVE", "ACTIVE"], default="PASSIVE",
-                        help="OpenMP wait policy (OMP_WAIT_POLICY) for BOTH the server and the direct baseline; "
-                        "the server itself defaults to PASSIVE.")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
     parser.add_argument("--serve-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--direct-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.gguf = args.gguf or default_gguf()
-    os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy  # before llama_cpp is imported, here and in the child
     if args.serve_only:
         serve_only(args)
         return
-
-    import llama_cpp
-
-    key = secrets.token_urlsafe(24)
-    load_before = os.getloadavg()
-    proc, url = start_server(args, key)
-    try:
-        decode = compare_decode(args, url, key)
-        load = asyncio.run(load_test(url, key, args.clients, args.duration, args.max_tokens))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    result = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.platform(),
-        "cpus": len(os.sched_getaffinity(0)), "loadavg_before": [round(x, 2) for x in load_before],
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()], "llama_cpp": llama_cpp.__version__,
-        "gguf": str(args.gguf), "threads": args.threads, "omp_wait_policy": args.omp_wait_policy,
-        "decode": decode, "load": load,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(f"\nServe benchmark ({args.gguf.name}, {args.threads} threads, {result['cpus']} CPUs, "
-          f"OMP_WAIT_POLICY {args.omp_wait_policy}, load avg before/after {result['loadavg_before'][0]}/"
-          f"{result['loadavg_after'][0]})\n")
-    print("| measure | value |\n|---|---|")
-    print(f"| load: clients / duration | {load['clients']} / {load['duration_s']} s (ran {load['elapsed_s']} s) |")
-    print(f"| load: requests / errors | {load['requests']} / {load['errors']} |")
-    print(f"| load: latency p50 / p90 / p99 | {load['p50_s']} / {load['p90_s']} / {load['p99_s']} s |")
-    print(f"| load: completion tokens/s | {load['tokens_per_s']} ({load['requests_per_s']} req/s) |")
-    print(f"| decode tokens/s: direct llama-cpp | {decode['direct_decode_tok_s']} |")
-    print(f"| decode tokens/s: through server (SSE) | {decode['server_decode_tok_s']} "
-          f"(ratio {decode['decode_ratio']}) |")
-    print(f"| end-to-end tokens/s: direct / server | {decode['direct_end_to_end_tok_s']} / "
-          f"{decode['server_end_to_end_tok_s']} (ratio {decode['end_to_end_ratio']}) |")
-    print(f"| same greedy text | {decode['same_text']} |")
+    if args.direct_only:
+        direct_only(args)
+        return
+    for name in OPENMP_VARS:  # the direct baseline in this process runs with llama-cpp-python's defaults
+        os.environ.pop(name, None)
+    result = run_all(args)
+    save(result, args.out)
+    print_table(result, args)
     print(f"\nwrote {args.out}")
-    if load["errors"]:
-        raise SystemExit(f"{load['errors']} errors under load, e.g. {load['error_samples'][:2]}")
+    errors = sum(result["load"][k]["errors"] for k in ("one_at_a_time", f"slots_{args.slots}"))
+    if errors:
+        raise SystemExit(f"{errors} errors under load")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from slm_assets.evaluate.peak_memory import PeakMemory
 from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, cpu_threads, templated_prompts
+from slm_assets.llama_batch import BatchContext, end_of_generation
 
 # general.file_type (gguf.LlamaFileType) -> name; read from llama.cpp's metadata, which is instant, where
 # GGUFReader parses the whole tokenizer (seconds)
@@ -33,13 +34,6 @@ def _load(gguf_path: Path, threads: int, n_gpu_layers: int | None, **context):
                           n_gpu_layers=n_gpu_layers, seed=0, verbose=False, **context)
     device = "cuda" if offload and n_gpu_layers else "cpu"
     return llm, n_gpu_layers, device, time.perf_counter() - started
-
-
-def _end_of_generation(llm) -> list[int]:
-    import llama_cpp
-
-    vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    return [t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)]
 
 
 def _gguf_extra(llm, gguf_path: Path, load_s: float, n_gpu_layers: int) -> dict:
@@ -78,7 +72,7 @@ def time_llama_cpp(gguf_path: Path, tokenizer, prompts: list[list[dict]], max_ne
                                                   n_ctx=_context_size(ids, max_new_tokens))
         try:
             extra = _gguf_extra(llm, gguf_path, load_s, n_gpu_layers)
-            banned = np.array(_end_of_generation(llm) if fixed_length else [], dtype=np.int64)
+            banned = np.array(end_of_generation(llm) if fixed_length else [], dtype=np.int64)
 
             def request(prompt_ids: list[int], n_tokens: int) -> tuple[float, float, float, _SampledTokens]:
                 llm.reset()  # no prefix reuse between prompts: every request pays its full prefill, as in transformers
@@ -112,54 +106,25 @@ def time_llama_cpp(gguf_path: Path, tokenizer, prompts: list[list[dict]], max_ne
 
 
 class BatchedGreedy:
-    """Greedy decoding of several sequences in lockstep in one llama.cpp context, as llama.cpp's `batched`
-    example and its server's parallel slots do: every sequence has its own KV-cache sequence id, the prompts
-    are prefilled in one `llama_decode`, then each step decodes one token of every live sequence at once.
-
-    Built on the low-level API because `Llama.create_completion` drives a single sequence.
-    """
+    """Greedy decoding of a static batch of sequences in lockstep in one llama.cpp context (see
+    `slm_assets.llama_batch`): the prompts are prefilled in one `llama_decode`, then each step decodes one
+    token of every live sequence at once."""
 
     def __init__(self, llm, n_seq: int, n_ctx_per_seq: int, n_batch: int, threads: int):
-        import llama_cpp
-
-        self._lib = llama_cpp
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_seq * n_ctx_per_seq
-        params.n_batch = n_batch  # the whole prefill of a batch goes into one llama_decode call
-        params.n_ubatch = min(512, n_batch)
-        params.n_seq_max = n_seq
-        params.n_threads = params.n_threads_batch = threads
-        params.no_perf = True
-        self.ctx = llama_cpp.llama_init_from_model(llm.model, params)
-        if not self.ctx:
-            raise RuntimeError(f"llama.cpp could not create a context for {n_seq} sequences of {n_ctx_per_seq} tokens")
-        self.batch = llama_cpp.llama_batch_init(n_batch, 0, n_seq)
-        self.n_vocab = llm.n_vocab()
+        self.context = BatchContext(llm, n_seq, n_ctx_per_seq, n_batch, threads)
         self.n_seq = n_seq
 
     def close(self) -> None:
-        if self.ctx:
-            self._lib.llama_batch_free(self.batch)
-            self._lib.llama_free(self.ctx)
-            self.ctx = None
-
-    def _add(self, token: int, pos: int, seq: int, logits: bool) -> None:
-        b = self.batch
-        j = b.n_tokens
-        b.token[j], b.pos[j], b.n_seq_id[j], b.logits[j] = token, pos, 1, logits
-        b.seq_id[j][0] = seq
-        b.n_tokens = j + 1
+        self.context.close()
 
     def _decode_and_pick(self, outputs: list[int], banned) -> list[int]:
         """Run the batch; the greedy token at each output index (banned tokens excluded)."""
         import numpy as np
 
-        rc = self._lib.llama_decode(self.ctx, self.batch)
-        if rc != 0:
-            raise RuntimeError(f"llama_decode failed with code {rc} (batch of {self.batch.n_tokens} tokens)")
+        self.context.decode()
         picks = []
         for i in outputs:
-            logits = np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,))
+            logits = self.context.logits(i)
             if len(banned):
                 logits[banned] = -np.inf  # llama.cpp rewrites this buffer at the next decode
             picks.append(int(logits.argmax()))
@@ -170,24 +135,25 @@ class BatchedGreedy:
         A sequence stops at its first end-of-generation token (kept in its output), as in `generate()`."""
         if len(prompts) > self.n_seq:
             raise ValueError(f"{len(prompts)} prompts for a context of {self.n_seq} sequences")
-        self._lib.llama_memory_clear(self._lib.llama_get_memory(self.ctx), True)
+        context = self.context
+        context.clear()
         started = time.perf_counter()
-        self.batch.n_tokens = 0
+        context.start_batch()
         outputs = []
         for seq, ids in enumerate(prompts):
             for pos, token in enumerate(ids):
-                self._add(token, pos, seq, pos == len(ids) - 1)
-            outputs.append(self.batch.n_tokens - 1)
+                context.add(token, pos, seq, pos == len(ids) - 1)
+            outputs.append(context.n_tokens - 1)
         picks = self._decode_and_pick(outputs, banned)
         now = time.perf_counter()
         tokens = [[t] for t in picks]
         times = [[now] for _ in prompts]
         live = [s for s, t in enumerate(picks) if t not in end_tokens]
         while live and len(tokens[live[0]]) < n_tokens:
-            self.batch.n_tokens = 0
-            for seq in live:
-                self._add(tokens[seq][-1], len(prompts[seq]) + len(tokens[seq]) - 1, seq, True)
-            picks = self._decode_and_pick(list(range(len(live))), banned)
+            context.start_batch()
+            outputs = [context.add(tokens[seq][-1], len(prompts[seq]) + len(tokens[seq]) - 1, seq, True)
+                       for seq in live]
+            picks = self._decode_and_pick(outputs, banned)
             now = time.perf_counter()
             for seq, token in zip(live, picks, strict=True):
                 tokens[seq].append(token)
@@ -216,7 +182,7 @@ def time_llama_cpp_batched(gguf_path: Path, tokenizer, prompts: list[list[dict]]
             decoder = BatchedGreedy(llm, len(batches[0]), _context_size(ids, max_new_tokens), n_batch, threads)
             load_s += time.perf_counter() - context_started
             extra = _gguf_extra(llm, gguf_path, load_s, n_gpu_layers)
-            eog = _end_of_generation(llm)
+            eog = end_of_generation(llm)
             banned = np.array(eog if fixed_length else [], dtype=np.int64)
             end_tokens = set() if fixed_length else set(eog)
             for _ in range(warmup):

@@ -57,19 +57,19 @@ def create_app(models: dict[str, Backend], settings: ServeSettings | None = None
     """An app serving `models` under their dict keys (e.g. {"base": ..., "slm-ev_charging": ...}).
 
     API keys: `api_keys` when given, else SLM_API_KEYS and/or `settings.api_keys_file`. Refuses to
-    build an app without any key. Backends in the same `exclusive_group` share one worker thread.
+    build an app without any key. Backends in the same `exclusive_group` share one worker queue.
     """
     settings = settings or ServeSettings()
     keys = api_keys if api_keys is not None else ApiKeys.from_sources(keys_file=settings.api_keys_file)
     if len(keys) == 0:
         raise ValueError("no API keys configured: set SLM_API_KEYS (comma-separated) or an API keys file")
-    runners: dict[str, Runner] = {}
-    entries: dict[str, ModelEntry] = {}
+    groups = {name: getattr(backend, "exclusive_group", None) or f"model:{name}" for name, backend in models.items()}
+    workers: dict[str, int] = {}  # a group of batching backends gets one worker per slot of its largest
     for name, backend in models.items():
-        group = getattr(backend, "exclusive_group", None) or f"model:{name}"
-        if group not in runners:
-            runners[group] = Runner(group, max_waiting=settings.max_queue)
-        entries[name] = ModelEntry(name=name, backend=backend, runner=runners[group])
+        workers[groups[name]] = max(workers.get(groups[name], 1), getattr(backend, "slots", 1))
+    runners = {group: Runner(group, max_waiting=settings.max_queue, workers=n) for group, n in workers.items()}
+    entries = {name: ModelEntry(name=name, backend=backend, runner=runners[groups[name]])
+               for name, backend in models.items()}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -91,6 +91,7 @@ def create_app(models: dict[str, Backend], settings: ServeSettings | None = None
     app.state.ready = False
     for entry in entries.values():
         metrics.model_info.labels(entry.name, entry.version, entry.kind).set(1)
+        metrics.watch_model(entry.name, entry.version, entry.runner, entry.backend)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):

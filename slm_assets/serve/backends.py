@@ -2,8 +2,9 @@
 
 Both answer `chat(messages, ...)` and `complete(prompt, ...)`. With `stream=False` they return a
 `Generation`; with `stream=True` an iterator of `Delta`s whose last item carries `finish_reason`
-and the token counts. Each backend serialises access to its model with a lock (a llama.cpp
-context is not thread-safe); a streaming iterator holds the lock until it is exhausted or closed.
+and the token counts. The llama.cpp backend batches concurrent requests (a scheduler thread owns
+its context; `slots` of them decode together); the transformers backend serialises access to its
+model with a lock, which a streaming iterator holds until it is exhausted or closed.
 """
 
 import logging
@@ -51,81 +52,84 @@ class Backend(Protocol):
                  seed: int | None = None) -> Generation | Iterator[Delta]: ...
 
 
+DEFAULT_SLOTS = 4
+# libgomp's spin before a waiting OpenMP thread sleeps; chosen by bench/serve.py (see bounded_openmp_spin)
+OPENMP_SPIN_COUNT = 10_000
+
+
 def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-def prefer_passive_openmp() -> None:
-    """Make llama.cpp's OpenMP threads sleep, not spin, while they wait at barriers.
+def bounded_openmp_spin() -> None:
+    """Let llama.cpp's OpenMP threads spin briefly at barriers, then sleep.
 
-    llama-cpp-python's CPU backend here is built with OpenMP (libgomp), whose threads spin at every
-    barrier by default. When cores are shared (other processes, the server's own event loop) a
-    spinning thread holds the core its partner needs: on the 2-core dev machine under load, decode
-    ran at ~1 token/s with spinning and ~25 with passive waiting. libgomp reads the policy once,
-    when it is loaded, so this only works before llama_cpp is first imported. An explicit
-    OMP_WAIT_POLICY is left alone.
+    llama-cpp-python's CPU backend here is built with OpenMP (libgomp). Its threads wait at a barrier
+    after every operation of a decode step, usually for microseconds. libgomp's default spins up to
+    300,000 times before sleeping; on a quiet machine that is what makes decode fast, but when other
+    work holds a core, a spinning thread burns the time slice its partner needs (the dev machine under
+    load once decoded at ~1 token/s). OMP_WAIT_POLICY=PASSIVE (never spin) fixes the loaded case and
+    costs ~3x on a quiet machine (39 vs 104-118 tokens/s). A bounded spin (GOMP_SPINCOUNT) covers the
+    usual barrier waits and still sleeps soon when a partner is descheduled: bench/serve.py measures
+    default, PASSIVE and this setting side by side, quiet and with a competing busy process.
+    libgomp reads the setting once, when it is loaded, so this only works before llama_cpp is first
+    imported. An explicit OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone.
     """
-    if "OMP_WAIT_POLICY" in os.environ:
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
         return
     if "llama_cpp" in sys.modules:
-        log.info("llama_cpp was imported before the server set OMP_WAIT_POLICY=PASSIVE; its OpenMP "
-                 "threads keep the default (spinning) wait policy")
+        log.info("llama_cpp was imported before the server bounded GOMP_SPINCOUNT; its OpenMP threads keep "
+                 "libgomp's default spin")
         return
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-
-
-class _TokenCounter:
-    """A llama.cpp stopping criterion that never stops: it counts sampled tokens.
-
-    During generation it is called once per sampled token with the ids evaluated so far (the
-    first time: exactly the prompt), one longer each time; llama-cpp-python calls it once more
-    after the loop with no new token, which the length check skips.
-    """
-
-    def __init__(self) -> None:
-        self.prompt_tokens = 0
-        self.sampled = 0
-        self._last = -1
-
-    def __call__(self, input_ids, logits) -> bool:
-        n = len(input_ids)
-        if n > self._last:
-            if self.sampled == 0:
-                self.prompt_tokens = n
-            self.sampled += 1
-            self._last = n
-        return False
+    os.environ["GOMP_SPINCOUNT"] = str(OPENMP_SPIN_COUNT)
 
 
 class LlamaCppBackend:
-    """A GGUF served by llama-cpp-python; chat uses the chat template stored in the GGUF."""
+    """A GGUF served by llama.cpp with continuous batching (`slm_assets.serve.slots`): up to `slots`
+    requests decode together, each in its own sequence of `n_ctx` tokens; chat uses the GGUF's chat template.
+    `slots=1` is the one-at-a-time server."""
 
     kind = "llama.cpp"
 
     def __init__(self, gguf_path: Path | str, n_threads: int | None = None, n_ctx: int = 2048, *,
                  version: str = "", system_prompt: str | None = None, n_gpu_layers: int = 0,
-                 seed: int = 0) -> None:
-        prefer_passive_openmp()
+                 slots: int = DEFAULT_SLOTS) -> None:
+        bounded_openmp_spin()
         from llama_cpp import Llama
+
+        from slm_assets.serve.slots import SlotScheduler
 
         self.gguf_path = Path(gguf_path)
         self.version = str(version)
         self.system_prompt = system_prompt
         self.n_threads = n_threads or default_threads()
-        # All CPU llama.cpp models share the cores: two generating at once would oversubscribe
-        # them (llama.cpp threads spin at barriers), so they form one exclusive group.
+        self.slots = slots
+        # All CPU models share the cores: their schedulers take turns per step (one exclusive group).
         self.exclusive_group = "llama.cpp:gpu" if n_gpu_layers else "cpu"
-        self._lock = threading.Lock()
-        self._llm = Llama(model_path=str(self.gguf_path), n_threads=self.n_threads, n_ctx=n_ctx,
-                          n_gpu_layers=n_gpu_layers, seed=seed, verbose=False)
+        # This Llama only holds the weights, tokenizer and metadata; decoding runs in the scheduler's context.
+        self._llm = Llama(model_path=str(self.gguf_path), n_threads=self.n_threads, n_ctx=64, n_batch=64,
+                          n_gpu_layers=n_gpu_layers, verbose=False)
         self._formatter = self._chat_formatter()
-        log.info("loaded %s (llama.cpp, %d threads, n_ctx %d, chat template %s)", self.gguf_path.name,
-                 self.n_threads, n_ctx, "yes" if self._formatter else "none")
+        self._scheduler = SlotScheduler(self._llm, slots, n_ctx, self.n_threads, self.exclusive_group,
+                                        name=self.gguf_path.name)
+        log.info("loaded %s (llama.cpp, %d threads, %d slots of n_ctx %d, chat template %s)", self.gguf_path.name,
+                 self.n_threads, slots, n_ctx, "yes" if self._formatter else "none")
+
+    @property
+    def active_slots(self) -> int:
+        return self._scheduler.active_slots
+
+    @property
+    def queue_depth(self) -> int:
+        return self._scheduler.queue_depth
+
+    def tokens_per_second(self) -> float:
+        return self._scheduler.tokens_per_second()
 
     def close(self) -> None:
-        """Free the llama.cpp model now rather than at interpreter exit."""
-        with self._lock:
-            self._llm.close()
+        """Stop the scheduler and free the llama.cpp model now rather than at interpreter exit."""
+        self._scheduler.close()
+        self._llm.close()
 
     def _chat_formatter(self):
         """The GGUF's own Jinja chat template (`tokenizer.chat_template`), as llama-cpp-python builds it."""
@@ -147,50 +151,29 @@ class LlamaCppBackend:
         formatted = self._formatter(messages=list(messages))
         tokens = self._llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special,
                                     special=True)
+        # the template's end-of-turn token ends generation as an end-of-generation token already
         extra_stops = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
-        return self._generate(tokens, max_tokens, temperature, stream, [*(stop or []), *extra_stops], top_p, seed,
-                              list(formatted.stopping_criteria or []))
+        return self._generate(tokens, max_tokens, temperature, stream, [*(stop or []), *extra_stops], top_p, seed)
 
     def complete(self, prompt, max_tokens, temperature, stream=False, stop=None, top_p=1.0, seed=None):
-        return self._generate(prompt, max_tokens, temperature, stream, list(stop or []), top_p, seed, [])
+        tokens = self._llm.tokenize(prompt.encode("utf-8"), special=True) if prompt else [self._llm.token_bos()]
+        return self._generate(tokens, max_tokens, temperature, stream, list(stop or []), top_p, seed)
 
-    def _generate(self, prompt, max_tokens, temperature, stream, stop, top_p, seed, criteria):
-        """llama.cpp's create_completion on a prompt (text, or token ids from the chat template)."""
-        from llama_cpp import StoppingCriteriaList
+    def _generate(self, tokens, max_tokens, temperature, stream, stop, top_p, seed):
+        """Hand the request to the scheduler: its stream of Deltas, or (stream=False) the whole Generation."""
+        from slm_assets.serve.slots import SlotRequest
 
-        kwargs = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "stop": stop, "seed": seed}
+        deltas = self._scheduler.submit(SlotRequest(prompt=list(tokens), max_tokens=max_tokens,
+                                                    temperature=temperature, top_p=top_p, seed=seed, stop=stop))
         if stream:
-            return self._locked_stream(prompt, kwargs, criteria)
-        with self._lock:
-            result = self._llm.create_completion(
-                prompt, stopping_criteria=StoppingCriteriaList(criteria) if criteria else None, **kwargs)
-        return _generation(result, result["choices"][0]["text"])
-
-    def _locked_stream(self, prompt, kwargs, criteria) -> Iterator[Delta]:
-        from llama_cpp import StoppingCriteriaList
-
-        with self._lock:
-            counter = _TokenCounter()
-            finish = "length"
-            chunks = self._llm.create_completion(prompt, stream=True,
-                                                 stopping_criteria=StoppingCriteriaList([counter, *criteria]),
-                                                 **kwargs)
-            for chunk in chunks:
-                choice = chunk["choices"][0]
-                if choice.get("text"):
-                    yield Delta(choice["text"])
-                finish = choice.get("finish_reason") or finish
-            # An end-of-generation token is sampled (and counted) but is not part of the completion
-            # (a stop string's last token is, so that case counts one token short).
-            completion = counter.sampled - 1 if finish == "stop" and counter.sampled else counter.sampled
-            yield Delta("", finish, counter.prompt_tokens, completion)
-
-
-def _generation(result: dict, text: str) -> Generation:
-    usage = result.get("usage") or {}
-    return Generation(text=text, prompt_tokens=usage.get("prompt_tokens", 0),
-                      completion_tokens=usage.get("completion_tokens", 0),
-                      finish_reason=result["choices"][0].get("finish_reason") or "stop")
+            return deltas
+        try:
+            pieces = list(deltas)
+        finally:
+            deltas.close()
+        last = pieces[-1] if pieces else Delta("", "stop", len(tokens), 0)
+        return Generation(text="".join(p.text for p in pieces), prompt_tokens=last.prompt_tokens or 0,
+                          completion_tokens=last.completion_tokens or 0, finish_reason=last.finish_reason or "stop")
 
 
 class TransformersBackend:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from slm_assets.serve.backends import Backend
+from slm_assets.serve.backends import DEFAULT_SLOTS, Backend
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _base_backend(base_model: str | None, use_llama: bool, cache_dir: Path) -> Backend | None:
+def _base_backend(base_model: str | None, use_llama: bool, cache_dir: Path, slots: int) -> Backend | None:
     from slm_assets.models import BUNDLED_MODELS, bundled_gguf
     from slm_assets.serve.backends import LlamaCppBackend, TransformersBackend
 
@@ -30,14 +30,16 @@ def _base_backend(base_model: str | None, use_llama: bool, cache_dir: Path) -> B
     if use_llama:
         name = base_model.split(":", 1)[1] if base_model.startswith("bundled:") else None
         if name in BUNDLED_MODELS:
-            return LlamaCppBackend(bundled_gguf(name), version="base")
+            return LlamaCppBackend(bundled_gguf(name), version="base", slots=slots)
         log.warning("base model %s has no GGUF here: serving without it (use --backend transformers)", base_model)
         return None
     return TransformersBackend(base_model, cache_dir=cache_dir, version="base")
 
 
-def build_backends(served, backend: str, with_base: bool, cache_dir: Path) -> dict[str, Backend]:
-    """{"base": ..., "<registered name>": ...} for a resolved `ServedModel`."""
+def build_backends(served, backend: str, with_base: bool, cache_dir: Path,
+                   slots: int = DEFAULT_SLOTS) -> dict[str, Backend]:
+    """{"base": ..., "<registered name>": ...} for a resolved `ServedModel`; llama.cpp models decode up to
+    `slots` requests together."""
     from slm_assets.serve.backends import LlamaCppBackend, TransformersBackend
 
     if backend not in BACKENDS:
@@ -50,12 +52,12 @@ def build_backends(served, backend: str, with_base: bool, cache_dir: Path) -> di
         raise typer.BadParameter(f"{served.name} v{served.version} has no merged/ model in {served.bundle}")
     models: dict[str, Backend] = {}
     if with_base:
-        base = _base_backend(served.base_model, backend == "llama", cache_dir)
+        base = _base_backend(served.base_model, backend == "llama", cache_dir, slots)
         if base is not None:
             models["base"] = base
     if backend == "llama":
         models[served.name] = LlamaCppBackend(served.gguf_path, version=served.version,
-                                              system_prompt=served.system_prompt)
+                                              system_prompt=served.system_prompt, slots=slots)
     else:
         models[served.name] = TransformersBackend(served.merged_dir, cache_dir=cache_dir, version=served.version,
                                                   system_prompt=served.system_prompt)
@@ -74,11 +76,14 @@ def serve(
                                    help="Also serve the base model as 'base' (the playground compares both)."),
     api_keys_file: Path | None = typer.Option(None, "--api-keys-file", exists=True, dir_okay=False,
                                               help="File with one API key per line (adds to SLM_API_KEYS)."),
+    slots: int = typer.Option(DEFAULT_SLOTS, "--slots", min=1, envvar="SLM_SERVE_SLOTS",
+                              help="llama.cpp: requests decoded together per model (continuous batching); "
+                              "1 serves one request at a time."),
 ) -> None:
     """Serve a domain's model over OpenAI- and Ollama-compatible HTTP APIs, with a playground at /."""
-    from slm_assets.serve.backends import prefer_passive_openmp
+    from slm_assets.serve.backends import bounded_openmp_spin
 
-    prefer_passive_openmp()  # before anything imports llama_cpp
+    bounded_openmp_spin()  # before anything imports llama_cpp
     from slm_assets.serve.app import create_app
     from slm_assets.serve.auth import ApiKeys
     from slm_assets.serve.context import ServeSettings
@@ -98,7 +103,7 @@ def serve(
     except ServedModelNotFound as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
-    models = build_backends(served, backend, with_base, settings.models_cache_dir)
+    models = build_backends(served, backend, with_base, settings.models_cache_dir, slots)
     from slm_assets.domains import load_domain
     from slm_assets.serve.open_book import load_retriever
 

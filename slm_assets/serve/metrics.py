@@ -2,6 +2,8 @@
 
 Every request is counted by route template (not raw path: bounded label values), method, status,
 model and model version; requests that fail before a model is known carry model="" and version="".
+The batching gauges (queue depth, active slots, generated tokens/s) are read from the runner and the
+backend when Prometheus scrapes.
 """
 
 from dataclasses import dataclass
@@ -21,6 +23,9 @@ class ServeMetrics:
     completion_tokens: object
     in_progress: object
     model_info: object
+    queue_depth: object
+    active_slots: object
+    tokens_per_second: object
 
     @classmethod
     def create(cls) -> "ServeMetrics":
@@ -47,7 +52,24 @@ class ServeMetrics:
             in_progress=Gauge("slm_requests_in_progress", "Requests being handled now.", registry=registry),
             model_info=Gauge("slm_model_info", "Served models (value 1).", ("model", "version", "backend"),
                              registry=registry),
+            queue_depth=Gauge("slm_queue_depth", "Generations waiting for a slot (models sharing the cores "
+                              "share one queue).", mod, registry=registry),
+            active_slots=Gauge("slm_active_slots", "Sequences being decoded now (llama.cpp slots in use).", mod,
+                               registry=registry),
+            tokens_per_second=Gauge("slm_generated_tokens_per_second",
+                                    "Completion tokens generated per second over the last 10 s.", mod,
+                                    registry=registry),
         )
+
+    def watch_model(self, model: str, version: str, runner, backend) -> None:
+        """Read queue depth, active slots and tokens/s of a served model at each scrape. A backend without
+        slots (transformers) reports its queue only."""
+        self.queue_depth.labels(model, version).set_function(
+            lambda: runner.waiting + getattr(backend, "queue_depth", 0))
+        if hasattr(backend, "active_slots"):
+            self.active_slots.labels(model, version).set_function(lambda: backend.active_slots)
+        if hasattr(backend, "tokens_per_second"):
+            self.tokens_per_second.labels(model, version).set_function(backend.tokens_per_second)
 
     def observe_request(self, route: str, method: str, status: int, model: str, version: str,
                         seconds: float) -> None:

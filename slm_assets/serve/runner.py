@@ -1,9 +1,11 @@
-"""One worker thread per exclusive group of models: requests wait in a FIFO queue, first come first served.
+"""Worker threads per exclusive group of models: requests wait in a FIFO queue, first come first served.
 
 Generation is blocking C/torch work; running it on the event loop would stall every connection,
 and running it on anyio's shared thread pool would let requests that wait for a busy model fill
-that pool. A dedicated thread per group keeps the order fair (a lock alone does not queue in
-order) and lets the event loop bound the queue and report how long requests waited.
+that pool. Dedicated threads per group keep the order fair (a lock alone does not queue in
+order) and let the event loop bound the queue and report how long requests waited. A group whose
+backend batches (llama.cpp slots) gets one worker per slot: each worker hands one request to the
+backend's scheduler and relays its output, so the queue here holds the requests no slot can take yet.
 """
 
 import asyncio
@@ -22,17 +24,19 @@ class QueueFull(RuntimeError):
 
 
 class Runner:
-    def __init__(self, name: str, max_waiting: int = 256) -> None:
+    def __init__(self, name: str, max_waiting: int = 256, workers: int = 1) -> None:
         self.name = name
         self.max_waiting = max_waiting
         self._jobs: queue.Queue = queue.Queue()
         self._waiting = 0
-        self._thread = threading.Thread(target=self._loop, name=f"slm-runner-{name}", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._loop, name=f"slm-runner-{name}-{i}", daemon=True)
+                         for i in range(max(1, workers))]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return all(thread.is_alive() for thread in self._threads)
 
     @property
     def waiting(self) -> int:
@@ -49,8 +53,11 @@ class Runner:
                 log.exception("runner %s: job failed outside its handler", self.name)
 
     def stop(self, timeout: float = 30.0) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout)
+        for _ in self._threads:
+            self._jobs.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _admit(self) -> None:
         if self._waiting >= self.max_waiting:
@@ -87,7 +94,8 @@ class Runner:
         """Queue `start()` now (QueueFull if too many wait) and return an async iterator of
         (item, seconds waited in the queue before generation began).
 
-        Closing the async iterator (client disconnect) stops the worker's iteration at the next item.
+        Closing the async iterator (client disconnect) stops the worker's iteration at the next item,
+        and at once where the iterator has a `cancel()` (a llama.cpp slot is freed at the next step).
         """
         self._admit()
         loop = asyncio.get_running_loop()
@@ -95,6 +103,7 @@ class Runner:
         cancelled = threading.Event()
         queued = time.perf_counter()
         waited = [0.0]
+        running: list = []  # the backend's iterator, once started
 
         def job() -> None:
             waited[0] = time.perf_counter() - queued
@@ -104,6 +113,9 @@ class Runner:
             iterator = None
             try:
                 iterator = start()
+                running.append(iterator)
+                if cancelled.is_set():  # the client left while start() ran
+                    return
                 for item in iterator:
                     if cancelled.is_set():
                         break
@@ -127,6 +139,9 @@ class Runner:
                     yield value, waited[0]
             finally:
                 cancelled.set()
+                cancel = getattr(running[0], "cancel", None) if running else None
+                if cancel is not None:
+                    cancel()  # thread-safe: only flags the request
 
         self._jobs.put(job)
         return consume()

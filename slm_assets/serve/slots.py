@@ -1,0 +1,278 @@
+"""Continuous batching for llama.cpp: N slots (sequences) in one context, decoded together step by step.
+
+A scheduler thread owns the context. Each step it puts the next token of every generating slot and as
+many prompt tokens of newly joined slots as the batch holds (chunked prefill) into one `llama_decode`,
+samples one token per slot that asked for logits, and pushes the text to that request's queue. Requests
+join free slots between steps and leave when they finish (end-of-generation token, stop string,
+`max_tokens`, context full) or are cancelled (client gone), which frees the slot for the next one: the
+same scheme as llama.cpp's own server (`--parallel`). One slot is the one-at-a-time server.
+
+Each slot samples with its own llama.cpp sampler chain (temperature, top_p, seed; greedy at temperature
+0), so requests in one batch never share random state.
+"""
+
+import codecs
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from slm_assets.llama_batch import BatchContext, Sampler, end_of_generation, token_bytes
+from slm_assets.serve.backends import Delta
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW_S = 10.0  # generated tokens/s is reported over this trailing window
+_END = object()  # pushed to a request's queue when it ends without a final Delta (cancelled)
+
+_GROUP_LOCKS: dict[str, threading.Lock] = {}
+_GROUP_LOCKS_GUARD = threading.Lock()
+
+
+def group_lock(group: str) -> threading.Lock:
+    """One lock per exclusive group: schedulers of models that share the cores (base and tuned on CPU)
+    take turns per step instead of decoding at once, which would oversubscribe the cores."""
+    with _GROUP_LOCKS_GUARD:
+        return _GROUP_LOCKS.setdefault(group, threading.Lock())
+
+
+class StopScanner:
+    """Cuts streamed text at the first stop string, holding back a tail that may be the start of one."""
+
+    def __init__(self, stops) -> None:
+        self.stops = [s for s in stops or () if s]
+        self.held = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """(text that is safe to send now, whether a stop string was reached)."""
+        buffer = self.held + text
+        cuts = [c for c in (buffer.find(s) for s in self.stops) if c >= 0]
+        if cuts:
+            self.held = ""
+            return buffer[:min(cuts)], True
+        keep = max((k for s in self.stops for k in range(min(len(s) - 1, len(buffer)), 0, -1)
+                    if buffer.endswith(s[:k])), default=0)
+        self.held = buffer[len(buffer) - keep:] if keep else ""
+        return buffer[:len(buffer) - keep], False
+
+    def flush(self) -> str:
+        text, self.held = self.held, ""
+        return text
+
+
+@dataclass
+class SlotRequest:
+    """One generation: prompt token ids, its limits and sampling settings, and the queue its Deltas go to."""
+
+    prompt: list[int]
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    out: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+class SlotStream:
+    """The Deltas of one request, as they are generated; the last one carries finish_reason and the token
+    counts. `cancel()` (or `close()`) frees the request's slot at the scheduler's next step."""
+
+    def __init__(self, request: SlotRequest) -> None:
+        self.request = request
+        self._done = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Delta:
+        if self._done:
+            raise StopIteration
+        item = self.request.out.get()
+        if item is _END:
+            self._done = True
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        if item.finish_reason is not None:
+            self._done = True
+        return item
+
+    def cancel(self) -> None:
+        """Stop: nothing more is returned, and the slot is freed at the next step (thread-safe)."""
+        if not self._done:
+            self.request.cancelled.set()
+            self._done = True
+
+    close = cancel
+
+
+@dataclass
+class _Slot:
+    seq: int
+    request: SlotRequest
+    sampler: Sampler
+    fed: int = 0  # prompt tokens already in the KV cache
+    pos: int = 0  # position of the next token fed
+    last: int | None = None  # the sampled token to feed at the next step (None while prefilling)
+    generated: int = 0  # completion tokens (end-of-generation tokens excluded)
+    text: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
+    stops: StopScanner | None = None
+
+
+class SlotScheduler:
+    """Serves `SlotRequest`s on `slots` sequences of `n_ctx` tokens each in one context of the loaded `llm`."""
+
+    def __init__(self, llm, slots: int, n_ctx: int, threads: int, group: str, n_batch: int = 512,
+                 name: str = "llama.cpp") -> None:
+        if slots < 1:
+            raise ValueError(f"slots must be at least 1, got {slots}")
+        self._llm = llm
+        self.slots, self.n_ctx, self.name = slots, n_ctx, name
+        self.context = BatchContext(llm, slots, n_ctx, max(n_batch, slots), threads)
+        self._end_tokens = frozenset(end_of_generation(llm))
+        self._pending: queue.Queue = queue.Queue()
+        self._free = list(range(slots - 1, -1, -1))
+        self._active: dict[int, _Slot] = {}
+        self._lock = group_lock(group)
+        self._produced: deque = deque()  # (time, tokens generated in that step)
+        self.cancelled = 0  # requests dropped because their client went away
+        self._thread = threading.Thread(target=self._loop, name=f"slm-slots-{name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def active_slots(self) -> int:
+        return len(self._active)
+
+    @property
+    def queue_depth(self) -> int:
+        """Requests handed to the scheduler that no slot has taken yet."""
+        return self._pending.qsize()
+
+    def tokens_per_second(self) -> float:
+        """Completion tokens generated over the last RATE_WINDOW_S seconds, per second."""
+        cutoff = time.perf_counter() - RATE_WINDOW_S
+        return sum(n for t, n in list(self._produced) if t >= cutoff) / RATE_WINDOW_S
+
+    def submit(self, request: SlotRequest) -> SlotStream:
+        """Queue a request (ValueError when its prompt does not fit a slot); returns its stream of Deltas.
+        `max_tokens` is cut to what the slot's context leaves after the prompt, as llama-cpp-python does."""
+        if not self._thread.is_alive():
+            raise RuntimeError(f"the {self.name} scheduler has stopped")
+        if not request.prompt:
+            raise ValueError("empty prompt")
+        if len(request.prompt) >= self.n_ctx:
+            raise ValueError(f"Requested tokens ({len(request.prompt)}) exceed context window of {self.n_ctx}")
+        request.max_tokens = min(request.max_tokens, self.n_ctx - len(request.prompt))
+        self._pending.put(request)
+        return SlotStream(request)
+
+    def close(self, timeout: float = 30.0) -> None:
+        self._pending.put(None)
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self.context.close()
+
+    def _loop(self) -> None:
+        while self._admit():
+            if not self._active:
+                continue
+            try:
+                self._step()
+            except Exception as exc:  # a failed decode fails the requests in it, not the server
+                log.exception("%s: batch step failed", self.name)
+                for seq in list(self._active):
+                    self._release(seq, exc)
+                self.context.clear()
+        for seq in list(self._active):
+            self._release(seq, RuntimeError("server shutting down"))
+
+    def _admit(self) -> bool:
+        """Move waiting requests into free slots; waits for one when no slot is busy. False: shut down."""
+        block = not self._active
+        while self._free:
+            try:
+                request = self._pending.get(block=block)
+            except queue.Empty:
+                return True
+            block = False
+            if request is None:
+                return False
+            if request.cancelled.is_set():
+                self.cancelled += 1
+                request.out.put(_END)
+                continue
+            seq = self._free.pop()
+            sampler = Sampler(request.temperature, request.top_p, request.seed)
+            self._active[seq] = _Slot(seq, request, sampler, stops=StopScanner(request.stop))
+        return True
+
+    def _fill_batch(self) -> list[tuple[_Slot, int]]:
+        """The next token of every generating slot, then prompt tokens while the batch has room.
+        Returns (slot, batch index) for every slot whose logits this step produces."""
+        context = self.context
+        context.start_batch()
+        outputs = []
+        for slot in self._active.values():
+            if slot.last is not None:
+                outputs.append((slot, context.add(slot.last, slot.pos, slot.seq, True)))
+                slot.pos += 1
+        for slot in self._active.values():
+            prompt = slot.request.prompt
+            while slot.last is None and slot.fed < len(prompt) and context.n_tokens < context.n_batch:
+                final = slot.fed == len(prompt) - 1
+                index = context.add(prompt[slot.fed], slot.fed, slot.seq, final)
+                slot.fed += 1
+                slot.pos = slot.fed
+                if final:
+                    outputs.append((slot, index))
+        return outputs
+
+    def _step(self) -> None:
+        for seq in [s for s, slot in self._active.items() if slot.request.cancelled.is_set()]:
+            self._release(seq, _END)
+            self.cancelled += 1
+        if not self._active:
+            return
+        outputs = self._fill_batch()
+        with self._lock:
+            self.context.decode()
+        before = sum(slot.generated for slot, _ in outputs)
+        for slot, index in outputs:
+            self._emit(slot, slot.sampler.sample(self.context, index))
+        self._produced.append((time.perf_counter(), sum(slot.generated for slot, _ in outputs) - before))
+        while self._produced and self._produced[0][0] < time.perf_counter() - RATE_WINDOW_S:
+            self._produced.popleft()
+
+    def _emit(self, slot: _Slot, token: int) -> None:
+        request = slot.request
+        if token in self._end_tokens:
+            self._finish(slot, "stop")
+            return
+        slot.generated += 1
+        slot.last = token
+        text, stopped = slot.stops.feed(slot.text.decode(token_bytes(self._llm, token)))
+        if text:
+            request.out.put(Delta(text))
+        if stopped:
+            self._finish(slot, "stop", at_stop_string=True)
+        elif slot.generated >= request.max_tokens or slot.pos >= self.n_ctx:
+            self._finish(slot, "length")
+
+    def _finish(self, slot: _Slot, reason: str, at_stop_string: bool = False) -> None:
+        # held-back text that never became a stop string, and any incomplete UTF-8, belong to the answer
+        rest = "" if at_stop_string else slot.stops.flush() + slot.text.decode(b"", final=True)
+        if rest:
+            slot.request.out.put(Delta(rest))
+        self._release(slot.seq, Delta("", reason, len(slot.request.prompt), slot.generated))
+
+    def _release(self, seq: int, last) -> None:
+        """Free a slot: its cache, its sampler; `last` (final Delta, error or _END) goes to the request."""
+        slot = self._active.pop(seq)
+        self.context.drop(seq)
+        slot.sampler.close()
+        self._free.append(seq)
+        slot.request.out.put(last)

@@ -1,0 +1,201 @@
+"""Continuous batching in the llama.cpp backend, on the bundled SmolLM2 GGUF: every request in a batch gets its
+one-at-a-time greedy answer, stop strings and max_tokens hold per request, a cancelled request frees its slot,
+and streaming over HTTP serves several clients at once."""
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from slm_assets_tests.serve.conftest import API_KEY, make_app
+
+PROMPTS = [
+    "<|im_start|>user\nWhat is the difference between AC and DC charging?<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\nName a connector used for fast charging.<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\nWhy does charging slow down near a full battery?<|im_end|>\n<|im_start|>assistant\n",
+    "The capital of France is",
+]
+MAX_TOKENS = [24, 9, 17, 12]  # different lengths: requests leave the batch at different steps
+WAIT_S = 120  # a bound for a hang, not a timing assertion
+
+
+@pytest.fixture(scope="module")
+def gguf():
+    from slm_assets.models import bundled_gguf
+
+    return bundled_gguf("smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time(gguf) -> list[dict]:
+    """llama-cpp-python used directly, one greedy completion after another: the reference answers."""
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(gguf), n_ctx=512, n_threads=1, verbose=False)
+    try:
+        return [llm.create_completion(p, max_tokens=n, temperature=0) for p, n in zip(PROMPTS, MAX_TOKENS, strict=True)]
+    finally:
+        llm.close()
+
+
+@pytest.fixture(scope="module")
+def batching(gguf):
+    from slm_assets.serve.backends import LlamaCppBackend
+
+    backend = LlamaCppBackend(gguf, n_threads=1, n_ctx=512, slots=4, version="1")
+    yield backend
+    backend.close()
+
+
+def _collect(stream) -> tuple[str, object]:
+    pieces = list(stream)
+    return "".join(p.text for p in pieces), pieces[-1]
+
+
+def test_each_request_in_a_batch_equals_its_one_at_a_time_greedy_output(batching, one_at_a_time):
+    # two requests start together; two more join while the first two are decoding
+    streams = [batching.complete(p, n, 0.0, stream=True) for p, n in zip(PROMPTS[:2], MAX_TOKENS[:2], strict=True)]
+    early = [next(streams[0]), next(streams[1])]
+    streams += [batching.complete(p, n, 0.0, stream=True) for p, n in zip(PROMPTS[2:], MAX_TOKENS[2:], strict=True)]
+    results = [_collect(s) for s in streams]
+
+    for i, ((text, last), reference) in enumerate(zip(results, one_at_a_time, strict=True)):
+        text = (early[i].text + text) if i < 2 else text
+        assert text == reference["choices"][0]["text"], f"request {i}"
+        assert last.finish_reason == reference["choices"][0]["finish_reason"]
+        assert last.completion_tokens == reference["usage"]["completion_tokens"]
+        assert last.prompt_tokens == reference["usage"]["prompt_tokens"]
+    assert batching.active_slots == 0
+
+
+def test_non_streamed_and_sampled_requests_share_a_batch(batching, one_at_a_time):
+    results: dict[int, object] = {}
+
+    def run(i: int) -> None:
+        if i < len(PROMPTS):
+            results[i] = batching.complete(PROMPTS[i], MAX_TOKENS[i], 0.0)
+        else:  # a sampled request in the same batch: same seed, same answer
+            results[i] = batching.complete(PROMPTS[0], 16, 0.9, top_p=0.9, seed=7)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(PROMPTS) + 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT_S)
+
+    for i, reference in enumerate(one_at_a_time):
+        assert results[i].text == reference["choices"][0]["text"]
+    assert results[len(PROMPTS)].text == results[len(PROMPTS) + 1].text
+    assert results[len(PROMPTS)].completion_tokens > 0
+
+
+def test_stop_string_and_max_tokens_per_request(batching, one_at_a_time):
+    full = one_at_a_time[0]["choices"][0]["text"]
+    stop = full.split()[3]  # a word from the middle of the greedy answer
+    cut = batching.complete(PROMPTS[0], MAX_TOKENS[0], 0.0, stop=[stop])
+    assert cut.text == full[:full.index(stop)] and cut.finish_reason == "stop"
+
+    streamed, last = _collect(batching.complete(PROMPTS[0], MAX_TOKENS[0], 0.0, stream=True, stop=[stop]))
+    assert streamed == cut.text and last.finish_reason == "stop"
+
+    short = batching.complete(PROMPTS[0], 3, 0.0)
+    assert short.completion_tokens == 3 and short.finish_reason == "length" and full.startswith(short.text)
+
+
+def test_a_prompt_longer_than_a_slot_is_a_value_error(batching):
+    with pytest.raises(ValueError, match="exceed context window of 512"):
+        batching.complete("charging " * 600, 4, 0.0)
+
+
+def test_stop_scanner_holds_back_a_possible_stop_string():
+    from slm_assets.serve.slots import StopScanner
+
+    scanner = StopScanner(["</end>"])
+    assert scanner.feed("Hello </") == ("Hello ", False)
+    assert scanner.feed("en") == ("", False)
+    assert scanner.feed("d> more") == ("", True)
+    other = StopScanner(["</end>"])
+    assert other.feed("a </e") == ("a ", False)
+    assert other.feed("x") == ("</ex", False)
+    assert other.flush() == ""
+
+
+def test_a_cancelled_request_frees_its_slot(gguf):
+    from slm_assets.serve.backends import LlamaCppBackend
+
+    backend = LlamaCppBackend(gguf, n_threads=1, n_ctx=512, slots=1)
+    try:
+        long = backend.complete(PROMPTS[0], 400, 0.0, stream=True)
+        assert next(long).text
+        waiting = backend.complete(PROMPTS[3], 5, 0.0, stream=True)  # queued behind the only slot
+        long.cancel()
+        assert list(long) == []  # nothing more comes
+
+        text, last = _collect(waiting)
+        assert text and last.finish_reason == "length"
+        # the waiting request got the only slot because the long one left it, not because it finished
+        left = []
+        while not long.request.out.empty():
+            left.append(long.request.out.get())
+        assert not [d for d in left if getattr(d, "finish_reason", None)]
+        assert backend._scheduler.cancelled == 1
+        assert backend.active_slots == 0 and backend.queue_depth == 0
+    finally:
+        backend.close()
+
+
+def _stream_text(url: str, body: dict) -> tuple[str, list[str]]:
+    import json
+
+    texts, finishes = [], []
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json={**body, "stream": True},
+                      headers={"Authorization": f"Bearer {API_KEY}"}, timeout=WAIT_S) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                choice = json.loads(line[6:])["choices"][0]
+                texts.append(choice["delta"].get("content") or "")
+                if choice["finish_reason"]:
+                    finishes.append(choice["finish_reason"])
+    return "".join(texts), finishes
+
+
+def test_streaming_over_http_with_concurrent_clients_and_a_disconnect(gguf):
+    from slm_assets.serve.backends import LlamaCppBackend
+    from slm_assets.serve.server import background_server
+
+    backend = LlamaCppBackend(gguf, n_threads=1, n_ctx=512, slots=2, version="1")
+    questions = ["What is AC charging?", "What is a kWh?", "Why charge at night?", "What is a plug?"]
+    bodies = [{"model": "smol", "max_tokens": 12, "temperature": 0, "messages": [{"role": "user", "content": q}]}
+              for q in questions]
+    try:
+        with background_server(make_app({"smol": backend}, max_tokens_cap=400)) as url, httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=WAIT_S) as http:
+            alone = [http.post("/v1/chat/completions", json=b).json()["choices"][0]["message"]["content"]
+                     for b in bodies]
+            # a client that leaves after the first event: its slot must come back
+            with httpx.stream("POST", f"{url}/v1/chat/completions", timeout=WAIT_S,
+                              json={**bodies[0], "max_tokens": 400, "stream": True},
+                              headers={"Authorization": f"Bearer {API_KEY}"}) as response:
+                next(response.iter_lines())
+            deadline = time.monotonic() + WAIT_S  # a bound for a hang: the server notices the disconnect
+            while backend._scheduler.cancelled == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert backend._scheduler.cancelled == 1 and backend.active_slots == 0
+            results: dict[int, tuple] = {}
+            threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, _stream_text(url, bodies[i])))
+                       for i in range(len(bodies))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(WAIT_S)
+            metrics = http.get("/metrics").text
+
+        for i, answer in enumerate(alone):
+            assert results[i][0] == answer and len(results[i][1]) == 1, f"client {i}"
+        assert 'slm_active_slots{model="smol",version="1"}' in metrics
+        assert 'slm_generated_tokens_per_second{model="smol",version="1"}' in metrics
+        assert 'slm_queue_depth{model="smol",version="1"} 0.0' in metrics
+    finally:
+        backend.close()
