@@ -1,6 +1,7 @@
 """LoRA / QLoRA fine-tuning with TRL's SFTTrainer on prompt/completion chat data.
 
-Resumes from the newest checkpoint in `out_dir/checkpoints` after a kill. The model is loaded and wrapped
+Resumes from the newest checkpoint in `out_dir/checkpoints` only after an interrupted run on the same examples and
+settings (`slm_assets.train.checkpoints`); any other run starts at step 0. The model is loaded and wrapped
 either by transformers + PEFT or, on CUDA with the package installed, by Unsloth (`TrainConfig.backend`).
 """
 
@@ -178,11 +179,6 @@ def sft_arguments(config: TrainConfig, device: str, output_dir: Path, packing: b
     return SFTConfig(**{**arguments, **overrides})
 
 
-def latest_checkpoint(checkpoints: Path) -> str | None:
-    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(found[-1]) if found else None
-
-
 def train_lora(
     base_model: str,
     cache_dir: Path,
@@ -200,6 +196,7 @@ def train_lora(
     from transformers import EarlyStoppingCallback
     from trl import SFTTrainer
 
+    from slm_assets.train.checkpoints import mark_finished, resume_point, run_identity
     from slm_assets.train.metrics_callback import MetricsCallback, peak_memory_mb
 
     train_rows = read_split(dataset_dir, "train")
@@ -235,7 +232,8 @@ def train_lora(
         peft_config=peft_config,
         callbacks=[metrics, EarlyStoppingCallback(early_stopping_patience=3)],
     )
-    resume = latest_checkpoint(checkpoints)
+    identity = run_identity({"train": train_rows, "val": val_rows}, {"base_model": base_model, **config.model_dump()})
+    resume = resume_point(checkpoints, identity)
     if resume:
         log.info("resuming from %s", resume)
     else:  # the starting point of the validation curve (logged at step 0 by the callback)
@@ -246,6 +244,7 @@ def train_lora(
     adapter_dir = out_dir / "adapter"
     trainer.save_model(str(adapter_dir))
     tokenizer.save_pretrained(str(adapter_dir))
+    mark_finished(checkpoints, identity)
 
     train_losses = [h["loss"] for h in metrics.history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in metrics.history if "eval_loss" in h]
