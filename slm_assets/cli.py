@@ -28,26 +28,35 @@ def _instance():
 def materialize(
     domain: str = typer.Option(..., "--domain", "-d", help="Domain name (a file in domains/)."),
     select: str = typer.Option("*", "--select", help="Asset selection, e.g. 'raw_docs clean_chunks' or '*'."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and only warnings in the log "
+                               "(for scripts and CI); the results are still printed."),
 ) -> None:
-    """Materialise a domain's assets in this process and print where the results are."""
+    """Materialise a domain's assets in this process (a progress bar per asset) and print where results are."""
+    import uuid
+
     from slm_assets.definitions import defs
     from slm_assets.domains import load_domain, sync_domain_partitions
+    from slm_assets.progress import RunProgress
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     load_domain(domain)
     instance = _instance()
     sync_domain_partitions(instance)
     definitions = defs()
+    run_id = str(uuid.uuid4())
+    quiet_log = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}} if quiet else None
     if select.strip() == "*":
-        job = definitions.get_job_def("build_domain_model")
-        result = job.execute_in_process(instance=instance, partition_key=domain, raise_on_error=False)
+        job, keys = definitions.get_job_def("build_domain_model"), None
     else:
         import dagster as dg
 
-        keys = [dg.AssetKey(name) for name in select.replace(",", " ").split()]
         job = definitions.get_implicit_global_asset_job_def()
+        keys = [dg.AssetKey(name) for name in select.replace(",", " ").split()]
+    n_assets = len(keys) if keys else len(job.asset_layer.selected_asset_keys)
+    with RunProgress(instance, run_id, n_assets, disable=quiet):
         result = job.execute_in_process(instance=instance, partition_key=domain, asset_selection=keys,
-                                        raise_on_error=False)
+                                        raise_on_error=False, run_id=run_id, run_config=quiet_log)
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             data = event.event_specific_data

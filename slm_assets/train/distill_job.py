@@ -19,7 +19,7 @@ def main() -> None:
         extras = pipes.extras
         config = DistillConfig.model_validate(extras["distill_config"])
         out_dir = Path(extras["out_dir"])
-        tracker, sink = pipes_training_logger(pipes, extras, "distill", config, log_every=10)
+        tracker, sink = pipes_training_logger(pipes, extras, "distill", config)
 
         summary = distill(extras["base_model"], Path(extras["cache_dir"]), Path(extras["dataset_dir"]),
                           Path(extras["lora_adapter_dir"]), out_dir, config, sink=sink)

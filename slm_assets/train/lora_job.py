@@ -23,7 +23,7 @@ def main() -> None:
         extras = pipes.extras
         config = TrainConfig.model_validate(extras["train_config"])
         out_dir = Path(extras["out_dir"])
-        tracker, sink = pipes_training_logger(pipes, extras, "train", config, log_every=10)
+        tracker, sink = pipes_training_logger(pipes, extras, "train", config)
 
         summary = train_lora(extras["base_model"], Path(extras["cache_dir"]), Path(extras["dataset_dir"]),
                              out_dir, config, sink=sink)
