@@ -28,25 +28,36 @@ def _instance():
 def materialize(
     domain: str = typer.Option(..., "--domain", "-d", help="Domain name (a file in domains/)."),
     select: str = typer.Option("*", "--select", help="Asset selection, e.g. 'raw_docs clean_chunks' or '*'."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and only warnings in the log "
+                               "(for scripts and CI); the results are still printed."),
 ) -> None:
-    """Materialise a domain's assets in this process and print where the results are."""
+    """Materialise a domain's assets in this process (a progress bar per asset) and print where results are."""
+    import uuid
+
     from slm_assets.definitions import defs
     from slm_assets.domains import load_domain, sync_domain_partitions
+    from slm_assets.progress import RunProgress
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     load_domain(domain)
     instance = _instance()
     sync_domain_partitions(instance)
     _recover(instance)
     definitions = defs()
+    run_id = str(uuid.uuid4())
+    quiet_log = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}} if quiet else None
     if select.strip() == "*":
         job, keys = definitions.get_job_def("build_domain_model"), None
     else:
         import dagster as dg
 
-        keys = [dg.AssetKey(name) for name in select.replace(",", " ").split()]
         job = definitions.get_implicit_global_asset_job_def()
-    result, waited_too_long = execute_with_pool_limit(job, instance, domain, keys, get_settings().pool_wait_limit_s)
+        keys = [dg.AssetKey(name) for name in select.replace(",", " ").split()]
+    n_assets = len(keys) if keys else len(job.asset_layer.selected_asset_keys)
+    with RunProgress(instance, run_id, n_assets, disable=quiet):
+        result, waited_too_long = execute_with_pool_limit(job, instance, domain, keys,
+                                                          get_settings().pool_wait_limit_s, run_id, quiet_log)
     if waited_too_long:
         typer.echo(f"run failed: {waited_too_long}", err=True)
         raise typer.Exit(1)
@@ -78,14 +89,15 @@ def _recover(instance) -> None:
         typer.echo(f"note: {holder.describe('gpu')}")
 
 
-def execute_with_pool_limit(job, instance, partition_key: str, asset_selection, limit_s: float):
+def execute_with_pool_limit(job, instance, partition_key: str, asset_selection, limit_s: float,
+                            run_id: str | None = None, run_config: dict | None = None):
     """Execute in this process, tagged with this process (so a later run can tell it died); a step
     waiting for a pool longer than `limit_s` ends the run. Returns (result, message when it waited too long)."""
     from dagster._core.utils import make_new_run_id
 
     from slm_assets.run_recovery import PoolWaitLimit, PoolWaitTooLong, process_tags
 
-    run_id = make_new_run_id()
+    run_id = run_id or make_new_run_id()
     watch = PoolWaitLimit(instance, run_id, limit_s)
     watch.start()
     result = None
@@ -93,7 +105,7 @@ def execute_with_pool_limit(job, instance, partition_key: str, asset_selection, 
         try:
             result = job.execute_in_process(instance=instance, partition_key=partition_key, run_id=run_id,
                                             asset_selection=asset_selection, tags=process_tags(),
-                                            raise_on_error=False)
+                                            raise_on_error=False, run_config=run_config)
         finally:
             watch.stop()
             watch.join()

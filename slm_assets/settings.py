@@ -40,6 +40,11 @@ class Settings(BaseSettings):
         description="Groq key; when set, domains whose teacher is `groq` call it.",
         repr=False,
     )
+    alert_webhook: str | None = Field(
+        default=None,
+        description="URL that receives a JSON POST for every failed run (SLM_ALERT_WEBHOOK); may hold a token.",
+        repr=False,
+    )
 
     @property
     def duckdb_path(self) -> Path:
@@ -52,6 +57,10 @@ class Settings(BaseSettings):
     @property
     def models_cache_dir(self) -> Path:
         return self.models_cache or (self.warehouse_dir / "models")
+
+    @property
+    def failures_log(self) -> Path:
+        return self.warehouse_dir / "run_failures.jsonl"
 
     @property
     def inbox_dir(self) -> Path:

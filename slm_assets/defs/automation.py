@@ -1,4 +1,7 @@
-"""Jobs, the domain-partition sync sensor and the weekly refresh schedule."""
+"""Jobs, sensors and the weekly schedule; all of them run by default once the daemon runs (`make dev`).
+
+Pause one in the UI (Automation tab) or with `dagster sensor stop NAME` / `dagster schedule stop weekly_refresh`.
+"""
 
 import dagster as dg
 
@@ -33,46 +36,64 @@ def domain_partitions_sensor(context: dg.SensorEvaluationContext):
 
 
 @dg.schedule(cron_schedule="0 3 * * 1", job=build_domain_model, execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.RUNNING,
              description="Weekly refresh of every domain (Mondays 03:00 UTC).")
 def weekly_refresh(context: dg.ScheduleEvaluationContext):
     for domain in context.instance.get_dynamic_partitions(domain_partitions.name):
         yield dg.RunRequest(run_key=f"weekly-{domain}-{context.scheduled_execution_time:%Y%m%d}", partition_key=domain)
 
 
+# Replaces Dagster's default_automation_condition_sensor (made only for assets no other such sensor targets),
+# which ships switched off: here the chain after raw_docs follows without anyone toggling it in the UI.
+automation_condition_sensor = dg.AutomationConditionSensorDefinition(
+    "automation_condition_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Evaluates every asset's automation condition: after raw_docs of a domain changes, each "
+    "downstream asset of that domain runs once its parents are updated, up to a new model version.",
+)
+
+
+def domain_digest(spec, settings) -> tuple[str, int]:
+    """Digest of everything a domain's raw_docs reads: its folders, its inbox, its YAML file and changed pages."""
+    from slm_assets.ingest.changes import changed_urls, sources_digest
+
+    folders = [*spec.folder_paths(), *([settings.inbox_dir / spec.name] if spec.sources.use_inbox else [])]
+    # conditional requests: only pages whose content changed count
+    changed = changed_urls(spec.sources.crawl, settings.duckdb_path, spec.name) if spec.sources.crawl.seed_urls else []
+    return sources_digest(folders, settings.domains_dir / f"{spec.name}.yaml", changed)
 
 
 @dg.sensor(
     minimum_interval_seconds=60,
     asset_selection=dg.AssetSelection.assets("raw_docs"),
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Re-reads a domain's documents when files in warehouse/inbox/<domain>/ change (new, edited or "
-    "removed); downstream assets follow by their automation condition, up to a new model version. One run per "
-    "distinct content: the run key is the content digest, so the same files never run twice.",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Re-reads a domain's documents when its sources change: files in the domain's `sources.folders` "
+    "or in warehouse/inbox/<domain>/ (new, edited or removed), its seed pages (conditional requests), or the "
+    "domain YAML itself. Downstream assets follow by their automation condition, up to a new model version. One "
+    "run per distinct content: the run key is the content digest. The first look at a domain only records it.",
 )
 def new_documents_sensor(context: dg.SensorEvaluationContext):
-    import hashlib
     import json
-
-    from slm_assets.ingest.changes import changed_urls, inbox_digest
 
     settings = get_settings()
     seen = json.loads(context.cursor) if context.cursor else {}
     requests = []
     for domain, spec in sorted(load_domains(settings.domains_dir).items()):
-        digest, n_files = inbox_digest(settings.inbox_dir / domain)
-        if spec.sources.crawl.seed_urls:  # conditional requests: only pages that changed count
-            changed = changed_urls(spec.sources.crawl, settings.duckdb_path, domain)
-            if changed:
-                digest = hashlib.sha256((digest + "".join(changed)).encode()).hexdigest()[:16]
-                n_files += len(changed)
-                context.log.info(f"{domain}: {len(changed)} page(s) changed: {changed[:5]}")
-        if digest and digest != seen.get(domain):
+        digest, n_files = domain_digest(spec, settings)
+        if domain in seen and digest != seen[domain]:
+            context.log.info(f"{domain}: sources changed ({n_files} document(s) and pages)")
             requests.append(dg.RunRequest(
-                run_key=f"inbox-{domain}-{digest}", partition_key=domain,
-                tags={"slm_assets/trigger": "new_documents", "slm_assets/inbox_files": str(n_files)},
+                run_key=f"sources-{domain}-{digest}", partition_key=domain,
+                tags={"slm_assets/trigger": "new_documents", "slm_assets/source_files": str(n_files)},
             ))
-        if digest:
-            seen[domain] = digest
-    if not requests:
-        return dg.SkipReason("no inbox changed")
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
+        seen[domain] = digest
+    known = set(context.instance.get_dynamic_partitions(domain_partitions.name))
+    missing = sorted({r.partition_key for r in requests} - known)
+    return dg.SensorResult(
+        run_requests=requests, cursor=json.dumps(seen, sort_keys=True),
+        skip_reason=None if requests else "no domain's sources changed",
+        # a domain added since the partition sensor's last tick gets its partition first
+        dynamic_partitions_requests=[domain_partitions.build_add_request(missing)] if missing else [],
+    )

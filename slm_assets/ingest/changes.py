@@ -1,21 +1,40 @@
-"""What changed in a domain's inbox since the last look: a content digest per domain."""
+"""What changed in a domain's sources since the last look: one content digest per domain."""
 
+import functools
 import hashlib
 from pathlib import Path
 
 from slm_assets.ingest.local import iter_files
 
 
-def inbox_digest(inbox: Path) -> tuple[str, int]:
-    """(sha256 over every file's relative name and content hash, file count); empty inbox -> ('', 0)."""
-    files = list(iter_files([inbox])) if inbox.exists() else []
-    if not files:
+@functools.lru_cache(maxsize=65536)
+def _file_hash(path: str, size: int, mtime_ns: int) -> bytes:
+    """Content hash, memoised by (path, size, mtime): a sensor ticking every minute re-reads only changed files."""
+    return hashlib.sha256(Path(path).read_bytes()).digest()
+
+
+def content_hash(path: Path) -> bytes:
+    stat = path.stat()
+    return _file_hash(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def sources_digest(folders: list[Path], settings_file: Path | None = None, extra: list[str] | None = None
+                   ) -> tuple[str, int]:
+    """(sha256 over every document's path and content in `folders`, the settings file's content and `extra`
+    markers such as changed pages, document count). Nothing at all -> ('', 0)."""
+    files = sorted({p.resolve() for p in iter_files(folders)})
+    markers = list(extra or [])
+    if not files and not markers and not (settings_file and settings_file.exists()):
         return "", 0
     digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(str(path.relative_to(inbox)).encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16], len(files)
+    for path in files:
+        digest.update(str(path).encode())
+        digest.update(content_hash(path))
+    if settings_file and settings_file.exists():
+        digest.update(b"settings:" + content_hash(settings_file))
+    for marker in markers:
+        digest.update(f"extra:{marker}".encode())
+    return digest.hexdigest()[:16], len(files) + len(markers)
 
 
 def changed_urls(crawl, duckdb_path: Path, domain: str) -> list[str]:

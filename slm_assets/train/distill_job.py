@@ -22,7 +22,7 @@ def main() -> None:
         config = DistillConfig.model_validate(extras["distill_config"])
         out_dir = Path(extras["out_dir"])
         with folder_lock(out_dir, "distilled_model training"):  # refuses while a live earlier run writes here
-            tracker, sink = pipes_training_logger(pipes, extras, "distill", config, log_every=10)
+            tracker, sink = pipes_training_logger(pipes, extras, "distill", config)
 
             summary = distill(extras["base_model"], Path(extras["cache_dir"]), Path(extras["dataset_dir"]),
                               Path(extras["lora_adapter_dir"]), out_dir, config, sink=sink)

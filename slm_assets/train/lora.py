@@ -1,6 +1,7 @@
 """LoRA / QLoRA fine-tuning with TRL's SFTTrainer on prompt/completion chat data.
 
-Resumes from the newest checkpoint in `out_dir/checkpoints` after a kill. The model is loaded and wrapped
+Resumes from the newest checkpoint in `out_dir/checkpoints` only after an interrupted run on the same examples and
+settings (`slm_assets.train.checkpoints`); any other run starts at step 0. The model is loaded and wrapped
 either by transformers + PEFT or, on CUDA with the package installed, by Unsloth (`TrainConfig.backend`).
 """
 
@@ -193,11 +194,6 @@ def sft_trainer_class(backend: str):
     return CompletionSFTTrainer
 
 
-def latest_checkpoint(checkpoints: Path) -> str | None:
-    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(found[-1]) if found else None
-
-
 def train_lora(
     base_model: str,
     cache_dir: Path,
@@ -214,6 +210,7 @@ def train_lora(
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
 
+    from slm_assets.train.checkpoints import mark_finished, resume_point, run_identity
     from slm_assets.train.metrics_callback import MetricsCallback, peak_memory_mb
 
     train_rows = read_split(dataset_dir, "train")
@@ -249,7 +246,8 @@ def train_lora(
         peft_config=peft_config,
         callbacks=[metrics, EarlyStoppingCallback(early_stopping_patience=3)],
     )
-    resume = latest_checkpoint(checkpoints)
+    identity = run_identity({"train": train_rows, "val": val_rows}, {"base_model": base_model, **config.model_dump()})
+    resume = resume_point(checkpoints, identity)
     if resume:
         log.info("resuming from %s", resume)
     else:  # the starting point of the validation curve (logged at step 0 by the callback)
@@ -261,6 +259,7 @@ def train_lora(
     with replaced_atomically(adapter_dir) as staging:  # the previous adapter stays whole until this one is
         trainer.save_model(str(staging))
         tokenizer.save_pretrained(str(staging))
+    mark_finished(checkpoints, identity)
 
     train_losses = [h["loss"] for h in metrics.history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in metrics.history if "eval_loss" in h]

@@ -26,7 +26,7 @@ def main() -> None:
         config = TrainConfig.model_validate(extras["train_config"])
         out_dir = Path(extras["out_dir"])
         with folder_lock(out_dir, "lora_adapter training"):  # refuses while a live earlier run writes here
-            tracker, sink = pipes_training_logger(pipes, extras, "train", config, log_every=10)
+            tracker, sink = pipes_training_logger(pipes, extras, "train", config)
 
             summary = train_lora(extras["base_model"], Path(extras["cache_dir"]), Path(extras["dataset_dir"]),
                                  out_dir, config, sink=sink)

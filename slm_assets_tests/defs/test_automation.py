@@ -40,6 +40,55 @@ def test_new_file_one_run_same_file_none_changed_file_one(workspace):
         assert len(requests) == 1 and requests[0].run_key != first_key
 
 
+def test_domain_folders_and_yaml_count_once_per_distinct_content(workspace):
+    """Files a user adds to the domain's own `sources.folders`, and edits of the domain YAML, request raw_docs."""
+    folder = workspace / "docs"
+    folder.mkdir()
+    (folder / "a.md").write_text("# Connectors\n\nType 2 and CCS.")
+    yaml_path = workspace / "domains" / "ev.yaml"
+    yaml_path.write_text(f"name: ev\ntopic: EV charging\nsources:\n  folders: ['{folder}']\n")
+    with dg.instance_for_test() as instance:
+        requests, cursor = _tick(instance, None)
+        assert requests == []
+        (folder / "b.md").write_text("# Tariffs\n\nPer kWh pricing.")
+        requests, cursor = _tick(instance, cursor)
+        assert [r.partition_key for r in requests] == ["ev"]
+        first_key = requests[0].run_key
+        (folder / "b.md").write_text("# Tariffs\n\nPer kWh pricing.")  # rewritten, same bytes
+        assert _tick(instance, cursor)[0] == []
+        yaml_path.write_text(yaml_path.read_text() + "synth:\n  n_pairs: 40\n")  # a settings change
+        requests, cursor = _tick(instance, cursor)
+        assert len(requests) == 1 and requests[0].run_key not in (first_key, None)
+        (folder / "b.md").unlink()  # a removed document is a change too
+        requests, cursor = _tick(instance, cursor)
+        assert len(requests) == 1
+
+
+def test_a_request_for_a_domain_without_partition_adds_the_partition(workspace):
+    inbox = workspace / "warehouse" / "inbox" / "ev"
+    inbox.mkdir(parents=True)
+    with dg.instance_for_test() as instance:
+        _, cursor = _tick(instance, None)
+        (inbox / "new.md").write_text("# New\n\ntext")
+        result = new_documents_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+        assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["ev"]]
+        instance.add_dynamic_partitions("domain", ["ev"])
+        (inbox / "new.md").write_text("# New\n\nother text")
+        result = new_documents_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+        assert len(result.run_requests) == 1 and result.dynamic_partitions_requests == []
+
+
+def test_automation_runs_by_default_and_replaces_the_default_condition_sensor():
+    from slm_assets.definitions import defs
+
+    repo = defs().get_repository_def()
+    sensors = {s.name: s for s in repo.sensor_defs}
+    assert "default_automation_condition_sensor" not in sensors  # every automated asset is covered by ours
+    for name in ("automation_condition_sensor", "new_documents_sensor", "domain_partitions_sensor"):
+        assert sensors[name].default_status == dg.DefaultSensorStatus.RUNNING, name
+    assert repo.get_schedule_def("weekly_refresh").default_status == dg.DefaultScheduleStatus.RUNNING
+
+
 def test_partition_sensor_adds_and_removes_domains(workspace):
     with dg.instance_for_test() as instance:
         result = domain_partitions_sensor(dg.build_sensor_context(instance=instance))
@@ -90,7 +139,7 @@ def test_changed_url_content_requests_one_run_and_unchanged_none(workspace):
     try:
         with dg.instance_for_test() as instance:
             requests, cursor = _tick(instance, None)
-            assert len(requests) == 1  # never stored: new content
+            assert requests == []  # the first look records the domain's sources
             requests, cursor = _tick(instance, cursor)
             assert requests == []  # same bytes again: nothing retrains
             page["body"] = page["body"].replace(b"0.39", b"0.45")

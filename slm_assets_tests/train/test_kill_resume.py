@@ -7,8 +7,7 @@ import subprocess
 import sys
 import time
 
-from slm_assets_tests.train.test_train_units import (  # noqa: F401 (tiny_llama_dir is a fixture)
-    tiny_llama_dir,
+from slm_assets_tests.train.test_train_units import (
     tiny_model_with_tokenizer,
     write_chat_split,
 )
@@ -33,9 +32,11 @@ def test_killed_training_resumes_from_checkpoint(tiny_llama_dir, bundled_model_d
     assert not (out / "summary.json").exists()
     killed_at = max(int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("checkpoint-*"))
     assert 0 < killed_at < 12
+    assert json.loads((out / "checkpoints" / "run.json").read_text())["finished"] is False
 
     subprocess.run(command, check=True, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["resumed_from"] and summary["resumed_from"].endswith(tuple(f"checkpoint-{n}" for n in range(2, 12, 2)))
     assert summary["steps"] == 12
+    assert json.loads((out / "checkpoints" / "run.json").read_text())["finished"] is True
     assert (out / "adapter" / "adapter_model.safetensors").exists()

@@ -30,18 +30,6 @@ def write_chat_split(folder, n: int) -> None:
         (folder / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
 
 
-@pytest.fixture(scope="module")
-def tiny_llama_dir(tmp_path_factory):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny_llama")
-    LlamaForCausalLM(config).save_pretrained(path)
-    return path
-
-
 def test_kl_is_zero_for_identical_distributions_and_positive_otherwise():
     torch.manual_seed(0)
     logits = torch.randn(2, 5, 11)  # (B, T, V)

@@ -1,0 +1,88 @@
+"""Which training checkpoints may be resumed: only those of an interrupted run on the same data and settings.
+
+A run writes `run.json` beside its checkpoints: the hash of the examples it trains on, the hash of its settings
+and whether it finished. The next run resumes only when both hashes match and the run did not finish; otherwise
+the old checkpoints are removed and training starts at step 0. (Resuming a finished run would train nothing and
+hand back the old adapter as if it had learned from the new data.)
+"""
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    dataset_hash: str
+    settings_hash: str
+
+
+def _digest(lines) -> str:
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
+def run_identity(rows_by_split: dict[str, list[dict]], settings: dict) -> RunIdentity:
+    """Hashes of the examples a run trains and validates on, and of every setting that shapes it."""
+    dataset = _digest(f"{split}:{json.dumps(row, sort_keys=True)}"
+                      for split, rows in sorted(rows_by_split.items()) for row in rows)
+    return RunIdentity(dataset_hash=dataset, settings_hash=_digest([json.dumps(settings, sort_keys=True, default=str)]))
+
+
+def checkpoint_dirs(checkpoints: Path) -> list[Path]:
+    """`checkpoint-<step>` folders, oldest first."""
+    found = [p for p in checkpoints.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def read_run(checkpoints: Path) -> dict | None:
+    path = checkpoints / RUN_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        log.warning("%s is unreadable: its checkpoints are not resumed", path)
+        return None
+
+
+def _write_run(checkpoints: Path, identity: RunIdentity, finished: bool) -> None:
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    tmp = checkpoints / f"{RUN_FILE}.tmp"
+    tmp.write_text(json.dumps({**asdict(identity), "finished": finished}, indent=2))
+    tmp.replace(checkpoints / RUN_FILE)  # atomic: a kill never leaves half a record
+
+
+def resume_point(checkpoints: Path, identity: RunIdentity) -> str | None:
+    """The checkpoint to resume from, or None after clearing checkpoints that belong to another or finished run.
+
+    Either way `run.json` then describes this run, unfinished."""
+    previous = read_run(checkpoints)
+    found = checkpoint_dirs(checkpoints) if checkpoints.exists() else []
+    same = previous is not None and previous.get("dataset_hash") == identity.dataset_hash \
+        and previous.get("settings_hash") == identity.settings_hash
+    if found and same and not previous.get("finished"):
+        _write_run(checkpoints, identity, finished=False)
+        return str(found[-1])
+    if found:
+        reason = ("no record of their run" if previous is None else "their run finished" if same
+                  else "they belong to other data or settings")
+        log.info("starting from step 0: %d old checkpoint(s) in %s removed (%s)", len(found), checkpoints, reason)
+        for path in found:
+            shutil.rmtree(path)
+    _write_run(checkpoints, identity, finished=False)
+    return None
+
+
+def mark_finished(checkpoints: Path, identity: RunIdentity) -> None:
+    """Called once the run's adapter is saved: its checkpoints are never resumed again."""
+    _write_run(checkpoints, identity, finished=True)
