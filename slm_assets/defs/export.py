@@ -73,8 +73,9 @@ def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     why = "parity failed: not registered"
     if passed:
         metric = report["primary_metric"]
-        score = report["models"][best][metric]
-        base_score = report["models"]["base"][metric]
+        compared, against = report.get("compared") or [best, "base"]  # the rows the gate decided on
+        score = report["models"][compared][metric]
+        base_score = report["models"][against][metric]
         client = tracking.client()
         name = registered_name(spec.export.registered_model_prefix, spec.name)
         tags = {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name, "best_model": best,
