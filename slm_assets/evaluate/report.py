@@ -52,8 +52,10 @@ def render_markdown(result: BenchmarkResult, title: str, gate: dict | None, intr
                "same prompts and answer length: compared on its answers (no reference perplexity, as the API returns "
                "no log-probabilities; latency includes the network), never a candidate for the gate or the export.", ""]
     if result.retrieval_recall_at_k is not None:
-        md += [f"`*_open_book` rows answer with the top {result.retrieval_k} passages retrieved by BM25; "
-               f"retrieval recall@{result.retrieval_k} (source chunk retrieved): {result.retrieval_recall_at_k:.2f}.", ""]
+        md += [f"`*_open_book` rows answer with the top {result.retrieval_k} passages retrieved (BM25 + embeddings, "
+               "rank fusion); `*_served` rows are the same answers after the server's grounding check; "
+               f"retrieval recall@{result.retrieval_k} (the question's source retrieved): "
+               f"{result.retrieval_recall_at_k:.2f}.", ""]
     if result.judge:
         md += ["## Pairwise judge (reference_f1: closer to the reference wins; not an LLM judge)", "",
                "| model vs base | wins | losses | ties | win rate | performance ratio |", "|---|---|---|---|---|---|"]
@@ -122,11 +124,13 @@ def latency_markdown(latency: dict) -> list[str]:
 
 
 def markdown_table(result: BenchmarkResult) -> str:
-    lines = ["| model | ROUGE-L | BLEU | exact match | token F1 | semantic sim. | grounded | ref. perplexity | "
-             "mean latency (s) | tokens/s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | ROUGE-L | BLEU | exact match | token F1 | semantic sim. | grounded | echo rate | "
+             "says so when unanswerable | answers answerable | ref. perplexity | mean latency (s) | tokens/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in result.models.values():
         lines.append(f"| {s.name} | {s.rouge_l:.3f} | {s.bleu:.3f} | {s.exact_match:.3f} | {s.token_f1:.3f} | "
-                     f"{s.semantic_similarity:.3f} | {_fmt(s.groundedness, 3)} | {_fmt(s.perplexity)} | "
+                     f"{s.semantic_similarity:.3f} | {_fmt(s.groundedness, 3)} | {s.echo_rate:.3f} | "
+                     f"{_fmt(s.abstain_unanswerable, 3)} | {_fmt(s.answered_answerable, 3)} | {_fmt(s.perplexity)} | "
                      f"{s.mean_latency_s:.3f} | {s.tokens_per_s:.1f} |")
     return "\n".join(lines)
 

@@ -58,3 +58,22 @@ def test_served_rows_decide_when_the_benchmark_has_them():
     served = {"base_served": [0.5] * 30, "lora_adapter_served": [0.4] * 30}  # ... worse as served
     gate = promotion_gate(result({**closed, **served}), CONFIG.model_copy(update={"gate_on": "served"}))
     assert gate["compared"] == ["lora_adapter_served", "base_served"] and not gate["passed"]
+
+
+def test_the_gate_refuses_a_model_that_parrots_real_questions():
+    """Answers that restate the question, scored the way the benchmark scores them, stop the gate."""
+    from slm_assets.evaluate.benchmark import score_answers
+    from slm_assets.generation import Generated
+
+    questions = [f"What does the type {i} connector do at a public charging station?" for i in range(30)]
+    rows = [{"qa_id": f"q{i}", "question": q, "answerable": True} for i, q in enumerate(questions)]
+    table = [{"qa_id": r["qa_id"], "question": r["question"], "reference": "It carries AC power to the car."}
+             for r in rows]
+    parrot = [Generated(f"The type {i} connector does it at a public charging station.", 0.1, 10)
+              for i in range(30)]
+    plain = [Generated("AC power.", 0.1, 3) for _ in range(30)]
+    models = {"base": score_answers("base", plain, rows, table, None, 5.0),
+              "lora_adapter": score_answers("lora_adapter", parrot, rows, table, None, 5.0)}
+    assert models["lora_adapter"].echo_rate == 1.0 and models["base"].echo_rate == 0.0
+    gate = promotion_gate(BenchmarkResult(n_questions=30, models=models, rows=table), CONFIG)
+    assert not gate["passed"] and "parrots the question" in gate["verdict"]
