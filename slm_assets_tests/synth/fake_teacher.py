@@ -42,6 +42,11 @@ def approx_tokens(text: str) -> int:
     return len(re.findall(r"\w+|[^\w\s]", text))
 
 
+def figures(sentence: str) -> str:
+    """The numbers of a sentence: what tells the test passages apart."""
+    return ", ".join(re.findall(r"\d+", sentence)) or "no figures"
+
+
 def fingerprint(body: dict) -> str:
     users = [m["content"] for m in body["messages"] if m["role"] == "user"]
     return hashlib.sha256((users[0] if users else "").encode()).hexdigest()[:24]
@@ -179,7 +184,9 @@ class FakeTeacherServer:
         elif self.style == "varied":
             pairs = self.varied_pairs(body, sentences)
         else:
-            pairs = [{"question": f"What is stated about this: {s.rstrip('.')}?", "answer": s} for s in sentences[:2]]
+            # the question names the sentence's opening and figures only: an answer that restated it would be an echo
+            pairs = [{"question": f"What is stated about {' '.join(s.split()[:2])} ({figures(s)})?", "answer": s}
+                     for s in sentences[:2]]
         if behaviour == "subtly_wrong":
             pairs = [{**p, "answer": re.sub(r"\d+", lambda m: str(int(m.group()) + 1), p["answer"], count=1)}
                      for p in pairs]
@@ -198,7 +205,7 @@ class FakeTeacherServer:
             sentence = sentences[(start + i) % len(sentences)]
             words = re.findall(r"[\w\-./]+", sentence)
             offset = rng.randrange(max(1, len(words) - 5))
-            kp = " ".join(words[offset : offset + rng.randint(3, 6)]).lower()
+            kp = " ".join(words[offset : offset + rng.randint(3, 6)][:3]).lower()  # short: never an echo
             answer = sentence
             following = sentences[(start + i + 1) % len(sentences)]
             if rng.random() < 0.3 and following != sentence:

@@ -5,6 +5,7 @@ the model (the chat messages, generation settings) and what it does with the rep
 """
 
 import json
+import re
 
 import torch
 
@@ -57,7 +58,7 @@ class StubModel:
         else:
             passage = messages[-1]["content"].split('"""')[1]
             sentences = [s.strip() + "." for s in passage.split(". ") if s.strip()][:2]
-            reply = json.dumps({"pairs": [{"question": f"Which fact is given in point {i}: {s}?", "answer": s}
+            reply = json.dumps({"pairs": [{"question": f"Which fact is given in point {i} ({', '.join(re.findall(r'[0-9]+', s))})?", "answer": s}
                                           for i, s in enumerate(sentences)]})
         new = torch.tensor([self.tokenizer.encode_words(reply)])
         return torch.cat([input_ids, new], dim=1)  # (1, prompt + new)
