@@ -102,6 +102,7 @@ class LlamaCppBackend:
         self.gguf_path = Path(gguf_path)
         self.version = str(version)
         self.system_prompt = system_prompt
+        # no thread count given: use up to every core, fewer while other processes keep cores busy (FreeCores)
         self.n_threads = n_threads or default_threads()
         self.slots = slots
         # All CPU models share the cores: their schedulers take turns per step (one exclusive group).
@@ -111,7 +112,7 @@ class LlamaCppBackend:
                           n_gpu_layers=n_gpu_layers, verbose=False)
         self._formatter = self._chat_formatter()
         self._scheduler = SlotScheduler(self._llm, slots, n_ctx, self.n_threads, self.exclusive_group,
-                                        name=self.gguf_path.name)
+                                        name=self.gguf_path.name, adapt_threads=n_threads is None and not n_gpu_layers)
         log.info("loaded %s (llama.cpp, %d threads, %d slots of n_ctx %d, chat template %s)", self.gguf_path.name,
                  self.n_threads, slots, n_ctx, "yes" if self._formatter else "none")
 
