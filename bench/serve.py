@@ -72,7 +72,7 @@ def serve_only(args) -> None:
     from slm_assets.serve.server import run_server
 
     logging.basicConfig(level=logging.WARNING)
-    backend = LlamaCppBackend(args.gguf, n_threads=args.threads, n_ctx=args.n_ctx, slots=args.slots)
+    backend = LlamaCppBackend(args.gguf, n_threads=args.server_threads, n_ctx=args.n_ctx, slots=args.slots)
     settings = ServeSettings(rate_limit_per_minute=0, max_queue=4096, max_tokens_cap=4096,
                              max_body_bytes=1 << 20)
     run_server(create_app({"bench": backend}, settings), host="127.0.0.1", port=args.port)
@@ -106,6 +106,8 @@ def start_server(args, key: str, slots: int) -> tuple[subprocess.Popen, str]:
 
     port = free_port()
     cmd = [*child_args(args), "--serve-only", "--port", str(port), "--slots", str(slots)]
+    if args.server_threads:
+        cmd += ["--server-threads", str(args.server_threads)]
     from slm_assets.processes import die_with_parent_preexec
 
     # own process group, and SIGKILL when this benchmark dies: no server left holding the port and cores
@@ -350,6 +352,8 @@ def main() -> None:
     parser.add_argument("--child-timeout", type=float, default=120.0,
                         help="Seconds one thread-settings measurement may take before it is recorded as timed out.")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--server-threads", type=int, default=None,
+                        help="Fixed server threads (default: the server's own choice, the cores left free).")
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
     parser.add_argument("--serve-only", action="store_true", help=argparse.SUPPRESS)

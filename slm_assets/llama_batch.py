@@ -53,6 +53,10 @@ class BatchContext:
             self._lib.llama_free(self.ctx)
             self.ctx = None
 
+    def set_threads(self, threads: int) -> None:
+        """Threads of the next decodes (llama.cpp applies it per call)."""
+        self._lib.llama_set_n_threads(self.ctx, threads, threads)
+
     @property
     def n_tokens(self) -> int:
         return self.batch.n_tokens

@@ -70,8 +70,12 @@ def bounded_openmp_spin() -> None:
     work holds a core, a spinning thread burns the time slice its partner needs (the dev machine under
     load once decoded at ~1 token/s). OMP_WAIT_POLICY=PASSIVE (never spin) fixes the loaded case and
     costs ~3x on a quiet machine (39 vs 104-118 tokens/s). A bounded spin (GOMP_SPINCOUNT) covers the
-    usual barrier waits and still sleeps soon when a partner is descheduled: bench/serve.py measures
-    default, PASSIVE and this setting side by side, quiet and with a competing busy process.
+    usual barrier waits on a quiet machine. It does not rescue two threads on saturated cores: at load
+    average 13 on 2 cores (bench/results/serve.json) 2 threads decoded under 1 token/s with the default
+    spin and with 10,000, and 13-20 with PASSIVE. What does is fewer threads: the server decodes with the
+    cores other processes leave free (`slots.FreeCores`), 1 thread there, where no barrier waits at all
+    (19 tokens/s through the server in the same run). So: bounded spin for the quiet case, free cores for
+    the loaded one.
     libgomp reads the setting once, when it is loaded, so this only works before llama_cpp is first
     imported. An explicit OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone.
     """
@@ -102,6 +106,7 @@ class LlamaCppBackend:
         self.gguf_path = Path(gguf_path)
         self.version = str(version)
         self.system_prompt = system_prompt
+        # no thread count given: use up to every core, fewer while other processes keep cores busy (FreeCores)
         self.n_threads = n_threads or default_threads()
         self.slots = slots
         # All CPU models share the cores: their schedulers take turns per step (one exclusive group).
@@ -111,7 +116,7 @@ class LlamaCppBackend:
                           n_gpu_layers=n_gpu_layers, verbose=False)
         self._formatter = self._chat_formatter()
         self._scheduler = SlotScheduler(self._llm, slots, n_ctx, self.n_threads, self.exclusive_group,
-                                        name=self.gguf_path.name)
+                                        name=self.gguf_path.name, adapt_threads=n_threads is None and not n_gpu_layers)
         log.info("loaded %s (llama.cpp, %d threads, %d slots of n_ctx %d, chat template %s)", self.gguf_path.name,
                  self.n_threads, slots, n_ctx, "yes" if self._formatter else "none")
 

@@ -13,11 +13,13 @@ Each slot samples with its own llama.cpp sampler chain (temperature, top_p, seed
 
 import codecs
 import logging
+import os
 import queue
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from slm_assets.llama_batch import BatchContext, Sampler, end_of_generation, token_bytes
 from slm_assets.serve.backends import Delta
@@ -60,6 +62,49 @@ class StopScanner:
     def flush(self) -> str:
         text, self.held = self.held, ""
         return text
+
+
+class FreeCores:
+    """Threads for the next decodes: the cores this process may use minus those other processes keep busy,
+    measured from /proc/stat and this process's CPU time every `interval` seconds (at least 1 thread).
+
+    Why: llama.cpp's threads meet at a barrier after every operation. When more threads are runnable than
+    there are cores, a thread waits at each barrier for a partner that is not scheduled: on the 2-core dev
+    machine at load average 14, decode ran at 1 token/s with 2 threads and 8.5 with 1 (bench/serve.py). On
+    a quiet machine every core is free and decode keeps its normal speed.
+    """
+
+    def __init__(self, most: int, interval: float = 2.0) -> None:
+        self.most, self.interval = most, interval
+        self.threads = most
+        self._last = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, int, int, float]:
+        """(when, all CPU ticks, idle ticks, this process's CPU seconds)."""
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        times = os.times()
+        return time.monotonic(), sum(ticks), ticks[3] + ticks[4], times.user + times.system
+
+    def update(self) -> int | None:
+        """The new thread count when the interval has passed and the count changed; else None."""
+        if time.monotonic() - self._last[0] < self.interval:
+            return None
+        try:
+            now = self._sample()
+        except OSError:  # no /proc (not Linux): keep the current count
+            return None
+        (t0, all0, idle0, own0), (t1, all1, idle1, own1) = self._last, now
+        self._last = now
+        if all1 <= all0 or t1 <= t0:
+            return None
+        busy = (1 - (idle1 - idle0) / (all1 - all0)) * (os.cpu_count() or 1)  # cores busy, all processes
+        others = max(0.0, busy - (own1 - own0) / (t1 - t0))
+        threads = max(1, min(self.most, round(self.most - others)))
+        if threads == self.threads:
+            return None
+        self.threads = threads
+        return threads
 
 
 @dataclass
@@ -127,12 +172,14 @@ class SlotScheduler:
     """Serves `SlotRequest`s on `slots` sequences of `n_ctx` tokens each in one context of the loaded `llm`."""
 
     def __init__(self, llm, slots: int, n_ctx: int, threads: int, group: str, n_batch: int = 512,
-                 name: str = "llama.cpp") -> None:
+                 name: str = "llama.cpp", adapt_threads: bool = False) -> None:
+        """`adapt_threads`: decode with the cores other processes leave free (`FreeCores`), up to `threads`."""
         if slots < 1:
             raise ValueError(f"slots must be at least 1, got {slots}")
         self._llm = llm
         self.slots, self.n_ctx, self.name = slots, n_ctx, name
         self.context = BatchContext(llm, slots, n_ctx, max(n_batch, slots), threads)
+        self._cores = FreeCores(threads) if adapt_threads else None
         self._end_tokens = frozenset(end_of_generation(llm))
         self._pending: queue.Queue = queue.Queue()
         self._free = list(range(slots - 1, -1, -1))
@@ -238,6 +285,10 @@ class SlotScheduler:
         if not self._active:
             return
         outputs = self._fill_batch()
+        threads = self._cores.update() if self._cores is not None else None
+        if threads is not None:
+            log.info("%s: decoding with %d thread(s), the cores other processes leave free", self.name, threads)
+            self.context.set_threads(threads)
         with self._lock:
             self.context.decode()
         before = sum(slot.generated for slot, _ in outputs)

@@ -199,3 +199,13 @@ def test_streaming_over_http_with_concurrent_clients_and_a_disconnect(gguf):
         assert 'slm_queue_depth{model="smol",version="1"} 0.0' in metrics
     finally:
         backend.close()
+
+
+def test_free_cores_stays_between_one_thread_and_all_cores():
+    from slm_assets.serve.slots import FreeCores
+
+    cores = FreeCores(most=4, interval=0.0)
+    sum(i * i for i in range(200_000))  # some CPU time of this process between two samples
+    update = cores.update()
+    assert update is None or 1 <= update <= 4
+    assert 1 <= cores.threads <= 4
