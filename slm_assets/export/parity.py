@@ -5,18 +5,23 @@ that text is tokenized by both tokenizers (they must agree, or the GGUF's `token
 is wrong), and the HF token ids are fed to both models, so a logit difference measures the
 weights and the runtime, not the tokenizer.
 
-Default tolerances, from SmolLM2-135M-Instruct (30 layers, prompt-end logits spanning ~-1..34)
-on three EV-charging prompts, 32 new tokens, 2-core CPU, llama.cpp KV cache kept F32 (its
-default F16 cache alone moves f32 logits by ~1e-2; this check is about the file):
-- f32: max |logit diff| 4.5e-5 seen, limit 1e-3 (llama.cpp only sums in another order). A wrong
-  q/k layout or missing rope scaling moves logits by whole units.
-- f16: 0.030 seen, limit 0.15 (F16 weights, and F16-rounded activations in the matmuls).
-- q8_0: 1.06 seen, limit 2.0. Weight rounding alone accounts for ~0.5 (the same Q8_0 weights
-  dequantised into transformers); llama.cpp also rounds activations to 8 bits for Q8 matmuls.
-Greedy text parts wherever two candidates are nearly tied (q8_0 kept 0.69 of the tokens, one
-prompt choosing "widely" over "commonly" at its 3rd token), so the free-running match is reported
+Default tolerances, measured by `bench/export.py` (bench/results/export.json) on the bundled
+SmolLM2-135M-Instruct (30 layers, prompt-end logits spanning ~-1..34) converted by convert_hf_to_gguf
+and quantised by llama.cpp, on five EV-charging prompts, 16 new tokens, 2-core CPU, llama.cpp KV
+cache kept F32 (its default F16 cache alone moves f32 logits by ~1e-2; this check is about the file):
+- f32: max |logit diff| 4.5e-5 seen (earlier writer, same runtime), limit 1e-3 (llama.cpp only sums
+  in another order). A wrong q/k layout or missing rope scaling moves logits by whole units.
+- f16: 0.039 seen, forced top-1 1.0, limit 0.15 (F16 weights, F16-rounded activations in the matmuls).
+- q8_0: 1.06 seen, forced top-1 0.99, greedy 0.83, limit 2.0. Weight rounding alone accounts for ~0.5;
+  llama.cpp also rounds activations to 8 bits for Q8 matmuls.
+- q6_k: 1.48 seen, forced top-1 0.975, limit 3.0 / 0.9.
+- q5_k_m: 3.67 seen, forced top-1 0.875, prompt-end top-1 on 4 of 5 prompts; limit 6.0 / 0.75 / 0.6.
+- q4_k_m: 2.91 seen, forced top-1 0.875, prompt-end top-1 on 4 of 5 prompts; limit 6.0 / 0.75 / 0.6.
+SmolLM2's 576-wide rows are not multiples of 256, so llama.cpp falls back to q5_0/q8_0 for most
+tensors of every K-quant; wider models quantise better.
+Greedy text parts wherever two candidates are nearly tied, so the free-running match is reported
 but required only for f32. Quantised files must agree on the top-1 at every prompt end and, along
-HF's own continuation (teacher forcing), at >= 90% of steps (q8_0: 0.99 seen, f16: 1.0).
+HF's own continuation (teacher forcing), at the quantisation's share of steps.
 """
 
 import logging
@@ -32,6 +37,7 @@ class Tolerance:
     max_logit_diff: float  # at the prompt end
     min_forced_top1: float  # llama.cpp's argmax = HF's token along HF's greedy continuation
     min_greedy_match: float  # free-running: matching-prefix tokens / generated tokens
+    min_top1: float = 1.0  # share of prompts whose prompt-end argmax agrees
 
 
 DEFAULT_TOLERANCES = {
@@ -39,9 +45,10 @@ DEFAULT_TOLERANCES = {
     "f16": Tolerance(max_logit_diff=0.15, min_forced_top1=0.9, min_greedy_match=0.0),
     "q8_0": Tolerance(max_logit_diff=2.0, min_forced_top1=0.9, min_greedy_match=0.0),
     # K-quants from llama.cpp's quantizer (see the module docstring for the measured figures)
-    "q6_k": Tolerance(max_logit_diff=3.0, min_forced_top1=0.85, min_greedy_match=0.0),
-    "q5_k_m": Tolerance(max_logit_diff=5.0, min_forced_top1=0.8, min_greedy_match=0.0),
-    "q4_k_m": Tolerance(max_logit_diff=8.0, min_forced_top1=0.7, min_greedy_match=0.0),
+    "q6_k": Tolerance(max_logit_diff=3.0, min_forced_top1=0.9, min_greedy_match=0.0),
+    # 5- and 4-bit files flip a near-tied prompt-end argmax (1 of 5 prompts for q5_k_m on SmolLM2)
+    "q5_k_m": Tolerance(max_logit_diff=6.0, min_forced_top1=0.75, min_greedy_match=0.0, min_top1=0.6),
+    "q4_k_m": Tolerance(max_logit_diff=6.0, min_forced_top1=0.75, min_greedy_match=0.0, min_top1=0.6),
 }
 
 
@@ -236,7 +243,7 @@ def check_parity(
     passed = (
         tokens_match
         and max_diff <= max_diff_allowed
-        and top1 == 1.0
+        and top1 >= limits.min_top1
         and forced >= limits.min_forced_top1
         and greedy >= limits.min_greedy_match
     )

@@ -224,6 +224,6 @@ def test_bundled_smollm2_exports_q4_k_m_and_q8_0(bundled_model_dir, tmp_path):
     for qtype, info in infos.items():
         report = check_parity(bundled_model_dir, info.path, EV_PROMPTS, max_new_tokens=16)
         assert report.passed, (qtype, report)
-        assert report.tokens_match and report.top1_agreement == 1.0
+        assert report.tokens_match and report.top1_agreement >= DEFAULT_TOLERANCES[qtype].min_top1
     answer = gguf_generate_smoke(infos["q4_k_m"].path, EV_PROMPTS[0])
     assert len(answer.split()) >= 3, answer
