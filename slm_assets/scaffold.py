@@ -54,7 +54,7 @@ benchmark:
   compare_teacher: true    # an LLM teacher also answers the benchmark questions (and judges)
 
 export:
-  quantizations: [q8_0]
+  quantizations: [q4_k_m, q8_0]   # GGUF files; the first is served (also: f16, q6_k, q5_k_m)
 """
 
 

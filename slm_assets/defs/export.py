@@ -27,13 +27,15 @@ from slm_assets.versioning import code_version
     check_specs=[dg.AssetCheckSpec("gguf_parity", asset="gguf_export", blocking=True,
                                    description="llama.cpp on the GGUF matches the merged HF model on benchmark "
                                    "prompts within the quantisation's tolerance, and generates.")],
-    description="The benchmark's best tuned model merged into its base (safetensors), written as GGUF "
-    "(q8_0 by default) with tokenizer and chat template, an Ollama Modelfile, a model card and a data manifest, "
+    description="The benchmark's best tuned model merged into its base (safetensors), converted to GGUF by "
+    "llama.cpp's convert_hf_to_gguf and quantised by llama.cpp (q4_k_m and q8_0 by default) with tokenizer and "
+    "chat template, an Ollama Modelfile from the model's chat template, a model card and a data manifest, "
     "registered as a new version of the domain's MLflow model (alias candidate; champion if it wins).",
 )
 def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource,
                 tracking: TrackingResource):
-    from slm_assets.export.gguf import write_gguf
+    from slm_assets.export.chat_format import chat_format_for
+    from slm_assets.export.gguf import export_ggufs
     from slm_assets.export.merge import save_merged
     from slm_assets.export.modelfile import write_modelfile
     from slm_assets.export.parity import check_parity
@@ -46,19 +48,23 @@ def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     merged = save_merged(spec.base_model, warehouse.models_cache_dir, adapter, bundle / "merged")
     shutil.copytree(adapter, bundle / "adapter", dirs_exist_ok=True)
 
+    export = spec.export
+    infos = export_ggufs(merged, bundle, spec.name, export.quantizations, outtype=export.convert_outtype,
+                         name=f"slm-{spec.name}",
+                         metadata={"slm_assets.domain": spec.name, "slm_assets.code_version": code_version()})
     ggufs, parity = {}, {}
     test_rows = read_split(warehouse.artifacts(spec.name, "sft"), "test")
-    prompts = [r["prompt"][-1]["content"] for r in test_rows[:3]] or ["What is this model for?"]
-    for qtype in spec.export.quantizations:
-        info = write_gguf(merged, bundle / f"{spec.name}-{qtype}.gguf", qtype, name=f"slm-{spec.name}",
-                          metadata={"slm_assets.domain": spec.name, "slm_assets.code_version": code_version()})
-        ggufs[qtype] = {"path": str(info.path), "bytes": info.n_bytes, "sha256": info.sha256}
-        result = check_parity(merged, info.path, prompts, max_new_tokens=16)
+    prompts = [r["prompt"][-1]["content"] for r in test_rows[: export.parity_prompts]] or ["What is this model for?"]
+    for qtype, info in infos.items():
+        ggufs[qtype] = {"path": str(info.path), "bytes": info.n_bytes, "sha256": info.sha256,
+                        "seconds": round(info.seconds, 2)}
+        result = check_parity(merged, info.path, prompts, max_new_tokens=export.parity_max_new_tokens)
         parity[qtype] = {"passed": result.passed, "max_logit_diff": round(result.max_logit_diff, 5),
-                         "top1_agreement": result.top1_agreement, "greedy_match_rate": result.greedy_match_rate}
+                         "top1_agreement": result.top1_agreement, "greedy_match_rate": result.greedy_match_rate,
+                         "forced_top1_agreement": round(result.forced_top1_agreement, 4)}
         context.log.info(f"{qtype}: {info.n_bytes / 2**20:.1f} MiB, parity {parity[qtype]}")
-    first = spec.export.quantizations[0]
-    write_modelfile(f"{spec.name}-{first}.gguf", bundle, spec.system_prompt)
+    first = export.quantizations[0]
+    write_modelfile(f"{spec.name}-{first}.gguf", bundle, spec.system_prompt, chat_format_for(merged))
     benchmark_dir = warehouse.artifacts(spec.name, "benchmark")
     shutil.copy(benchmark_dir / "report.md", bundle / "benchmark.md")
     for png in benchmark_dir.glob("*.png"):  # the plots report.md links to

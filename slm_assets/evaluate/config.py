@@ -70,10 +70,3 @@ class BenchmarkConfig(BaseModel):
         "transformers uses torch's thread setting.",
     )
 
-
-class ExportConfig(BaseModel):
-    quantizations: list[Literal["f16", "q8_0", "q5_0", "q4_0"]] = Field(
-        default_factory=lambda: ["q8_0"],
-        description="GGUF files written per version; each must pass its parity tolerance before registration.",
-    )
-    registered_model_prefix: str = Field(default="slm", description="Registry name = <prefix>-<domain>.")

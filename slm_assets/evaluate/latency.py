@@ -107,13 +107,13 @@ def time_transformers(model, tokenizer, prompts: list[list[dict]], max_new_token
 
 
 def write_temporary_gguf(model, tokenizer, qtype: str, workdir: Path) -> Path:
-    """The in-memory model saved as safetensors and written as a GGUF (for timing; the export writes its own)."""
-    from slm_assets.export.gguf import write_gguf
+    """The in-memory model saved as safetensors and exported as one GGUF (for timing; the export writes its own)."""
+    from slm_assets.export.gguf import export_ggufs
 
     model_dir = workdir / "hf"
     model.save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
-    return write_gguf(model_dir, workdir / f"latency-{qtype}.gguf", qtype).path
+    return export_ggufs(model_dir, workdir, "latency", [qtype])[qtype].path
 
 
 def measure_latency(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,

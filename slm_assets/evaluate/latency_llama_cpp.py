@@ -6,11 +6,7 @@ from pathlib import Path
 
 from slm_assets.evaluate.peak_memory import PeakMemory
 from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, cpu_threads, templated_prompts
-from slm_assets.llama_batch import BatchContext, end_of_generation
-
-# general.file_type (gguf.LlamaFileType) -> name; read from llama.cpp's metadata, which is instant, where
-# GGUFReader parses the whole tokenizer (seconds)
-FILE_TYPES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 7: "q8_0", 8: "q5_0", 9: "q5_1", 32: "bf16"}
+from slm_assets.llama_batch import FILE_TYPE_NAMES, BatchContext, end_of_generation
 
 
 def _prompt_ids(tokenizer, prompts: list[list[dict]]) -> list[list[int]]:
@@ -38,7 +34,7 @@ def _load(gguf_path: Path, threads: int, n_gpu_layers: int | None, **context):
 
 def _gguf_extra(llm, gguf_path: Path, load_s: float, n_gpu_layers: int) -> dict:
     file_type = int(llm.metadata.get("general.file_type", -1))
-    return {"qtype": FILE_TYPES.get(file_type, f"type{file_type}"), "gguf_mb": gguf_path.stat().st_size / 2**20,
+    return {"qtype": FILE_TYPE_NAMES.get(file_type, f"type{file_type}"), "gguf_mb": gguf_path.stat().st_size / 2**20,
             "load_s": load_s, "n_gpu_layers": n_gpu_layers}
 
 

@@ -36,7 +36,7 @@ class Evaluation:
 
 def run_evaluation(models: dict, tokenizer, rows: list[dict], config: BenchmarkConfig, out_dir: Path, title: str, *,
                    index=None, k: int = 2, chunk_texts: dict[str, str] | None = None, judge: LLMJudge | None = None,
-                   judge_skipped: str | None = None, gguf_path: Path | None = None, gguf_qtype: str | None = "q8_0",
+                   judge_skipped: str | None = None, gguf_path: Path | None = None, gguf_qtype: str | None = "q4_k_m",
                    sources: dict[str, str] | None = None, intro: str | None = None,
                    answerers: dict | None = None, notes: list[str] | None = None, grounding=None,
                    doc_sources: dict[str, str] | None = None,
@@ -67,7 +67,7 @@ def run_evaluation(models: dict, tokenizer, rows: list[dict], config: BenchmarkC
             if gguf is None and config.latency_gguf and gguf_qtype:
                 try:
                     gguf = write_temporary_gguf(models[best], tokenizer, gguf_qtype, Path(tmp))
-                except ValueError as exc:  # an architecture the GGUF writer does not support
+                except ValueError as exc:  # an architecture llama.cpp's converter or quantizer refuses
                     skipped = str(exc)
             elif gguf is None:
                 skipped = "benchmark.latency_gguf is false"

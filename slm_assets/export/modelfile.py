@@ -8,20 +8,14 @@ three double quotes cannot be written, and is refused rather than silently cut s
 """
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
+
+from slm_assets.export.chat_format import CHATML, ChatFormat
 
 log = logging.getLogger(__name__)
 
-# Go template equivalent of the ChatML template (SmolLM2 and others). Ollama passes the Modelfile
-# SYSTEM as the first message when a request brings none, so system turns come through .Messages.
-CHATML_TEMPLATE = (
-    "{{- range .Messages }}<|im_start|>{{ .Role }}\n"
-    "{{ .Content }}<|im_end|>\n"
-    "{{ end }}<|im_start|>assistant\n"
-)
-TEMPLATES = {"chatml": CHATML_TEMPLATE}
-CHATML_STOPS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>")
+CHATML_STOPS = CHATML.stops
 
 
 def quote_value(text: str) -> str:
@@ -48,28 +42,24 @@ def write_modelfile(
     gguf_filename: str,
     out_dir: Path,
     system_prompt: str,
-    chat_template_kind: str = "chatml",
-    stop_tokens: Sequence[str] = CHATML_STOPS,
+    chat_format: ChatFormat | None = CHATML,
     params: Mapping[str, object] | None = None,
 ) -> Path:
     """Write `out_dir/Modelfile` pointing at `./<gguf_filename>` (the GGUF sits beside it).
 
-    `params` become `PARAMETER` lines (e.g. temperature, num_ctx); stops are listed first.
+    `chat_format` (from `chat_format.chat_format_for(model_dir)`) gives TEMPLATE, stops and sampling
+    parameters; None writes no TEMPLATE, so Ollama uses the GGUF's embedded chat template. `params`
+    add or override `PARAMETER` lines (e.g. num_ctx); stops are listed first.
     """
-    if chat_template_kind not in TEMPLATES:
-        raise ValueError(f"chat template {chat_template_kind!r} unknown; known: {', '.join(TEMPLATES)}")
     if "/" in gguf_filename or not gguf_filename.endswith(".gguf"):
         raise ValueError(f"gguf_filename must be a bare *.gguf file name, got {gguf_filename!r}")
-    lines = [
-        f"FROM ./{gguf_filename}",
-        "",
-        f"TEMPLATE {quote_value(TEMPLATES[chat_template_kind])}",
-        "",
-        f"SYSTEM {quote_value(system_prompt)}",
-        "",
-    ]
-    lines += [f"PARAMETER stop {_parameter_value(stop)}" for stop in stop_tokens]
-    for key, value in (params or {}).items():
+    lines = [f"FROM ./{gguf_filename}", ""]
+    if chat_format is not None:
+        lines += [f"TEMPLATE {quote_value(chat_format.template)}", ""]
+    lines += [f"SYSTEM {quote_value(system_prompt)}", ""]
+    lines += [f"PARAMETER stop {_parameter_value(stop)}" for stop in (chat_format.stops if chat_format else ())]
+    merged = {**(chat_format.params if chat_format else {}), **(params or {})}
+    for key, value in merged.items():
         if not key.replace("_", "").isalnum():
             raise ValueError(f"parameter name {key!r} is not a plain identifier")
         lines.append(f"PARAMETER {key} {_parameter_value(value)}")

@@ -5,18 +5,23 @@ that text is tokenized by both tokenizers (they must agree, or the GGUF's `token
 is wrong), and the HF token ids are fed to both models, so a logit difference measures the
 weights and the runtime, not the tokenizer.
 
-Default tolerances, from SmolLM2-135M-Instruct (30 layers, prompt-end logits spanning ~-1..34)
-on three EV-charging prompts, 32 new tokens, 2-core CPU, llama.cpp KV cache kept F32 (its
-default F16 cache alone moves f32 logits by ~1e-2; this check is about the file):
-- f32: max |logit diff| 4.5e-5 seen, limit 1e-3 (llama.cpp only sums in another order). A wrong
-  q/k layout or missing rope scaling moves logits by whole units.
-- f16: 0.030 seen, limit 0.15 (F16 weights, and F16-rounded activations in the matmuls).
-- q8_0: 1.06 seen, limit 2.0. Weight rounding alone accounts for ~0.5 (the same Q8_0 weights
-  dequantised into transformers); llama.cpp also rounds activations to 8 bits for Q8 matmuls.
-Greedy text parts wherever two candidates are nearly tied (q8_0 kept 0.69 of the tokens, one
-prompt choosing "widely" over "commonly" at its 3rd token), so the free-running match is reported
+Default tolerances, measured by `bench/export.py` (bench/results/export.json) on the bundled
+SmolLM2-135M-Instruct (30 layers, prompt-end logits spanning ~-1..34) converted by convert_hf_to_gguf
+and quantised by llama.cpp, on five EV-charging prompts, 16 new tokens, 2-core CPU, llama.cpp KV
+cache kept F32 (its default F16 cache alone moves f32 logits by ~1e-2; this check is about the file):
+- f32: max |logit diff| 4.5e-5 seen (earlier writer, same runtime), limit 1e-3 (llama.cpp only sums
+  in another order). A wrong q/k layout or missing rope scaling moves logits by whole units.
+- f16: 0.039 seen, forced top-1 1.0, limit 0.15 (F16 weights, F16-rounded activations in the matmuls).
+- q8_0: 1.06 seen, forced top-1 0.99, greedy 0.83, limit 2.0. Weight rounding alone accounts for ~0.5;
+  llama.cpp also rounds activations to 8 bits for Q8 matmuls.
+- q6_k: 1.48 seen, forced top-1 0.975, limit 3.0 / 0.9.
+- q5_k_m: 3.67 seen, forced top-1 0.875, prompt-end top-1 on 4 of 5 prompts; limit 6.0 / 0.75 / 0.6.
+- q4_k_m: 2.91 seen, forced top-1 0.875, prompt-end top-1 on 4 of 5 prompts; limit 6.0 / 0.75 / 0.6.
+SmolLM2's 576-wide rows are not multiples of 256, so llama.cpp falls back to q5_0/q8_0 for most
+tensors of every K-quant; wider models quantise better.
+Greedy text parts wherever two candidates are nearly tied, so the free-running match is reported
 but required only for f32. Quantised files must agree on the top-1 at every prompt end and, along
-HF's own continuation (teacher forcing), at >= 90% of steps (q8_0: 0.99 seen, f16: 1.0).
+HF's own continuation (teacher forcing), at the quantisation's share of steps.
 """
 
 import logging
@@ -32,18 +37,20 @@ class Tolerance:
     max_logit_diff: float  # at the prompt end
     min_forced_top1: float  # llama.cpp's argmax = HF's token along HF's greedy continuation
     min_greedy_match: float  # free-running: matching-prefix tokens / generated tokens
+    min_top1: float = 1.0  # share of prompts whose prompt-end argmax agrees
 
 
 DEFAULT_TOLERANCES = {
     "f32": Tolerance(max_logit_diff=1e-3, min_forced_top1=1.0, min_greedy_match=1.0),
     "f16": Tolerance(max_logit_diff=0.15, min_forced_top1=0.9, min_greedy_match=0.0),
     "q8_0": Tolerance(max_logit_diff=2.0, min_forced_top1=0.9, min_greedy_match=0.0),
-    # 5- and 4-bit blocks move logits by several units on a 135M model; the argmax must still mostly agree
-    "q5_0": Tolerance(max_logit_diff=5.0, min_forced_top1=0.8, min_greedy_match=0.0),
-    "q4_0": Tolerance(max_logit_diff=8.0, min_forced_top1=0.7, min_greedy_match=0.0),
+    # K-quants from llama.cpp's quantizer (see the module docstring for the measured figures)
+    "q6_k": Tolerance(max_logit_diff=3.0, min_forced_top1=0.9, min_greedy_match=0.0),
+    # 5- and 4-bit files flip a near-tied prompt-end argmax (1 of 5 prompts for q5_k_m on SmolLM2)
+    "q5_k_m": Tolerance(max_logit_diff=6.0, min_forced_top1=0.75, min_greedy_match=0.0, min_top1=0.6),
+    "q4_k_m": Tolerance(max_logit_diff=6.0, min_forced_top1=0.75, min_greedy_match=0.0, min_top1=0.6),
 }
 
-_FILE_TYPES = {0: "f32", 1: "f16", 7: "q8_0", 8: "q5_0", 2: "q4_0"}  # gguf.LlamaFileType values written here
 
 
 @dataclass(frozen=True)
@@ -77,29 +84,25 @@ class ParityReport:
 
 
 def gguf_qtype(gguf_path: Path) -> str:
-    """The file type recorded in the GGUF (`general.file_type`), as f32/f16/q8_0 or `type<N>`."""
+    """The file type recorded in the GGUF (`general.file_type`), as f32/f16/q4_k_m… or `type<N>`."""
     from gguf import GGUFReader
+
+    from slm_assets.llama_batch import FILE_TYPE_NAMES
 
     field_ = GGUFReader(str(gguf_path)).get_field("general.file_type")
     value = int(field_.contents()) if field_ is not None else 0
-    return _FILE_TYPES.get(value, f"type{value}")
+    return FILE_TYPE_NAMES.get(value, f"type{value}")
 
 
 def _open_gguf(gguf_path: Path, n_ctx: int, logits_all: bool = True):
     import llama_cpp
 
+    from slm_assets.export.gguf import open_llama
+
     # F32 KV cache: llama.cpp's default F16 cache adds its own rounding, and this check is about
     # the file. logits_all keeps every position's logits in `Llama.scores`.
-    return llama_cpp.Llama(
-        model_path=str(gguf_path),
-        n_ctx=n_ctx,
-        n_threads=2,
-        n_threads_batch=2,
-        logits_all=logits_all,
-        type_k=llama_cpp.GGML_TYPE_F32,
-        type_v=llama_cpp.GGML_TYPE_F32,
-        verbose=False,
-    )
+    return open_llama(gguf_path, n_ctx=n_ctx, n_threads=2, n_threads_batch=2, logits_all=logits_all,
+                      type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
 
 
 def _hf_greedy(model, ids: list[int], max_new_tokens: int, stop: set[int]):
@@ -240,7 +243,7 @@ def check_parity(
     passed = (
         tokens_match
         and max_diff <= max_diff_allowed
-        and top1 == 1.0
+        and top1 >= limits.min_top1
         and forced >= limits.min_forced_top1
         and greedy >= limits.min_greedy_match
     )

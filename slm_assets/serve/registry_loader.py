@@ -12,7 +12,8 @@ from urllib.parse import unquote, urlparse
 
 log = logging.getLogger(__name__)
 
-QTYPE_PREFERENCE = ("q8_0", "f16", "f32")
+# the domain default q4_k_m first (ollama and llama.cpp users' usual pick), then larger files
+QTYPE_PREFERENCE = ("q4_k_m", "q5_k_m", "q6_k", "q8_0", "f16", "bf16", "f32")
 
 
 class ServedModelNotFound(LookupError):

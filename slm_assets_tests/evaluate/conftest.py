@@ -23,8 +23,9 @@ def smollm2_tokenizer(tmp_path_factory) -> Path:
     """SmolLM2's tokenizer files only, read from the bundled GGUF's metadata (no weights)."""
     from transformers import AutoTokenizer
 
-    from slm_assets.models import bundled_gguf
+    from slm_assets.models import allow_transformers_gguf, bundled_gguf
 
+    allow_transformers_gguf()
     gguf_file = bundled_gguf("smollm2-135m-instruct")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
     target = tmp_path_factory.mktemp("smollm2-tokenizer")
@@ -39,9 +40,9 @@ def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_gguf(tmp_path_factory, tiny_llama_dir) -> Path:
-    from slm_assets.export.gguf import write_gguf
+    from slm_assets.export.gguf import convert_to_gguf
 
-    return write_gguf(tiny_llama_dir, tmp_path_factory.mktemp("tiny-gguf") / "tiny-f16.gguf", "f16").path
+    return convert_to_gguf(tiny_llama_dir, tmp_path_factory.mktemp("tiny-gguf") / "tiny-f16.gguf", "f16").path
 
 
 @pytest.fixture(scope="session")

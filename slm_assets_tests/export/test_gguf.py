@@ -1,14 +1,21 @@
-"""GGUF export: written files load in llama.cpp and give the logits transformers gives."""
+"""GGUF export through llama.cpp's converter and quantizer: files load in llama.cpp and give the
+logits transformers gives, within each quantisation's tolerance."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-import slm_assets.export.gguf as gguf_export
-from slm_assets.export.gguf import write_gguf
+from slm_assets.export.gguf import (
+    GgufExportError,
+    convert_to_gguf,
+    export_ggufs,
+    quantize_gguf,
+    tokenizer_pre,
+)
 from slm_assets.export.modelfile import CHATML_STOPS, write_modelfile
-from slm_assets.export.parity import DEFAULT_TOLERANCES, check_parity, gguf_generate_smoke
+from slm_assets.export.parity import DEFAULT_TOLERANCES, check_parity, gguf_generate_smoke, gguf_qtype
+from slm_assets_tests.evaluate.tiny_models import make_tiny_llama
 
 EV_PROMPTS = [
     "What is the difference between AC and DC charging for an electric car?",
@@ -17,73 +24,49 @@ EV_PROMPTS = [
 ]
 
 
-def _tiny_llama(target: Path, tokenizer_dir: Path, rope_parameters: dict | None = None) -> Path:
-    """A 2-layer random Llama with SmolLM2's tokenizer, saved like a fine-tuned model would be.
-
-    Weights are drawn with std 0.2 (not the usual 0.02) so attention is sharp and logits span
-    several units: a wrong q/k layout then moves logits by whole units, far outside any tolerance.
-    """
-    import shutil
-
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=49152,
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=128,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        initializer_range=0.2,
-        rope_parameters=rope_parameters or {"rope_type": "default", "rope_theta": 10000.0},
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=2,
-    )
-    with torch.random.fork_rng(devices=[]):  # seeded without touching the global RNG
-        torch.manual_seed(0)
-        model = LlamaForCausalLM(config)
-    model.save_pretrained(target)
-    for item in tokenizer_dir.iterdir():
-        shutil.copy(item, target / item.name)
-    return target
+@pytest.fixture(scope="module")
+def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), smollm2_tokenizer_dir)
 
 
 @pytest.fixture(scope="module")
-def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
-    return _tiny_llama(tmp_path_factory.mktemp("tiny-llama"), smollm2_tokenizer_dir)
+def tiny_f16(tmp_path_factory, tiny_llama_dir) -> Path:
+    return convert_to_gguf(tiny_llama_dir, tmp_path_factory.mktemp("tiny-f16") / "tiny-f16.gguf", "f16").path
 
 
-@pytest.mark.parametrize("qtype", ["f32", "f16", "q8_0", "q5_0", "q4_0"])
-def test_tiny_gguf_logits_match_transformers(tiny_llama_dir, tmp_path, qtype):
-    info = write_gguf(tiny_llama_dir, tmp_path / f"tiny-{qtype}.gguf", qtype)
+@pytest.mark.parametrize("outtype", ["f32", "f16"])
+def test_converter_output_matches_transformers(tiny_llama_dir, tmp_path, outtype):
+    info = convert_to_gguf(tiny_llama_dir, tmp_path / f"tiny-{outtype}.gguf", outtype)
 
     report = check_parity(tiny_llama_dir, info.path, EV_PROMPTS, max_new_tokens=6)
 
-    assert report.qtype == qtype
+    assert report.qtype == outtype == gguf_qtype(info.path)
     assert report.tokens_match
-    assert report.max_logit_diff <= DEFAULT_TOLERANCES[qtype].max_logit_diff
-    if qtype == "f32":
-        # Random weights leave near-ties that F16/Q8 rounding may flip; F32 must agree exactly.
-        assert report.passed
-        assert report.greedy_match_rate == 1.0
-    # token_embd, output_norm, 9 per layer; tied embeddings, so no output.weight
-    assert info.n_tensors == 2 + 2 * 9
+    assert report.max_logit_diff <= DEFAULT_TOLERANCES[outtype].max_logit_diff
+    if outtype == "f32":
+        # Random weights leave near-ties that F16 rounding may flip; F32 must agree exactly.
+        assert report.passed and report.greedy_match_rate == 1.0
     assert info.n_bytes == info.path.stat().st_size and len(info.sha256) == 64
 
 
-def test_gguf_without_qk_interleave_fails_parity(tiny_llama_dir, tmp_path, monkeypatch):
-    # Writing HF's half-split rope rows as they are is the classic conversion bug.
-    monkeypatch.setattr(gguf_export, "_interleave_rope_rows", lambda weight, n_heads: weight)
-    info = write_gguf(tiny_llama_dir, tmp_path / "unpermuted.gguf", "f32")
+@pytest.mark.parametrize("qtype", ["q8_0", "q6_k", "q5_k_m", "q4_k_m"])
+def test_quantizer_writes_each_type_and_it_loads(tiny_llama_dir, tiny_f16, tmp_path, qtype):
+    info = quantize_gguf(tiny_f16, tmp_path / f"tiny-{qtype}.gguf", qtype, threads=1)
 
-    report = check_parity(tiny_llama_dir, info.path, EV_PROMPTS, max_new_tokens=4)
+    report = check_parity(tiny_llama_dir, info.path, EV_PROMPTS[:2], max_new_tokens=4, tolerance=1e9)
 
-    assert not report.passed
-    assert report.max_logit_diff > 1.0
+    assert gguf_qtype(info.path) == qtype
+    assert info.n_bytes < tiny_f16.stat().st_size
+    assert report.tokens_match and report.max_logit_diff < 10.0  # loads and computes the same model, roughly
+
+
+def test_parity_fails_for_a_gguf_of_other_weights(tmp_path, smollm2_tokenizer_dir, tiny_llama_dir):
+    other = make_tiny_llama(tmp_path / "other", smollm2_tokenizer_dir, seed=1)
+    info = convert_to_gguf(other, tmp_path / "other-f32.gguf", "f32")
+
+    report = check_parity(tiny_llama_dir, info.path, EV_PROMPTS[:2], max_new_tokens=4)
+
+    assert not report.passed and report.max_logit_diff > 1.0
 
 
 @pytest.mark.parametrize(
@@ -101,53 +84,67 @@ def test_gguf_without_qk_interleave_fails_parity(tiny_llama_dir, tmp_path, monke
     ],
     ids=["linear", "llama3"],
 )
-def test_rope_scaling_is_exported(tmp_path, smollm2_tokenizer_dir, rope):
-    model_dir = _tiny_llama(tmp_path / "model", smollm2_tokenizer_dir, rope)
-    info = write_gguf(model_dir, tmp_path / "scaled.gguf", "f32")
+def test_rope_scaling_is_exported(tmp_path, tiny_llama_dir, rope):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for item in tiny_llama_dir.iterdir():
+        (model_dir / item.name).write_bytes(item.read_bytes())
+    config = json.loads((model_dir / "config.json").read_text())
+    config["rope_parameters"] = rope
+    (model_dir / "config.json").write_text(json.dumps(config))
+    info = convert_to_gguf(model_dir, tmp_path / "scaled.gguf", "f32")
 
     report = check_parity(model_dir, info.path, EV_PROMPTS[:2], max_new_tokens=4)
 
     assert report.passed, report.max_logit_diff
 
 
-def test_gguf_metadata_and_tensor_types(tiny_llama_dir, tmp_path):
-    from gguf import GGMLQuantizationType, GGUFReader
+def test_export_writes_each_quantisation_with_metadata_and_tokenizer(tiny_llama_dir, tmp_path):
+    from gguf import GGUFReader
 
-    info = write_gguf(
-        tiny_llama_dir,
-        tmp_path / "tiny.gguf",
-        "q8_0",
-        name="ev-charging-assistant",
-        metadata={"slm_assets.domain": "ev-charging", "slm_assets.version": 3},
-    )
+    infos = export_ggufs(tiny_llama_dir, tmp_path, "ev", ["q4_k_m", "q8_0"], name="slm-ev",
+                         metadata={"slm_assets.domain": "ev", "slm_assets.version": 3})
 
-    reader = GGUFReader(str(info.path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ev-q4_k_m.gguf", "ev-q8_0.gguf"]  # no f16 left over
+    reader = GGUFReader(str(infos["q4_k_m"].path))
     value = {key: field.contents() for key, field in reader.fields.items() if key != "tokenizer.ggml.merges"}
-    assert value["general.architecture"] == "llama"
-    assert value["general.name"] == "ev-charging-assistant"
-    assert value["slm_assets.domain"] == "ev-charging" and value["slm_assets.version"] == 3
+    assert value["general.architecture"] == "llama" and value["general.name"] == "slm-ev"
+    assert value["slm_assets.domain"] == "ev" and value["slm_assets.version"] == 3  # kept by the quantizer
     assert value["llama.block_count"] == 2 and value["llama.embedding_length"] == 64
-    assert value["llama.attention.head_count"] == 4 and value["llama.attention.head_count_kv"] == 2
-    assert value["llama.context_length"] == 512 and value["llama.feed_forward_length"] == 128
-    assert value["llama.rope.freq_base"] == 10000.0 and value["llama.rope.dimension_count"] == 16
-    assert value["tokenizer.ggml.model"] == "gpt2" and value["tokenizer.ggml.pre"] == "gpt-2"
-    assert len(value["tokenizer.ggml.tokens"]) == 49152
-    assert value["tokenizer.ggml.tokens"][2] == "<|im_end|>"
-    assert value["tokenizer.ggml.eos_token_id"] == 2 and value["tokenizer.ggml.bos_token_id"] == 1
-    assert value["tokenizer.ggml.add_bos_token"] is False
+    assert value["tokenizer.ggml.model"] == "gpt2" and value["tokenizer.ggml.pre"] == "smollm"
+    assert value["tokenizer.ggml.tokens"][2] == "<|im_end|>" and value["tokenizer.ggml.eos_token_id"] == 2
     assert "<|im_start|>" in value["tokenizer.chat_template"]
-    types = {tensor.name: tensor.tensor_type for tensor in reader.tensors}
-    assert "output.weight" not in types
-    assert types["blk.0.attn_norm.weight"] == GGMLQuantizationType.F32
-    assert types["blk.0.attn_q.weight"] == GGMLQuantizationType.Q8_0
-    assert types["token_embd.weight"] == GGMLQuantizationType.Q8_0
+    assert gguf_qtype(infos["q8_0"].path) == "q8_0"
 
 
-def test_refuses_a_non_llama_architecture(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 2}))
+def test_refuses_an_architecture_the_converter_does_not_know(tmp_path):
+    from slm_assets_tests.fakes.tiny_models import unsupported_model
 
-    with pytest.raises(ValueError, match="gpt2"):
-        write_gguf(tmp_path, tmp_path / "out.gguf", "f16")
+    model_dir = unsupported_model(tmp_path / "made-up")
+
+    with pytest.raises(GgufExportError, match="TinyMadeUpForCausalLM"):
+        convert_to_gguf(model_dir, tmp_path / "out.gguf")
+    assert not (tmp_path / "out.gguf").exists()
+
+
+def test_refuses_an_adapter_directory_and_unknown_quantisations(tmp_path, tiny_f16):
+    (tmp_path / "adapter_config.json").write_text("{}")
+    with pytest.raises(GgufExportError, match="merge the LoRA"):
+        convert_to_gguf(tmp_path, tmp_path / "out.gguf")
+    with pytest.raises(GgufExportError, match="q3_xl"):
+        quantize_gguf(tiny_f16, tmp_path / "out.gguf", "q3_xl")
+
+
+def test_pre_tokenizer_is_read_from_the_split_regex(tmp_path):
+    from slm_assets.export.gguf import LLAMA3_REGEX
+
+    split = {"type": "Split", "pattern": {"Regex": LLAMA3_REGEX}, "behavior": "Isolated"}
+    (tmp_path / "tokenizer.json").write_text(json.dumps(
+        {"pre_tokenizer": {"type": "Sequence", "pretokenizers": [split, {"type": "ByteLevel", "use_regex": False}]}}))
+    assert tokenizer_pre(tmp_path) == "llama-bpe"
+    split["pattern"]["Regex"] = "[a-z]+"
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"pre_tokenizer": split}))
+    assert tokenizer_pre(tmp_path) is None
 
 
 def _read_modelfile(text: str) -> list[tuple[str, str]]:
@@ -191,23 +188,42 @@ def test_modelfile_carries_template_stops_and_system_prompt_verbatim(tmp_path):
     assert ("PARAMETER temperature", "0.2") in commands and ("PARAMETER num_ctx", "2048") in commands
 
 
+def test_smollm2_modelfile_comes_from_its_own_chat_template(smollm2_tokenizer_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    from slm_assets.export.chat_format import chat_format_for
+    from slm_assets_tests.fakes.go_template import render
+
+    conversation = [{"role": "system", "content": "You answer questions about EV charging."},
+                    {"role": "user", "content": "What is CCS?"}, {"role": "assistant", "content": "A DC plug."},
+                    {"role": "user", "content": "And Type 2?"}]
+    chat_format = chat_format_for(smollm2_tokenizer_dir)
+    path = write_modelfile("ev-q4_k_m.gguf", tmp_path, "You answer questions about EV charging.", chat_format)
+
+    commands = _read_modelfile(path.read_text())
+    hf_text = AutoTokenizer.from_pretrained(str(smollm2_tokenizer_dir)).apply_chat_template(
+        conversation, tokenize=False, add_generation_prompt=True)
+    assert chat_format.family == "chatml"
+    assert render(dict(commands)["TEMPLATE"], conversation) == hf_text
+    assert [value for name, value in commands if name == "PARAMETER stop"] == list(CHATML_STOPS)
+
+
 def test_modelfile_refuses_a_prompt_it_cannot_quote(tmp_path):
     with pytest.raises(ValueError, match="three quotes"):
         write_modelfile("m.gguf", tmp_path, 'ends early """\nrest')
 
 
 @pytest.mark.slow
-def test_bundled_smollm2_q8_0_export(bundled_model_dir, tmp_path):
-    info = write_gguf(
-        bundled_model_dir, tmp_path / "smollm2-q8_0.gguf", "q8_0", metadata={"slm_assets.domain": "ev"}
-    )
+def test_bundled_smollm2_exports_q4_k_m_and_q8_0(bundled_model_dir, tmp_path):
+    infos = export_ggufs(bundled_model_dir, tmp_path, "smollm2", ["q4_k_m", "q8_0"],
+                         metadata={"slm_assets.domain": "ev"})
 
-    report = check_parity(bundled_model_dir, info.path, EV_PROMPTS, max_new_tokens=16)
-
-    # 135M parameters at ~1.06 bytes each (Q8_0: 34 bytes per 32 weights) plus F32 norms: ~145 MB
-    assert 130e6 < info.n_bytes < 160e6
-    assert report.passed, report
-    assert report.tokens_match and report.top1_agreement == 1.0
-    assert report.forced_top1_agreement >= DEFAULT_TOLERANCES["q8_0"].min_forced_top1
-    answer = gguf_generate_smoke(info.path, EV_PROMPTS[0])
+    # 135M parameters; q8_0 ~1.06 bytes per weight, q4_k_m smaller (576-wide rows fall back to other types)
+    assert 130e6 < infos["q8_0"].n_bytes < 160e6
+    assert infos["q4_k_m"].n_bytes < 0.8 * infos["q8_0"].n_bytes
+    for qtype, info in infos.items():
+        report = check_parity(bundled_model_dir, info.path, EV_PROMPTS, max_new_tokens=16)
+        assert report.passed, (qtype, report)
+        assert report.tokens_match and report.top1_agreement >= DEFAULT_TOLERANCES[qtype].min_top1
+    answer = gguf_generate_smoke(infos["q4_k_m"].path, EV_PROMPTS[0])
     assert len(answer.split()) >= 3, answer

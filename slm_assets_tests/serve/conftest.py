@@ -47,9 +47,9 @@ def tiny_hf_dir(tmp_path_factory, bundled_model_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_gguf(tiny_hf_dir, tmp_path_factory) -> Path:
-    from slm_assets.export.gguf import write_gguf
+    from slm_assets.export.gguf import convert_to_gguf
 
-    return write_gguf(tiny_hf_dir, tmp_path_factory.mktemp("tiny-gguf") / "tiny-f16.gguf", "f16").path
+    return convert_to_gguf(tiny_hf_dir, tmp_path_factory.mktemp("tiny-gguf") / "tiny-f16.gguf", "f16").path
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,34 @@
+"""Export settings: which GGUF files a version carries and the registry name."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+# What a domain may ask for: the converter's f16 and llama.cpp quantizer outputs.
+QType = Literal["f16", "q8_0", "q6_k", "q5_k_m", "q4_k_m"]
+
+
+class ExportConfig(BaseModel):
+    quantizations: list[QType] = Field(
+        default_factory=lambda: ["q4_k_m", "q8_0"], min_length=1,
+        description="GGUF files written per version, first = the one served and put in the Modelfile; each is "
+        "made by llama.cpp's quantizer from the converter's f16 file and must pass its parity tolerance before "
+        "registration.",
+    )
+    convert_outtype: Literal["f16", "bf16"] = Field(
+        default="f16", description="16-bit type convert_hf_to_gguf writes; the quantisations start from it.",
+    )
+    parity_prompts: int = Field(
+        default=3, ge=1, description="Held-out test prompts the gguf_parity check compares per quantisation.",
+    )
+    parity_max_new_tokens: int = Field(
+        default=16, ge=1, description="Greedy tokens per parity prompt (HF's continuation, teacher-forced too).",
+    )
+    registered_model_prefix: str = Field(default="slm", description="Registry name = <prefix>-<domain>.")
+
+    @field_validator("quantizations")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"quantizations lists a type twice: {value}")
+        return value
