@@ -36,11 +36,14 @@ split:
   val_fraction: 0.1
   test_fraction: 0.15
   context:
-    open_book_ratio: 0.3
+    open_book_ratio: 0.5       # share of train/val examples asked with passages, as the server asks
     k_distractors: 1
+    k_retrieve: 2              # passages per question when serving and benchmarking
+    unanswerable_ratio: 0.15   # open-book examples whose passages do not answer: "The documents do not say."
 
 train:
   preset: demo             # smoke (tests), demo (CPU minutes), full (GPU)
+  # dpo: {{enabled: true}}   # preference phase after SFT against the model's own bad answers
   backend: auto            # unsloth on CUDA when installed, else transformers + PEFT
   packing: auto            # padding-free packing where FlashAttention is installed (CUDA)
 
@@ -49,9 +52,14 @@ distill:
   # teacher_model: HuggingFaceTB/SmolLM2-1.7B-Instruct   # same tokenizer; default: the merged lora_adapter
 
 benchmark:
+  # gold_questions: domains/gold/{name}.jsonl   # questions written by people; the gate then decides on them
   primary_metric: rouge_l
-  min_improvement: 0.0
+  min_improvement: 0.0     # the gate's paired-bootstrap lower bound must exceed this
   compare_teacher: true    # an LLM teacher also answers the benchmark questions (and judges)
+
+grounding:                 # every open-book answer is checked against its passages
+  enabled: true
+  min_relevance: 0.25      # below it: "The documents do not say."
 
 export:
   quantizations: [q4_k_m, q8_0]   # GGUF files; the first is served (also: f16, q6_k, q5_k_m)

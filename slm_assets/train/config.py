@@ -12,7 +12,7 @@ class ContextConfig(BaseModel):
     """Training with context: the source chunk plus retrieved distractors from other documents in the prompt."""
 
     open_book_ratio: float = Field(
-        default=0.0, ge=0, le=1, description="Share of train/val examples that carry passages (the rest closed book)."
+        default=0.5, ge=0, le=1, description="Share of train/val examples that carry passages (the rest closed book)."
     )
     k_distractors: int = Field(default=1, ge=0, description="Retrieved chunks from other documents added as distractors.")
     k_retrieve: int = Field(default=2, ge=1, description="Passages retrieved per question at evaluation and serving.")
@@ -144,8 +144,9 @@ class DistillConfig(BaseModel):
 PRESETS: dict[str, dict] = {
     "smoke": {"max_steps": 6, "per_device_batch_size": 4, "max_length": 128, "eval_steps": 3, "max_val_examples": 8},
     # sized for ~4 minutes on 2 CPU cores (~150 training tokens/s for SmolLM2-135M); micro-batches of 2 rows keep
-    # activations (~1.3 MB a token for SmolLM2-135M in fp32) near 1 GB at batch 8 x 288
-    "demo": {"max_steps": 40, "per_device_batch_size": 8, "micro_batch_size": 2, "max_length": 160, "eval_steps": 20,
+    # activations (~1.3 MB a token for SmolLM2-135M in fp32) near 1 GB at batch 8 x 288; 288 tokens hold two
+    # passage windows, the question and the answer (open-book examples are cut at 160)
+    "demo": {"max_steps": 40, "per_device_batch_size": 8, "micro_batch_size": 2, "max_length": 288, "eval_steps": 20,
              "max_val_examples": 32},
     "full": {"max_steps": 2000, "per_device_batch_size": 16, "max_length": 1024, "eval_steps": 100,
              "learning_rate": 2e-4, "max_val_examples": 512},
@@ -153,7 +154,7 @@ PRESETS: dict[str, dict] = {
 
 DISTILL_PRESETS: dict[str, dict] = {
     "smoke": {"max_steps": 4, "per_device_batch_size": 4, "max_length": 128, "max_val_examples": 8},
-    "demo": {"max_steps": 16, "per_device_batch_size": 8, "max_length": 160, "max_val_examples": 32},
+    "demo": {"max_steps": 16, "per_device_batch_size": 8, "max_length": 288, "max_val_examples": 32},
     "full": {"max_steps": 1000, "per_device_batch_size": 16, "max_length": 1024, "learning_rate": 2e-4},
 }
 
