@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM := false
 export DAGSTER_HOME ?= $(CURDIR)/warehouse/.dagster
 DOMAIN ?= ev_charging
 
-.PHONY: install demo test test-ui test-all dev lint check bench clean-warehouse
+.PHONY: install demo test test-ui test-loop test-all dev lint check bench clean-warehouse
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 # browser tests skip (with the reason) when /usr/bin/chromium is missing; .ci/run installs it
 test: install
-	$(BIN)/python -m pytest -q -m "not gpu" --ignore=slm_assets_tests/ui slm_assets_tests
+	$(BIN)/python -m pytest -q -m "not gpu and not daemon" --ignore=slm_assets_tests/ui slm_assets_tests
+
+# the retrain loop under a real dagster dev: drop a document, wait for a new registered version (tens of minutes)
+test-loop: install
+	$(BIN)/python -m pytest -q -m daemon slm_assets_tests/loop
 
 # the Dagster UI in headless Chromium: materialises a tiny domain through the UI (minutes)
 test-ui: install
