@@ -248,7 +248,7 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
                              external=[n for n in answerers if n in scores])
     for name in scores:
         baseline = judge_baseline(name)
-        if not name.startswith("base") and name not in result.external and baseline in scores:
+        if not name.startswith("base") and baseline in scores:
             result.judge[name] = reference_judge(table, name, baseline)
     return result
 

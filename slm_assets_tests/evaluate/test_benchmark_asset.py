@@ -86,7 +86,10 @@ def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny
     assert report["latency"]["model"] == report["best_model"]
     teacher = report["models"]["teacher"]
     assert teacher["rouge_l"] == 1.0 and teacher["exact_match"] == 1.0 and math.isnan(teacher["perplexity"])
-    assert report["external_models"] == ["teacher"] and report["best_model"] in {"lora_adapter", "distilled_model"}
+    assert report["external_models"] == ["teacher", "bm25_sentence"]  # compared, never candidates
+    assert report["best_model"] in {"lora_adapter", "distilled_model"}
+    assert {"base_served", "lora_adapter_served", "distilled_model_served"} <= set(report["models"])
+    assert all(0.0 <= m["echo_rate"] <= 1.0 for m in report["models"].values())
     assert report["sources"]["teacher"] == "openai:judge-model" and "teacher" in report["judge"]
     metadata = result.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata
     assert metadata["latency_plot"].value.startswith("![latency](data:image/png;base64,")
