@@ -56,7 +56,8 @@ def write_domain(domains_dir: Path, name: str, folders: list[str], **overrides) 
         "split": {"val_fraction": 0.15, "test_fraction": 0.2, "seed": 3},
         "train": {"preset": "smoke"},
         # a smoke-trained model need not beat base: the gate is tested on its own, here the graph must run through
-        "benchmark": {"max_questions": 8, "max_new_tokens": 16, "batch_size": 8, "min_improvement": -1.0},
+        "benchmark": {"max_questions": 8, "max_new_tokens": 16, "batch_size": 8, "min_improvement": -1.0,
+                      "max_echo_rate": 1.0},
     }
     spec.update(overrides)
     domains_dir.mkdir(parents=True, exist_ok=True)

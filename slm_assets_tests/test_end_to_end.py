@@ -48,7 +48,8 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
 
     report = json.loads((warehouse / "artifacts/tiny/benchmark/report.json").read_text())
     assert set(report["models"]) == {"base", "lora_adapter", "distilled_model", "base_open_book",
-                                     "lora_adapter_open_book"}
+                                     "lora_adapter_open_book", "distilled_model_open_book", "base_served",
+                                     "lora_adapter_served", "distilled_model_served", "bm25_sentence"}
     assert 0.0 <= report["retrieval_recall_at_k"] <= 1.0
     for scores in report["models"].values():
         assert 0.0 <= scores["rouge_l"] <= 1.0 and scores["mean_latency_s"] > 0
