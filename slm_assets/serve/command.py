@@ -104,14 +104,26 @@ def serve(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
     models = build_backends(served, backend, with_base, settings.models_cache_dir, slots)
-    from slm_assets.domains import load_domain
     from slm_assets.serve.open_book import load_retriever
 
-    spec = load_domain(domain)
-    retriever = load_retriever(settings.warehouse_dir, domain, spec.split.context.k_retrieve, spec.grounding)
+    k, grounding = retrieval_settings(domain)
+    retriever = load_retriever(settings.warehouse_dir, domain, k, grounding)
     app = create_app(models, serve_settings, api_keys=keys, retriever=retriever)
     if retriever is not None:
         typer.echo(f"retrieval on: {len(retriever.index.chunk_ids)} chunks; answers carry `sources`")
     typer.echo(f"serving {', '.join(models)} on http://{host}:{port} (playground at /, OpenAI API at /v1, "
                f"Ollama API at /api)")
     run_server(app, host=host, port=port)
+
+
+def retrieval_settings(domain: str):
+    """(k, grounding) from the domain file; the defaults when the registered model's domain file is gone."""
+    from slm_assets.domains import DomainError, load_domain
+    from slm_assets.retrieval.config import GroundingConfig
+
+    try:
+        spec = load_domain(domain)
+    except (DomainError, FileNotFoundError) as exc:
+        logging.getLogger(__name__).info("retrieval settings: defaults (%s)", exc)
+        return 2, GroundingConfig()
+    return spec.split.context.k_retrieve, spec.grounding
