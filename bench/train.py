@@ -18,7 +18,8 @@ tokens/s. Train tokens = non-padding tokens; `padded_tokens` counts every positi
 On CPU the model is the bundled SmolLM2-135M-Instruct; with --gpu-shape it is a randomly initialised
 Llama-3.2-1B-shaped model at sequence 2048 (no weights travel), for GPU machines.
 
-    python bench/train.py [--steps 12] [--seq 288] [--eval-every 4] [--variants plain_peft,ours]
+    python bench/train.py [--steps 12] [--seq 288] [--eval-every 4] [--val-examples 32] [--micro-batch 2]
+                          [--variants plain_peft,ours]
 
 Writes bench/results/train.json (with the machine's load average before and after: the machine may be shared)
 and prints Markdown tables.
@@ -39,9 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 LORA = {"r": 16, "alpha": 32, "target_modules": "all-linear"}
 DROPOUT = {"plain_peft": 0.05, "sft_stock": 0.05, "trl_defaults": 0.05, "ours": 0.0, "unsloth": 0.0}
-# the plain loop runs the whole batch in one pass; ours takes the demo preset's micro-batches (same batch of 8)
-MICRO = {"plain_peft": {"micro_batch_size": None}, "sft_stock": {"micro_batch_size": None},
-         "trl_defaults": {"micro_batch_size": None}}
+MICRO_BATCH: dict[str, int] = {}  # ours only, from --micro-batch; every other variant runs the whole batch
 
 
 def make_rows(n: int, seed: int = 0, max_words: int = 60) -> list[dict]:
@@ -97,7 +96,8 @@ def train_config(variant: str, steps: int, seq: int, cuda: bool):
 
     return train_config_from({"preset": "full" if cuda else "demo", "max_steps": steps, "per_device_batch_size": 8,
                               "max_length": seq, "gradient_checkpointing": cuda and seq > 1024,
-                              "lora": {**LORA, "dropout": DROPOUT[variant]}, **MICRO.get(variant, {})})
+                              "lora": {**LORA, "dropout": DROPOUT[variant]},
+                              "micro_batch_size": MICRO_BATCH.get(variant)})
 
 
 def run_plain(model_dir: str, rows, curve: Curve, config) -> dict:
@@ -204,7 +204,8 @@ def run_trainer(variant: str, model_dir: str, rows, curve: Curve, config, device
             "gradient_checkpointing": bool(args.gradient_checkpointing), "packing": bool(args.packing)}
 
 
-def run_one(variant: str, model_dir: str, steps: int, examples: int, seq: int, eval_every: int) -> dict:
+def run_one(variant: str, model_dir: str, steps: int, examples: int, seq: int, eval_every: int,
+            val_examples: int) -> dict:
     """One variant in this process."""
     if variant == "unsloth":
         import unsloth  # noqa: F401  (first: it patches transformers and TRL)
@@ -215,7 +216,7 @@ def run_one(variant: str, model_dir: str, steps: int, examples: int, seq: int, e
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
     config = train_config(variant, steps, seq, cuda)
-    rows, val_rows = bench_data(examples, seq, 32)
+    rows, val_rows = bench_data(examples, seq, val_examples)
     curve = Curve(AutoTokenizer.from_pretrained(model_dir), val_rows, seq, eval_every)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -280,6 +281,9 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=256)
     parser.add_argument("--seq", type=int, default=288, help="max_length (CPU); --gpu-shape uses 2048.")
     parser.add_argument("--eval-every", type=int, default=4, help="Validation loss every N steps (and at the end).")
+    parser.add_argument("--micro-batch", type=int, default=None,
+                        help="ours only: rows per pass (TrainConfig.micro_batch_size); default the whole batch.")
+    parser.add_argument("--val-examples", type=int, default=32, help="Held-out rows for the validation curve.")
     parser.add_argument("--variants", default="plain_peft,ours",
                         help="Comma-separated: plain_peft, ours, sft_stock, trl_defaults, unsloth.")
     parser.add_argument("--gpu-shape", action="store_true", help="Llama-3.2-1B-shaped random model, seq 2048.")
@@ -287,9 +291,12 @@ def main() -> None:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.micro_batch:
+        MICRO_BATCH["ours"] = args.micro_batch
     seq = 2048 if args.gpu_shape else args.seq
     if args.child:
-        print(json.dumps(run_one(args.child, args.model_dir, args.steps, args.examples, seq, args.eval_every)))
+        print(json.dumps(run_one(args.child, args.model_dir, args.steps, args.examples, seq, args.eval_every,
+                                    args.val_examples)))
         return
 
     sys.path.insert(0, str(ROOT))
@@ -303,7 +310,8 @@ def main() -> None:
     for variant in args.variants.split(","):
         out = subprocess.run([sys.executable, __file__, "--child", variant, "--model-dir", model_dir,
                               "--steps", str(args.steps), "--examples", str(args.examples), "--seq", str(args.seq),
-                              "--eval-every", str(args.eval_every)] + (["--gpu-shape"] if args.gpu_shape else []),
+                              "--eval-every", str(args.eval_every), "--val-examples", str(args.val_examples)]
+                             + (["--micro-batch", str(args.micro_batch)] if args.micro_batch else []) + (["--gpu-shape"] if args.gpu_shape else []),
                              capture_output=True, text=True, check=True)
         results.append({**json.loads(out.stdout.strip().splitlines()[-1]), "load_after": os.getloadavg()})
     by_name = {r["variant"]: r for r in results}
@@ -311,7 +319,7 @@ def main() -> None:
     if "plain_peft" in by_name and "ours" in by_name:
         ratios["tokens/s ours / plain_peft"] = round(by_name["ours"]["tokens_per_s"] / by_name["plain_peft"]["tokens_per_s"], 2)
         ratios["peak memory ours / plain_peft"] = round(by_name["ours"]["peak_memory_mb"] / by_name["plain_peft"]["peak_memory_mb"], 2)
-    report = {"machine": machine(), "load_before": load_before, "load_after": os.getloadavg(),
+    report = {"command": " ".join(["python", "bench/train.py", *sys.argv[1:]]), "machine": machine(), "load_before": load_before, "load_after": os.getloadavg(),
               "note": "load averages are of the whole machine; other work may have shared the cores",
               "ratios": ratios, "results": results}
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -79,7 +79,9 @@ class TrainConfig(BaseModel):
         default=None, ge=1,
         description="Rows per forward/backward pass: each batch of per_device_batch_size rows is accumulated from "
         "per_device_batch_size / micro_batch_size passes (the same optimizer step and loss normalisation), so "
-        "activation memory scales with the micro-batch. None = the whole batch in one pass.",
+        "activation memory scales with the micro-batch (~1.3 MB a token for SmolLM2-135M in fp32). None = the "
+        "whole batch in one pass. Measured on 2 busy CPU cores at batch 8 x 288: micro-batches of 2 peak at 2.5 GB "
+        "RSS instead of ~8 GB, but run about 2x slower per token, so it is for machines short of memory.",
     )
     learning_rate: float = Field(default=5e-4, gt=0)
     warmup_ratio: float = Field(default=0.05, ge=0, lt=1)
@@ -143,11 +145,10 @@ class DistillConfig(BaseModel):
 
 PRESETS: dict[str, dict] = {
     "smoke": {"max_steps": 6, "per_device_batch_size": 4, "max_length": 128, "eval_steps": 3, "max_val_examples": 8},
-    # sized for ~4 minutes on 2 CPU cores (~150 training tokens/s for SmolLM2-135M); micro-batches of 2 rows keep
-    # activations (~1.3 MB a token for SmolLM2-135M in fp32) near 1 GB at batch 8 x 288; 288 tokens hold two
-    # passage windows, the question and the answer (open-book examples are cut at 160)
-    "demo": {"max_steps": 40, "per_device_batch_size": 8, "micro_batch_size": 2, "max_length": 288, "eval_steps": 20,
-             "max_val_examples": 32},
+    # sized for ~4 minutes on 2 quiet CPU cores (~150 training tokens/s for SmolLM2-135M); 288 tokens hold two
+    # passage windows, the question and the answer (open-book examples are cut at 160). Whole batches: micro-batches
+    # of 2 (`micro_batch_size: 2`) cut the peak from ~8 GB to ~2.5 GB but ran ~2x slower per token (bench/train.py)
+    "demo": {"max_steps": 40, "per_device_batch_size": 8, "max_length": 288, "eval_steps": 20, "max_val_examples": 32},
     "full": {"max_steps": 2000, "per_device_batch_size": 16, "max_length": 1024, "eval_steps": 100,
              "learning_rate": 2e-4, "max_val_examples": 512},
 }
