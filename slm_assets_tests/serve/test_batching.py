@@ -201,11 +201,15 @@ def test_streaming_over_http_with_concurrent_clients_and_a_disconnect(gguf):
         backend.close()
 
 
-def test_free_cores_stays_between_one_thread_and_all_cores():
+def test_free_cores_follows_what_other_processes_leave_free(monkeypatch):
+    """Samples are (when, all ticks, idle ticks, own CPU s): other processes busy on 1.5 of 2 cores -> 1 thread;
+    the machine quiet again -> back to 2."""
     from slm_assets.serve.slots import FreeCores
 
-    cores = FreeCores(most=4, interval=0.0)
-    sum(i * i for i in range(200_000))  # some CPU time of this process between two samples
-    update = cores.update()
-    assert update is None or 1 <= update <= 4
-    assert 1 <= cores.threads <= 4
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    samples = iter([(0.0, 0, 0, 0.0), (1.0, 200, 50, 0.0), (2.0, 400, 250, 0.0)])
+    monkeypatch.setattr(FreeCores, "_sample", staticmethod(lambda: next(samples)))
+    cores = FreeCores(most=2, interval=0.0)
+    assert cores.threads == 2
+    assert cores.update() == 1 and cores.threads == 1  # 75 % of 2 cores busy, none of it ours
+    assert cores.update() == 2 and cores.threads == 2  # all idle
