@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slm_assets.storage import replaced_atomically
 from slm_assets.text import is_abstention, is_echo, support_score
 from slm_assets.train.config import DpoConfig, TrainConfig
 
@@ -108,8 +109,9 @@ def train_dpo(base_model: str, cache_dir: Path, train_rows: list[dict], sft_adap
     trainer = DPOTrainer(model=policy, ref_model=reference, args=dpo_arguments(config, train, device, out_dir / "run"),
                          train_dataset=Dataset.from_list(pairs), processing_class=tokenizer, callbacks=[metrics])
     trainer.train()
-    trainer.save_model(str(adapter_dir))
-    tokenizer.save_pretrained(str(adapter_dir))
+    with replaced_atomically(adapter_dir) as staging:  # the SFT adapter stays whole until this one is
+        trainer.save_model(str(staging))
+        tokenizer.save_pretrained(str(staging))
     losses = [h["loss"] for h in metrics.history if "loss" in h]
     margins = [h["rewards/margins"] for h in metrics.history if "rewards/margins" in h]
     return DpoSummary(str(adapter_dir), len(pairs), len(sample), reasons, trainer.state.global_step,
