@@ -35,7 +35,7 @@ def main() -> None:
     print("| asset | killed | recovered | killed run's processes gone after | recovering run | rows lost | orphans |")
     print("|---|---|---|---|---|---|---|")
     for kill in result["kills"]:
-        print(f"| {kill['asset']} | {kill['killed_after_step_start_s']} s after its step started | yes | "
+        print(f"| {kill['asset']} | {kill['killed_while']} | yes | "
               f"{kill['group_empty_after_s']} s | {kill['recovery_run_s']} s | 0 | 0 |")
     print(f"uninterrupted run: {result['uninterrupted_run_s']} s; load average {load_before[0]:.1f} before, "
           f"{result['load_average_after'][0]:.1f} after, {os.cpu_count()} CPUs")

@@ -13,7 +13,7 @@ from slm_assets.evaluate.judge import (
     reconcile,
 )
 from slm_assets.synth.teachers import make_chat_teacher
-from slm_assets_tests.evaluate.fake_judge import MALFORMED_MARKER, FakeJudgeServer, sections
+from slm_assets_tests.fakes.judge_server import MALFORMED_MARKER, FakeJudgeServer, sections
 
 GOOD = "The Type 2 connector is the European AC standard."
 BAD = "Bananas are rich in potassium."

@@ -8,7 +8,7 @@ from slm_assets.synth.generate import generate_qa
 from slm_assets.synth.store import WarehouseQAStore
 from slm_assets.synth.teachers import make_chat_teacher
 from slm_assets.warehouse import connect
-from slm_assets_tests.synth.fake_teacher import FakeTeacherServer
+from slm_assets_tests.fakes.teacher_server import FakeTeacherServer
 from slm_assets_tests.synth.test_llm_teacher import chunks
 
 

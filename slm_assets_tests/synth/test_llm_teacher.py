@@ -9,7 +9,7 @@ from slm_assets.synth.records import ChunkForSynth
 from slm_assets.synth.store import WarehouseQAStore
 from slm_assets.synth.teachers import TeacherError, make_chat_teacher
 from slm_assets.warehouse import connect
-from slm_assets_tests.synth.fake_teacher import FakeTeacherServer
+from slm_assets_tests.fakes.teacher_server import FakeTeacherServer
 
 TEXT = ("A Level 2 charger delivers between 7 and 22 kW of alternating current power to the car. "
         "The onboard charger converts that alternating current into direct current for the battery pack. "

@@ -68,7 +68,7 @@ def test_open_book_examples_carry_the_source_chunk_and_distractors_from_other_do
         assert example["doc_id"] not in distractor_docs
         assert chunk_texts[example["chunk_id"]].split()[0] in example["prompt"][1]["content"]
         assert example["prompt"][1]["content"].endswith("Question: " + example["question"])
-    closed = build_splits(data, "system", SplitConfig(seed=4), index, chunk_texts)
+    closed = build_splits(data, "system", SplitConfig(seed=4, context={"open_book_ratio": 0.0}), index, chunk_texts)
     assert all(e["mode"] == "closed_book" for s in closed.values() for e in s)
 
 
@@ -102,7 +102,7 @@ def test_unanswerable_examples_show_only_other_documents_and_say_so():
 def test_distractors_come_only_from_train_documents_and_echo_pairs_are_dropped():
     data = pairs(10)
     echo = {"qa_id": "echo", "doc_id": "d1", "chunk_id": "c1-0", "question": "What does the wallbox charge cable do?",
-            "answer": "The wallbox charge cable does."}
+            "answer": "The wallbox charge cable does charge with the wallbox cable."}
     index, chunk_texts = _indexed(data)
     config = SplitConfig(seed=4, context={"open_book_ratio": 1.0, "k_distractors": 2, "unanswerable_ratio": 0.3})
     splits = build_splits(data + [echo], "system", config, index, chunk_texts)

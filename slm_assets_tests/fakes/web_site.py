@@ -30,13 +30,19 @@ def page(title: str, body: str, extra: str = "") -> bytes:
 
 @dataclass
 class Site:
-    """The running server: base URL, a log of requested paths, and a stop flag for slow routes."""
+    """The running server: base URL, a log of requested paths, and a stop flag for slow routes.
+
+    While `hold` is set, /held.html sets `holding` and answers only once `release` is set: a crawl killed
+    while it waits is killed at a known point inside its step."""
 
     host: str
     port: int
     requests: list[tuple[str, dict]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    hold: bool = False
+    holding: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
     def url(self, path: str, host: str | None = None) -> str:
         return f"http://{host or self.host}:{self.port}{path}"
@@ -137,6 +143,13 @@ def _gzip_bomb(h: Handler) -> None:
     h.reply(body, headers={"Content-Encoding": "gzip"})
 
 
+def _held(h: Handler) -> None:
+    if h.site.hold:
+        h.site.holding.set()
+        h.site.release.wait(600)
+    h.reply(page("Held page", GOOD2_TEXT + " It was held."))
+
+
 def build_routes(site: Site) -> dict[str, Route]:
     pdfs = {
         "/doc.pdf": ingest_pdfs.normal_pdf(), "/two-column.pdf": ingest_pdfs.two_column_pdf(),
@@ -188,6 +201,7 @@ def build_routes(site: Site) -> dict[str, Route]:
         "/image.png": lambda h: h.reply(ingest_pdfs.png_bytes(), "image/png"),
         "/no-type": lambda h: h.reply(b"just some bytes \x01\x02", None),
         "/etag.html": _conditional,
+        "/held.html": _held,
         "/slow.html": lambda h: (h.site.stop.wait(0.5), h.reply(page("Slow", GOOD_TEXT + " Slow."))),
         "/slow2.html": lambda h: (h.site.stop.wait(0.5), h.reply(page("Slow too", GOOD2_TEXT + " Slow."))),
         "/deep-nesting.html": lambda h: h.reply(b"<html><body>" + b"<div>" * 5000 + b"<p>deep</p>" + b"</div>" * 5000),

@@ -6,6 +6,8 @@ request: "ok", "429", "500", "invalid_json", "off_topic", "truncated", "stall", 
 (answers with one number changed: lexically grounded, factually wrong). `failing_units` /
 `failures_per_unit` make the first units seen fail with 500 a given number of times, whatever
 else runs in between.
+`hold_after=N` answers N requests, then holds every later one until `release` is set (`holding` is set
+when the first is held): a run killed while it waits is killed at a known point inside its step.
 
 A judge request (its system prompt asks for "verdicts") is answered by checking each answer
 against the passage: supported when every sentence of the answer occurs in the passage verbatim.
@@ -61,7 +63,8 @@ class FakeTeacherServer:
                  latency: tuple[float, float] | None = None, seed: int = 0,
                  requests_per_minute: int | None = None, tokens_per_minute: int | None = None,
                  window_s: float = 60.0, count_tokens: Callable[[str], int] = approx_tokens,
-                 style: str = "echo", flaw_rate: float = 0.0, failing_units: int = 0, failures_per_unit: int = 0):
+                 style: str = "echo", flaw_rate: float = 0.0, failing_units: int = 0, failures_per_unit: int = 0,
+                 hold_after: int | None = None):
         self.script = list(script or [])
         self.retry_after = retry_after
         self.delay_s, self.latency, self.rng = delay_s, latency, random.Random(seed)
@@ -74,6 +77,7 @@ class FakeTeacherServer:
         self.failing_units, self.failures_per_unit = failing_units, failures_per_unit
         self.failing: dict[str, int] = {}
         self.lock = threading.Lock()
+        self.hold_after, self.holding, self.release = hold_after, threading.Event(), threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,6 +98,9 @@ class FakeTeacherServer:
                         server.failing[print_] += 1
                         behaviour = "500"
                     delay = server.delay_s + (server.rng.uniform(*server.latency) if server.latency else 0.0)
+                if server.hold_after is not None and len(server.requests) > server.hold_after:
+                    server.holding.set()
+                    server.release.wait(600)
                 if not self.path.endswith("/chat/completions"):
                     return self._send(404, {"error": {"message": "not found"}})
                 if behaviour == "429":
@@ -230,5 +237,6 @@ class FakeTeacherServer:
         return self
 
     def __exit__(self, *exc):
+        self.release.set()  # held handler threads end before the server does
         self.httpd.shutdown()
         self.httpd.server_close()
