@@ -46,8 +46,8 @@ class Workspace:
                              "allowed_private_networks": ["127.0.0.1/32"]}}
         # n_pairs above what the corpus yields: every chunk is asked, so both workspaces end with the same pairs
         write_domain(root / "domains", "tiny", [], sources=sources,
-                     synth={"n_pairs": 5000, "teacher": {"provider": "groq", "model": "llama-3.3-70b-versatile",
-                                                         "base_url": teacher_url, "max_retries": 0}})
+                     synth={"n_pairs": 5000}, teacher={"provider": "groq", "model": "llama-3.3-70b-versatile",
+                                                       "base_url": teacher_url, "max_retries": 0})
         self.env = {**os.environ, "DAGSTER_HOME": str(self.home), "SLM_DOMAINS_DIR": str(root / "domains"),
                     "SLM_WAREHOUSE_DIR": str(self.warehouse), "SLM_MODELS_CACHE": str(models_cache),
                     "PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -139,16 +139,17 @@ def servers():
 
 def test_kill_inside_assets_then_run_again(tmp_path, models_cache, servers):
     site, teacher = servers
-    corpus = tiny_corpus(tmp_path / "corpus", n_html=8, n_pdf=1)
+    corpus = tiny_corpus(tmp_path / "corpus", n_html=4, n_pdf=1)
     urls = site.url("/held.html"), teacher.url
     reference = Workspace(tmp_path / "reference", corpus, models_cache, *urls)
     _output, reference_s = reference.run()
     expected = reference.rows()
-    assert len(expected["documents"]) == 10 and len(expected["qa"]) > 10
+    assert len(expected["documents"]) == 6 and len(expected["qa"]) > 10
 
     chaos = Workspace(tmp_path / "chaos", corpus, models_cache, *urls)
     report = []
-    for step in ("raw_docs", "synthetic_qa_5000"):
+    # synthetic_qa_5000 first: once its pairs are stored, a later run asks the teacher nothing new
+    for step in ("synthetic_qa_5000", "raw_docs"):
         if step == "raw_docs":
             site.hold = True
             killed = _kill_inside(chaos, step, site.holding)
