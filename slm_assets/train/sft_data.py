@@ -163,6 +163,20 @@ def write_sft_dataset(splits: dict[str, list[dict]], passages_text: dict[str, st
     return paths
 
 
+def write_manifest(out_dir: Path, digest: str, splits: dict[str, list[dict]], document_splits: dict[str, str],
+                   dropped: dict[str, list[str]]) -> None:
+    """manifest.json: the dataset hash, counts, every document's split (the leakage check reads it: a test document
+    whose pairs were all dropped is still a test document) and what decontamination dropped."""
+    from slm_assets.storage import write_text_atomically
+
+    write_text_atomically(out_dir / "manifest.json", json.dumps({
+        "dataset_hash": digest, "counts": {k: len(v) for k, v in splits.items()},
+        "test_docs": sorted(d for d, s in document_splits.items() if s == "test"),
+        "document_splits": dict(sorted(document_splits.items())),
+        "dropped_for_leakage": dropped["test"], "dropped_for_gold_evidence": dropped["train_val"],
+    }, indent=2))
+
+
 def read_split(out_dir: Path, split: str) -> list[dict]:
     path = out_dir / f"{split}.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
