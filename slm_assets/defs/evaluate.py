@@ -1,4 +1,5 @@
-"""benchmark_report: base vs fine-tuned vs distilled on the held-out split, and the promotion gate."""
+"""benchmark_report: base vs fine-tuned vs distilled vs the re-scored champion on the same questions, and the
+promotion gate."""
 
 from pathlib import Path
 
@@ -74,7 +75,9 @@ def evaluation_metadata(evaluation: Evaluation, out_dir: Path, run_id: str) -> d
     check_specs=[dg.AssetCheckSpec("tuned_beats_base", asset="benchmark_report", blocking=True,
                                    description="The best tuned model beats base on the primary metric by the "
                                    "configured margin; otherwise export and registration stop.")],
-    description="Base vs lora_adapter vs distilled_model on the domain's human-written gold questions (when "
+    description="Base vs lora_adapter vs distilled_model vs the registered champion (re-loaded from its files, "
+    "scored in the same run; promotion needs a paired-bootstrap lower bound above min_improvement against it) on "
+    "the domain's human-written gold questions (when "
     "`benchmark.gold_questions` is set; the synthetic document-disjoint test split is then a second table) with "
     "greedy decoding, each closed book, open book and as served (grounding check), beside the best BM25 sentence "
     "(no model): ROUGE-L, BLEU, exact match, token F1, semantic similarity, groundedness, echo rate, abstention on "
