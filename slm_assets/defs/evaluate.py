@@ -1,4 +1,5 @@
-"""benchmark_report: base vs fine-tuned vs distilled on the held-out split, and the promotion gate."""
+"""benchmark_report: base vs fine-tuned vs distilled vs the re-scored champion on the same questions, and the
+promotion gate."""
 
 from pathlib import Path
 
@@ -6,10 +7,12 @@ import dagster as dg
 
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.train import distilled_model, lora_adapter, sft_dataset
+from slm_assets.evaluate.champion import CHAMPION, load_champion
 from slm_assets.evaluate.domain_benchmark import DomainData, run_domain_benchmark
 from slm_assets.evaluate.report import flat_metrics, latency_summary, markdown_table
 from slm_assets.evaluate.run import Evaluation
 from slm_assets.evaluate.teacher_answers import teacher_roles
+from slm_assets.export.registry import registered_name
 from slm_assets.models import load_tokenizer, load_tuned_model
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.teacher import TeacherResource
@@ -45,6 +48,7 @@ def evaluation_metadata(evaluation: Evaluation, out_dir: Path, run_id: str) -> d
         "questions": result.n_questions,
         "retrieval_recall_at_k": result.retrieval_recall_at_k,
         "gate": evaluation.gate["verdict"],
+        **promotion_metadata(evaluation.gate.get("promotion")),
         "scores": dg.MetadataValue.md(markdown_table(result)),
         "best_model": evaluation.best,
         f"improvement_{evaluation.gate['primary_metric']}": round(evaluation.gate["improvement_over_base"], 4),
@@ -71,7 +75,9 @@ def evaluation_metadata(evaluation: Evaluation, out_dir: Path, run_id: str) -> d
     check_specs=[dg.AssetCheckSpec("tuned_beats_base", asset="benchmark_report", blocking=True,
                                    description="The best tuned model beats base on the primary metric by the "
                                    "configured margin; otherwise export and registration stop.")],
-    description="Base vs lora_adapter vs distilled_model on the domain's human-written gold questions (when "
+    description="Base vs lora_adapter vs distilled_model vs the registered champion (re-loaded from its files, "
+    "scored in the same run; promotion needs a paired-bootstrap lower bound above min_improvement against it) on "
+    "the domain's human-written gold questions (when "
     "`benchmark.gold_questions` is set; the synthetic document-disjoint test split is then a second table) with "
     "greedy decoding, each closed book, open book and as served (grounding check), beside the best BM25 sentence "
     "(no model): ROUGE-L, BLEU, exact match, token F1, semantic similarity, groundedness, echo rate, abstention on "
@@ -85,10 +91,8 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                      tracking: TrackingResource, teacher: TeacherResource):
     spec = domains.get(context.partition_key)
     cache = warehouse.models_cache_dir
-    lora_dir = warehouse.artifacts(spec.name, "lora", "adapter")
-    distilled_dir = warehouse.artifacts(spec.name, "distilled", "adapter")
-    models = {name: load_tuned_model(spec.base_model, cache, adapter)
-              for name, adapter in (("base", None), ("lora_adapter", lora_dir), ("distilled_model", distilled_dir))}
+    models, sources, champion = models_to_score(spec, warehouse, tracking)
+    context.log.info(champion.describe())
     with warehouse.connect() as con:
         data = DomainData(test_rows=read_split(warehouse.artifacts(spec.name, "sft"), "test"),
                           index=ChunkIndex.load(warehouse.artifacts(spec.name, "index")),
@@ -96,7 +100,7 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     out_dir = warehouse.artifacts(spec.name, "benchmark")
     evaluation, synthetic = run_domain_benchmark(
         spec, models, load_tokenizer(spec.base_model, cache), data, out_dir, teacher_roles(teacher, spec),
-        sources={"base": spec.base_model, "lora_adapter": str(lora_dir), "distilled_model": str(distilled_dir)})
+        sources=sources, champion=champion)
     for note in evaluation.result.notes:
         context.log.info(note)
     run_id = log_evaluation(tracking, spec.name, f"benchmark_report-{context.run.run_id[:8]}",
@@ -110,6 +114,33 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                       "interval": dg.MetadataValue.json(evaluation.gate.get("interval")),
                       "echo_rate": evaluation.gate.get("echo_rate"), "required": spec.benchmark.min_improvement})],
     )
+
+
+def models_to_score(spec, warehouse: WarehouseResource, tracking: TrackingResource):
+    """(name -> loaded model, name -> what it was loaded from, ChampionStatus): base, this run's lora_adapter and
+    distilled_model, and the registered champion re-loaded from its files when it loads."""
+    cache = warehouse.models_cache_dir
+    lora_dir = warehouse.artifacts(spec.name, "lora", "adapter")
+    distilled_dir = warehouse.artifacts(spec.name, "distilled", "adapter")
+    models = {name: load_tuned_model(spec.base_model, cache, adapter)
+              for name, adapter in (("base", None), ("lora_adapter", lora_dir), ("distilled_model", distilled_dir))}
+    sources = {"base": spec.base_model, "lora_adapter": str(lora_dir), "distilled_model": str(distilled_dir)}
+    registered = registered_name(spec.export.registered_model_prefix, spec.name)
+    champion_model, champion = load_champion(tracking.client(), registered, spec.base_model, cache)
+    if champion_model is not None:
+        models[CHAMPION], sources[CHAMPION] = champion_model, f"{registered} v{champion.version} ({champion.source})"
+    return models, sources, champion
+
+
+def promotion_metadata(promotion: dict | None) -> dict:
+    """Whether the candidate should become champion, against what, with the interval and question count."""
+    if not promotion:
+        return {}
+    return {"promotion": promotion["verdict"], "promote": promotion["passed"],
+            "promotion_against": promotion["against"] or "nothing",
+            "promotion_interval": dg.MetadataValue.json(promotion.get("interval")),
+            "promotion_questions": promotion.get("n_questions", 0),
+            "champion": dg.MetadataValue.json(promotion["champion"])}
 
 
 def synthetic_metadata(synthetic: Evaluation | None) -> dict:

@@ -8,7 +8,7 @@ import dagster as dg
 from slm_assets.defs.evaluate import benchmark_report
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.export.bundle import bundle_manifest, model_card
-from slm_assets.export.registry import maybe_promote, register_version, registered_name
+from slm_assets.export.registry import promote_if_it_won, register_version, registered_name
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.tracking import TrackingResource
 from slm_assets.resources.warehouse import WarehouseResource
@@ -30,7 +30,8 @@ from slm_assets.versioning import code_version
     description="The benchmark's best tuned model merged into its base (safetensors), converted to GGUF by "
     "llama.cpp's convert_hf_to_gguf and quantised by llama.cpp (q4_k_m and q8_0 by default) with tokenizer and "
     "chat template, an Ollama Modelfile from the model's chat template, a model card and a data manifest, "
-    "registered as a new version of the domain's MLflow model (alias candidate; champion if it wins).",
+    "registered as a new version of the domain's MLflow model (alias candidate; champion when benchmark_report "
+    "found it better than the current champion, re-scored in the same run, beyond noise).",
 )
 def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource,
                 tracking: TrackingResource):
@@ -89,8 +90,7 @@ def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                 "base_model": spec.base_model, f"benchmark.{metric}": f"{score:.6f}",
                 "benchmark.base": f"{base_score:.6f}", "bundle": str(bundle)}
         version = register_version(client, name, bundle.as_uri(), None, tags, description=spec.description.strip())
-        promoted, why = maybe_promote(client, name, version, metric, score, base_score,
-                                      spec.benchmark.min_improvement)
+        promoted, why = promote_if_it_won(client, name, version, report.get("promotion"))
         write_text_atomically(bundle / "README.md", model_card(spec, report, manifest, ggufs, parity, name, version))
     context.log.info(why)
     return dg.MaterializeResult(

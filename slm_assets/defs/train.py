@@ -7,18 +7,32 @@ import dagster as dg
 
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.synth import synthetic_qa_5000
+from slm_assets.evaluate.domain_benchmark import gold_path
+from slm_assets.evaluate.user_questions import read_questions
 from slm_assets.processes import FolderBusy, check_folder_free
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.tracking import TrackingResource
 from slm_assets.resources.trainer import TrainerResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
-from slm_assets.storage import write_text_atomically
-from slm_assets.train.leakage import check_leakage
+from slm_assets.train.gold_leakage import GoldQuestion, gold_questions
+from slm_assets.train.leakage import (
+    LeakageReport,
+    check_everything_seen,
+    check_written_dataset,
+    decontaminate,
+)
 from slm_assets.train.plots import png_markdown
-from slm_assets.train.sft_data import build_splits, dataset_hash, read_split, write_sft_dataset
+from slm_assets.train.sft_data import (
+    build_splits,
+    dataset_hash,
+    read_split,
+    split_documents,
+    write_manifest,
+    write_sft_dataset,
+)
 from slm_assets.versioning import code_version
-from slm_assets.warehouse import fetch_dicts, replace_domain_rows
+from slm_assets.warehouse import document_sources, fetch_dicts, replace_domain_rows
 
 
 @dg.asset(
@@ -29,53 +43,70 @@ from slm_assets.warehouse import fetch_dicts, replace_domain_rows
     kinds={"huggingface", "duckdb"},
     owners=["team:ml"],
     check_specs=[dg.AssetCheckSpec("no_benchmark_leakage", asset="sft_dataset", blocking=True,
-                                   description="No test pair shares a chunk or a 13-gram with a training pair.")],
+                                   description="Read back from the written files: no test pair shares a chunk or a "
+                                   "13-gram with a train/val example, no train/val prompt shows a test document's "
+                                   "passage or a test question's source text, and no gold question (or evidence "
+                                   "of a gold question about a test document) appears in train/val.")],
     description="Chat-formatted prompt/completion data (system prompt from the domain topic) split train/val/test "
-    "by source document; the test split is the benchmark. HF dataset on disk, JSONL, alpaca export.",
+    "by source document (a hash of the document id with the domain's seed, so a document's split never changes); "
+    "the test split is the benchmark. HF dataset on disk, JSONL, alpaca export.",
 )
 def sft_dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource):
     spec = domains.get(context.partition_key)
     with warehouse.connect() as con:
         pairs = fetch_dicts(con, "select * from qa_pairs where domain = ? and status = 'accepted'", [spec.name])
-        chunk_texts = dict(con.execute("select chunk_id, text from clean_chunks where domain = ?", [spec.name]).fetchall())
+        chunks = fetch_dicts(con, "select chunk_id, doc_id, text from clean_chunks where domain = ?", [spec.name])
+        gold = load_gold(spec, document_sources(con, spec.name))
+    chunk_texts, chunk_docs = {c["chunk_id"]: c["text"] for c in chunks}, {c["chunk_id"]: c["doc_id"] for c in chunks}
     index = ChunkIndex.load(warehouse.artifacts(spec.name, "index"))
-    splits = build_splits(pairs, spec.system_prompt, spec.split, index, chunk_texts)
-    # decontaminate: a test pair that overlaps training is dropped from the benchmark, and counted
-    before = check_leakage(splits["train"] + splits["val"], splits["test"])
-    leaking = set(before.shared_chunks) | {t for t, _ in before.ngram_overlaps}
-    splits["test"] = [e for e in splits["test"] if e["qa_id"] not in leaking]
+    built = build_splits(pairs, spec.system_prompt, spec.split, index, chunk_texts)
+    document_splits = split_documents([p["doc_id"] for p in pairs], spec.split)
+    # decontaminate what duplicated corpus text leaks (counted); structural leaks are left for the check to block
+    splits, dropped = decontaminate(built, check_everything_seen(built, chunk_docs, chunk_texts, document_splits, gold))
     out_dir = warehouse.artifacts(spec.name, "sft")
     paths = write_sft_dataset(splits, chunk_texts, out_dir)
     digest = dataset_hash(splits)
-    write_text_atomically(out_dir / "manifest.json", json.dumps({
-        "dataset_hash": digest, "counts": {k: len(v) for k, v in splits.items()},
-        "test_docs": sorted({e["doc_id"] for e in splits["test"]}), "dropped_for_leakage": sorted(leaking),
-    }, indent=2))
-    rows = [{"domain": spec.name, "qa_id": e["qa_id"], "split": split, "doc_id": e["doc_id"]}
-            for split, examples in splits.items() for e in examples]
+    write_manifest(out_dir, digest, splits, document_splits, dropped)
     with warehouse.connect() as con:
-        replace_domain_rows(con, "sft_examples", spec.name, rows)
+        replace_domain_rows(con, "sft_examples", spec.name, [
+            {"domain": spec.name, "qa_id": e["qa_id"], "split": split, "doc_id": e["doc_id"]}
+            for split, examples in splits.items() for e in examples])
     # the check reads back what was written, so it verifies the files, not the intention
+    report = check_written_dataset(out_dir, chunk_docs, chunk_texts, gold)
     written = {s: read_split(out_dir, s) for s in ("train", "val", "test")}
-    report = check_leakage(written["train"] + written["val"], written["test"])
-    docs = {s: len({e["doc_id"] for e in v}) for s, v in written.items()}
+    metadata = sft_metadata(written, document_splits, dropped, report)
+    metadata.update({"dataset_hash": digest, "dataset_dir": dg.MetadataValue.path(str(out_dir)),
+                     "files": dg.MetadataValue.json(paths),
+                     "pairs_dropped_as_echo": len(pairs) - sum(len(v) for v in built.values())})
     return dg.MaterializeResult(
-        metadata={
-            "train": len(written["train"]), "val": len(written["val"]), "test": len(written["test"]),
-            "documents_per_split": dg.MetadataValue.json(docs),
-            "dropped_from_test_for_leakage": len(leaking),
-            "dataset_hash": digest,
-            "dataset_dir": dg.MetadataValue.path(str(out_dir)),
-            "files": dg.MetadataValue.json(paths),
-            "open_book_examples": sum(e.get("mode") == "open_book" for s in ("train", "val") for e in written[s]),
-            "unanswerable_examples": sum(e.get("mode") == "unanswerable" for s in ("train", "val") for e in written[s]),
-            "pairs_dropped_as_echo": len(pairs) - sum(len(v) for v in splits.values()) - len(leaking),
-            "example": dg.MetadataValue.json(written["train"][0] if written["train"] else {}),
-        },
+        metadata=metadata,
         check_results=[dg.AssetCheckResult(check_name="no_benchmark_leakage", passed=report.passed,
-                                           description=report.describe())],
+                                           description=report.describe(),
+                                           metadata={k: v for k, v in report.counts().items()})],
         data_version=dg.DataVersion(digest),
     )
+
+
+def load_gold(spec, doc_sources: dict[str, str]) -> list[GoldQuestion]:
+    """The domain's gold questions tied to their corpus documents ([] without a gold set)."""
+    path = gold_path(spec)
+    return gold_questions(read_questions(path), doc_sources) if path is not None else []
+
+
+def sft_metadata(written: dict[str, list[dict]], document_splits: dict[str, str], dropped: dict,
+                 report: LeakageReport) -> dict:
+    """Counts per split, documents per split, what decontamination dropped, and the gold overlap (reported only)."""
+    return {
+        "train": len(written["train"]), "val": len(written["val"]), "test": len(written["test"]),
+        "documents_per_split": dg.MetadataValue.json(
+            {s: sum(v == s for v in document_splits.values()) for s in ("train", "val", "test")}),
+        "dropped_from_test_for_leakage": len(dropped["test"]),
+        "dropped_from_train_val_for_gold_evidence": len(dropped["train_val"]),
+        "gold_overlap": dg.MetadataValue.json(report.gold_summary),
+        "open_book_examples": sum(e.get("mode") == "open_book" for s in ("train", "val") for e in written[s]),
+        "unanswerable_examples": sum(e.get("mode") == "unanswerable" for s in ("train", "val") for e in written[s]),
+        "example": dg.MetadataValue.json(written["train"][0] if written["train"] else {}),
+    }
 
 
 def _dataset_hash(out_dir: Path) -> str:

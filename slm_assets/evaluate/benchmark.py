@@ -12,6 +12,7 @@ import math
 import statistics
 from dataclasses import asdict, dataclass, field
 
+from slm_assets.evaluate.champion import CHAMPION
 from slm_assets.evaluate.config import BenchmarkConfig
 from slm_assets.evaluate.metrics import corpus_bleu, score_pair, token_f1
 from slm_assets.evaluate.semantic import semantic_similarity
@@ -263,6 +264,7 @@ def improvement(result: BenchmarkResult, challenger: str, metric: str) -> float:
 
 
 def tuned_candidates(result: BenchmarkResult) -> list[str]:
-    """The closed-book tuned models: what the gate, the LLM judge and the export choose among."""
-    return [n for n in result.models if n != "base" and not n.endswith(("_open_book", "_served"))
+    """The closed-book tuned models of this run: what the gate, the LLM judge and the export choose among (the
+    re-scored `champion` is what they are compared with, never a candidate)."""
+    return [n for n in result.models if n not in ("base", CHAMPION) and not n.endswith(("_open_book", "_served"))
             and n not in result.external]

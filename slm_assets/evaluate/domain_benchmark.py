@@ -42,8 +42,9 @@ def gold_rows(path: Path, system_prompt: str, split: str | None = None) -> tuple
 
 
 def run_domain_benchmark(spec, models: dict, tokenizer, data: DomainData, out_dir: Path, roles: dict,
-                         sources: dict[str, str]) -> tuple[Evaluation, Evaluation | None]:
-    """(the evaluation the gate uses, the synthetic second table or None). `roles`: teacher_roles(...)."""
+                         sources: dict[str, str], champion=None) -> tuple[Evaluation, Evaluation | None]:
+    """(the evaluation the gate uses, the synthetic second table or None). `roles`: teacher_roles(...);
+    `champion`: champion.ChampionStatus (the re-scored champion is `models["champion"]` when it loaded)."""
     baseline = {"bm25_sentence": BestSentenceAnswerer(data.chunk_texts)}
     common = dict(index=data.index, k=spec.split.context.k_retrieve, grounding=spec.grounding,
                   doc_sources=data.doc_sources, open_book=tuple(models), sources=sources,
@@ -53,13 +54,15 @@ def run_domain_benchmark(spec, models: dict, tokenizer, data: DomainData, out_di
     gold = gold_path(spec)
     if gold is None:
         main = run_evaluation(models, tokenizer, data.test_rows, spec.benchmark, out_dir, title,
-                              chunk_texts=data.chunk_texts, **{**roles, "answerers": answerers}, **common)
+                              chunk_texts=data.chunk_texts, **{**roles, "answerers": answerers}, **common,
+                              champion=champion)
         return main, None
     rows, evidence = gold_rows(gold, spec.system_prompt)
     intro = (f"{len(rows)} human-written gold questions from `{gold.name}` "
              f"({sum(not r['answerable'] for r in rows)} that the documents do not answer), greedy decoding.")
     main = run_evaluation(models, tokenizer, rows, replace_config(spec.benchmark, max_questions=None), out_dir,
-                          title, chunk_texts=evidence, intro=intro, **{**roles, "answerers": answerers}, **common)
+                          title, chunk_texts=evidence, intro=intro, **{**roles, "answerers": answerers}, **common,
+                          champion=champion)
     synthetic_config = replace_config(spec.benchmark, max_questions=spec.benchmark.synthetic_max_questions,
                                       latency_prompts=0, llm_judge=False)
     synthetic = run_evaluation(models, tokenizer, data.test_rows, synthetic_config, out_dir / "synthetic",

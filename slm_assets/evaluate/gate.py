@@ -1,15 +1,19 @@
-"""The promotion gate: a tuned model is promoted only when it beats base on the same questions by more than
-noise, and does not parrot.
+"""The promotion gate: a tuned model is exported only when it beats base on the same questions by more than
+noise, and does not parrot; it becomes champion only when it also beats the current champion, re-scored in the
+same run on the same questions.
 
 - Compared rows: `<model>_served` vs `base_served` (answers as the server gives them) when `gate_on: served` and
-  the benchmark has them, else the closed-book rows.
+  the benchmark has them, else the closed-book rows; the champion likewise (`champion_served` or `champion`).
 - "Beats": the lower bound of a seeded paired bootstrap interval (95 %) of the per-question difference on the
-  primary metric is above `min_improvement`.
+  primary metric is above `min_improvement`. A candidate that differs from its rival only by noise (a few answers
+  better, a few worse) has an interval reaching below the bar and is refused.
 - "Does not parrot": the model's own answers, closed and open book, restate the question in at most
   `max_echo_rate` of the questions.
+- No champion, or one whose files cannot be loaded: the promotion compares with base instead, and says so.
 """
 
 from slm_assets.evaluate.benchmark import BenchmarkResult, tuned_candidates
+from slm_assets.evaluate.champion import CHAMPION, ChampionStatus
 from slm_assets.evaluate.config import BenchmarkConfig
 
 
@@ -41,27 +45,66 @@ def echo_rate_of(result: BenchmarkResult, model: str) -> float:
     return max(result.models[n].echo_rate for n in (model, f"{model}_open_book") if n in result.models)
 
 
-def promotion_gate(result: BenchmarkResult, config: BenchmarkConfig) -> dict:
+def compare(result: BenchmarkResult, row: str, rival: str, config: BenchmarkConfig) -> dict:
+    """`row` against `rival` on the primary metric, question by question: mean difference, interval, and whether
+    the interval's lower bound clears `min_improvement`."""
+    metric = config.primary_metric
+    gain, low, high = paired_bootstrap(per_question(result, row, metric), per_question(result, rival, metric),
+                                       config.bootstrap_resamples, config.seed)
+    text = (f"{row} {metric} {getattr(result.models[row], metric):.4f} vs {rival} "
+            f"{getattr(result.models[rival], metric):.4f}: {gain:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}] "
+            f"over {result.n_questions} questions (lower bound must exceed {config.min_improvement:+.4f})")
+    return {"compared": [row, rival], "gain": gain, "interval": [low, high], "n_questions": result.n_questions,
+            "beats": low > config.min_improvement, "text": text}
+
+
+def promotion_gate(result: BenchmarkResult, config: BenchmarkConfig, champion: ChampionStatus | None = None) -> dict:
     """primary_metric, best_model, compared (rows), improvement_over_base, interval, n_questions, echo_rate,
-    passed and a verdict sentence saying why."""
+    passed and a verdict sentence saying why. With a `champion` status (the benchmark_report asset always gives
+    one), `promotion`: whether the candidate should become champion (see `promotion_versus_champion`)."""
     metric = config.primary_metric
     candidates = tuned_candidates(result)
     if not candidates:
         return {"primary_metric": metric, "best_model": None, "improvement_over_base": 0.0, "passed": False,
-                "verdict": "no tuned model was scored"}
+                "verdict": "no tuned model was scored",
+                **({} if champion is None else {"promotion": {"passed": False, "against": None,
+                                                              "champion": champion.as_dict(),
+                                                              "verdict": "no tuned model was scored"}})}
     best = max(candidates, key=lambda n: getattr(result.models[compared_row(result, n, config.gate_on)], metric))
     row = compared_row(result, best, config.gate_on)
     base_row = "base_served" if row.endswith("_served") else "base"
-    gain, low, high = paired_bootstrap(per_question(result, row, metric), per_question(result, base_row, metric),
-                                       config.bootstrap_resamples, config.seed)
+    versus_base = compare(result, row, base_row, config)
     echo = echo_rate_of(result, best)
-    beats, parrots = low > config.min_improvement, echo > config.max_echo_rate
-    verdict = (f"{row} {metric} {getattr(result.models[row], metric):.4f} vs {base_row} "
-               f"{getattr(result.models[base_row], metric):.4f}: {gain:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}] "
-               f"over {result.n_questions} questions (lower bound must exceed {config.min_improvement:+.4f}); "
-               f"echo rate {echo:.3f} (at most {config.max_echo_rate:.3f})")
-    reasons = ([] if beats else ["not better than base beyond noise"]) + (["parrots the question"] if parrots else [])
+    parrots = echo > config.max_echo_rate
+    verdict = f"{versus_base['text']}; echo rate {echo:.3f} (at most {config.max_echo_rate:.3f})"
+    reasons = ([] if versus_base["beats"] else ["not better than base beyond noise"]) + (
+        ["parrots the question"] if parrots else [])
     verdict += "; " + ("passed" if not reasons else "refused: " + ", ".join(reasons))
-    return {"primary_metric": metric, "best_model": best, "compared": [row, base_row],
-            "improvement_over_base": gain, "interval": [low, high], "n_questions": result.n_questions,
-            "echo_rate": echo, "passed": beats and not parrots, "verdict": verdict}
+    passed = versus_base["beats"] and not parrots
+    return {"primary_metric": metric, "best_model": best, "compared": versus_base["compared"],
+            "improvement_over_base": versus_base["gain"], "interval": versus_base["interval"],
+            "n_questions": result.n_questions, "echo_rate": echo, "passed": passed, "verdict": verdict,
+            **({} if champion is None else {"promotion": promotion_versus_champion(
+                result, config, row, champion, versus_base, passed)})}
+
+
+def promotion_versus_champion(result: BenchmarkResult, config: BenchmarkConfig, row: str, champion: ChampionStatus,
+                              versus_base: dict, passed_base: bool) -> dict:
+    """Should the candidate's `row` become champion: it must pass the base gate and beat the champion's same row,
+    scored in this run, beyond noise. Without a scored champion the base comparison decides. Keys: against,
+    champion, compared, gain, interval, n_questions, passed, verdict."""
+    rival = CHAMPION + ("_served" if row.endswith("_served") else "")
+    if champion.loaded and rival not in result.models:
+        champion = ChampionStatus(version=champion.version, problem=f"the benchmark has no `{rival}` row")
+    comparison = compare(result, row, rival, config) if champion.loaded else versus_base
+    against = f"champion v{champion.version}" if champion.loaded else "base"
+    passed = passed_base and comparison["beats"]
+    if passed:
+        outcome = f"promoted: beats {against} beyond noise"
+    elif not passed_base:
+        outcome = "not promoted: the candidate did not pass the base gate"
+    else:
+        outcome = f"not promoted: not better than {against} beyond noise"
+    return {"against": against, "champion": champion.as_dict(), "compared": comparison["compared"],
+            "gain": comparison["gain"], "interval": comparison["interval"], "n_questions": comparison["n_questions"],
+            "passed": passed, "verdict": f"{champion.describe()}; {comparison['text']}; {outcome}"}

@@ -45,6 +45,8 @@ def render_markdown(result: BenchmarkResult, title: str, gate: dict | None, intr
           markdown_table(result), "", "![metrics](metrics.png)", ""]
     if gate:
         md += [f"Promotion gate on `{gate['primary_metric']}`: {gate.get('verdict', '')}", ""]
+        if gate.get("promotion"):
+            md += [f"Champion: {gate['promotion']['verdict']}", ""]
     if result.sources:
         md += ["Models: " + "; ".join(f"`{name}` from `{src}`" for name, src in result.sources.items()), ""]
     if result.external:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slm_assets.evaluate.benchmark import BenchmarkResult, evaluate_models, tuned_candidates
+from slm_assets.evaluate.champion import ChampionStatus
 from slm_assets.evaluate.config import BenchmarkConfig
 from slm_assets.evaluate.gate import promotion_gate
 from slm_assets.evaluate.judge import LLMJudge, judge_rows
@@ -40,16 +41,18 @@ def run_evaluation(models: dict, tokenizer, rows: list[dict], config: BenchmarkC
                    sources: dict[str, str] | None = None, intro: str | None = None,
                    answerers: dict | None = None, notes: list[str] | None = None, grounding=None,
                    doc_sources: dict[str, str] | None = None,
-                   open_book: tuple[str, ...] = ("base", "lora_adapter")) -> Evaluation:
+                   open_book: tuple[str, ...] = ("base", "lora_adapter"),
+                   champion: ChampionStatus | None = None) -> Evaluation:
     """`judge`: an LLM judge, or None with `judge_skipped` saying why. Latency is timed on the best tuned
     model; its GGUF is `gguf_path` when one exists, else written to a temporary file as `gguf_qtype`.
     `answerers`: API models (the teacher) and baselines compared beside the local ones; `grounding`,
-    `doc_sources` and `open_book` as in evaluate_models."""
+    `doc_sources` and `open_book` as in evaluate_models. `champion`: the registered champion's status; when it
+    loaded, `models` holds it as `champion` and the promotion compares with it."""
     result = evaluate_models(models, tokenizer, rows, config, index=index, k=k, chunk_texts=chunk_texts,
                              answerers=answerers, grounding=grounding, doc_sources=doc_sources, open_book=open_book)
     result.notes[:0] = list(notes or [])
     result.sources = {**dict(sources or {}), **{n: a.name for n, a in (answerers or {}).items() if hasattr(a, "name")}}
-    gate = promotion_gate(result, config)
+    gate = promotion_gate(result, config, champion)
     best = gate["best_model"]
 
     if not config.llm_judge:

@@ -1,7 +1,8 @@
 """The MLflow model registry: one registered model per domain, a version per export.
 
-Alias `candidate` marks every new version; `champion` moves only to a version that beats the
-current champion on the benchmark's primary metric (the first must beat base).
+Alias `candidate` marks every new version; `champion` moves only to a version that the benchmark found better
+than the current champion beyond noise, with both scored in the same run on the same questions (the first
+version, or one benchmarked while the champion's files could not be loaded, must beat base that way).
 """
 
 import logging
@@ -28,24 +29,28 @@ def register_version(client, name: str, source_uri: str, run_id: str | None, tag
     return str(version.version)
 
 
-def champion_score(client, name: str, metric: str) -> tuple[str | None, float | None]:
+def champion_version(client, name: str):
+    """The model version the `champion` alias points at, or None (no registered model, or no alias yet)."""
     from mlflow.exceptions import MlflowException
 
     try:
-        version = client.get_model_version_by_alias(name, "champion")
+        return client.get_model_version_by_alias(name, "champion")
     except MlflowException:
-        return None, None
-    value = version.tags.get(f"benchmark.{metric}")
-    return version.version, float(value) if value is not None else None
+        return None
 
 
-def maybe_promote(client, name: str, version: str, metric: str, score: float, base_score: float,
-                  min_improvement: float = 0.0) -> tuple[bool, str]:
-    """Move `champion` to `version` when it wins; returns (promoted, why)."""
-    current, current_score = champion_score(client, name, metric)
-    bar = current_score if current_score is not None else base_score
-    against = f"champion v{current}" if current_score is not None else "base"
-    if score > bar + min_improvement:
-        client.set_registered_model_alias(name, "champion", version)
-        return True, f"{metric} {score:.4f} beats {against} ({bar:.4f})"
-    return False, f"{metric} {score:.4f} does not beat {against} ({bar:.4f})"
+def promote_if_it_won(client, name: str, version: str, promotion: dict | None) -> tuple[bool, str]:
+    """Move `champion` to `version` when the benchmark's `promotion` decision (gate.promotion_versus_champion)
+    passed and the alias still points at the champion that benchmark scored; returns (promoted, why)."""
+    if not promotion:
+        return False, "not promoted: the benchmark report has no promotion decision (re-run benchmark_report)"
+    scored = (promotion.get("champion") or {}).get("version")
+    current = champion_version(client, name)
+    now = str(current.version) if current is not None else None
+    if now != scored:
+        return False, (f"not promoted: the champion is v{now} now but the benchmark compared with "
+                       f"{'v' + scored if scored else 'no champion'}; re-run benchmark_report")
+    if not promotion["passed"]:
+        return False, promotion["verdict"]
+    client.set_registered_model_alias(name, "champion", version)
+    return True, promotion["verdict"]

@@ -66,7 +66,7 @@ def _pick_gguf(bundle: Path) -> Path | None:
     return ggufs[0] if ggufs else None
 
 
-def _bundle_dir(version) -> Path:
+def bundle_dir(version) -> Path:
     tag = (version.tags or {}).get("bundle")
     if tag:
         return Path(tag)
@@ -112,7 +112,7 @@ def resolve_served_model(domain: str, alias: str = "champion", version: int | st
             raise ServedModelNotFound(
                 f"{name!r} has no alias {alias!r} (aliases: {known}; versions: {versions}); serve another "
                 "alias (e.g. candidate) or a version number") from exc
-    bundle = _bundle_dir(found)
+    bundle = bundle_dir(found)
     if not bundle.is_dir():
         raise ServedModelNotFound(f"{name} v{found.version}: bundle directory {bundle} does not exist")
     merged = bundle / "merged"

@@ -22,13 +22,16 @@ class ContextConfig(BaseModel):
 
 
 class SplitConfig(BaseModel):
-    """Document-level train/val/test split: no source document is in two splits."""
+    """Document-level train/val/test split: no source document is in two splits, and a document's split is fixed by
+    a hash of (seed, document id), so it never changes when documents are added or removed."""
 
-    val_fraction: float = Field(default=0.1, gt=0, lt=0.5)
-    test_fraction: float = Field(default=0.15, gt=0, lt=0.5)
-    seed: int = Field(default=7)
+    val_fraction: float = Field(default=0.1, gt=0, lt=0.5, description="Expected share of documents in val.")
+    test_fraction: float = Field(default=0.15, gt=0, lt=0.5, description="Expected share of documents in test.")
+    seed: int = Field(default=7, description="The domain's split seed: part of every document's hash; changing it "
+                      "reassigns every document (and with it the benchmark).")
     max_test_questions: int | None = Field(
-        default=None, description="Cap on benchmark questions kept in the test split (None = all)."
+        default=None, description="Cap on benchmark questions kept in the test split (None = all): those with the "
+        "lowest hash of their id, so the kept set only grows or swaps a few questions as the corpus grows."
     )
     context: ContextConfig = Field(default_factory=ContextConfig)
 

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import math
 import random
 from pathlib import Path
 
@@ -17,19 +16,45 @@ class SplitError(ValueError):
     pass
 
 
+def split_position(doc_id: str, seed: int) -> float:
+    """A document's fixed place in [0, 1): a hash of (seed, document id), so it never depends on the other
+    documents of the corpus."""
+    digest = hashlib.sha256(f"{seed}\x00{doc_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_of(position: float, config: SplitConfig) -> str:
+    """[0, test_fraction) is test, the next val_fraction is val, the rest train."""
+    if position < config.test_fraction:
+        return "test"
+    return "val" if position < config.test_fraction + config.val_fraction else "train"
+
+
 def split_documents(doc_ids: list[str], config: SplitConfig) -> dict[str, str]:
-    """doc_id -> split. Seeded group split: every pair of one document lands in the same split."""
+    """doc_id -> split, by a hash of (seed, document id) against the fractions: a document's split never changes
+    across versions, and a new document joins its split without moving any other (every pair of one document
+    lands in the same split).
+
+    A small corpus can leave a split empty by chance. Then the document whose position lies nearest that split's
+    range is moved into it, taken from a split that keeps at least one document: deterministic, and it happens
+    only while the split is empty, so once each split holds a document by its own hash the rule is purely the
+    hash."""
     docs = sorted(set(doc_ids))
     if len(docs) < 3:
         raise SplitError(f"need at least 3 source documents for a train/val/test split, got {len(docs)}")
-    random.Random(config.seed).shuffle(docs)
-    n_test = max(1, math.ceil(len(docs) * config.test_fraction))
-    n_val = max(1, math.ceil(len(docs) * config.val_fraction))
-    if n_test + n_val >= len(docs):
-        n_test, n_val = 1, 1
-    assignment = {d: "test" for d in docs[:n_test]}
-    assignment.update({d: "val" for d in docs[n_test : n_test + n_val]})
-    assignment.update({d: "train" for d in docs[n_test + n_val :]})
+    position = {d: split_position(d, config.seed) for d in docs}
+    assignment = {d: split_of(position[d], config) for d in docs}
+    ranges = {"test": (0.0, config.test_fraction),
+              "val": (config.test_fraction, config.test_fraction + config.val_fraction),
+              "train": (config.test_fraction + config.val_fraction, 1.0)}
+    for split in ("test", "val", "train"):
+        if split in assignment.values():
+            continue
+        low, high = ranges[split]
+        sizes = {s: sum(v == s for v in assignment.values()) for s in SPLITS}
+        movable = [d for d in docs if sizes[assignment[d]] > 1]
+        nearest = min(movable, key=lambda d: (max(low - position[d], position[d] - high, 0.0), d))
+        assignment[nearest] = split
     return assignment
 
 
@@ -99,10 +124,9 @@ def build_splits(pairs: list[dict], system_prompt: str, config: SplitConfig, ind
             passages = None
         splits[split].append(chat_example(pair, system_prompt, passages))
     if config.max_test_questions is not None:
-        rng = random.Random(config.seed)
-        test = splits["test"]
-        if len(test) > config.max_test_questions:
-            splits["test"] = sorted(rng.sample(test, config.max_test_questions), key=lambda e: e["qa_id"])
+        # the questions with the lowest hashes: a new question displaces at most one, never reshuffles the rest
+        kept = sorted(splits["test"], key=lambda e: split_position(e["qa_id"], config.seed))
+        splits["test"] = sorted(kept[: config.max_test_questions], key=lambda e: e["qa_id"])
     return splits
 
 
@@ -137,6 +161,20 @@ def write_sft_dataset(splits: dict[str, list[dict]], passages_text: dict[str, st
                 handle.write(json.dumps(alpaca_example(example, split, passages_text), ensure_ascii=False) + "\n")
     paths["alpaca"] = str(alpaca)
     return paths
+
+
+def write_manifest(out_dir: Path, digest: str, splits: dict[str, list[dict]], document_splits: dict[str, str],
+                   dropped: dict[str, list[str]]) -> None:
+    """manifest.json: the dataset hash, counts, every document's split (the leakage check reads it: a test document
+    whose pairs were all dropped is still a test document) and what decontamination dropped."""
+    from slm_assets.storage import write_text_atomically
+
+    write_text_atomically(out_dir / "manifest.json", json.dumps({
+        "dataset_hash": digest, "counts": {k: len(v) for k, v in splits.items()},
+        "test_docs": sorted(d for d, s in document_splits.items() if s == "test"),
+        "document_splits": dict(sorted(document_splits.items())),
+        "dropped_for_leakage": dropped["test"], "dropped_for_gold_evidence": dropped["train_val"],
+    }, indent=2))
 
 
 def read_split(out_dir: Path, split: str) -> list[dict]:

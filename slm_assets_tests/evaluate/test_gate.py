@@ -1,8 +1,10 @@
-"""The promotion gate: better than base beyond noise on the same questions, and no parroting."""
+"""The promotion gate: better than base (and, to become champion, than the re-scored champion) beyond noise on
+the same questions, and no parroting."""
 
 import pytest
 
 from slm_assets.evaluate.benchmark import BenchmarkResult, ModelScores
+from slm_assets.evaluate.champion import ChampionStatus
 from slm_assets.evaluate.config import BenchmarkConfig
 from slm_assets.evaluate.gate import paired_bootstrap, promotion_gate
 
@@ -77,3 +79,80 @@ def test_the_gate_refuses_a_model_that_parrots_real_questions():
     assert models["lora_adapter"].echo_rate == 1.0 and models["base"].echo_rate == 0.0
     gate = promotion_gate(BenchmarkResult(n_questions=30, models=models, rows=table), CONFIG)
     assert not gate["passed"] and "parrots the question" in gate["verdict"]
+
+
+def champion_run(candidate: list[float], champion: list[float]) -> BenchmarkResult:
+    """Base far below both, so the candidate always passes the base gate and only the champion can stop it."""
+    return result({"base": [0.0] * len(champion), "lora_adapter": candidate, "champion": champion})
+
+
+def _champion_scores(n: int = 80) -> list[float]:
+    import random
+
+    rng = random.Random(11)
+    return [round(rng.uniform(0.3, 0.7), 4) for _ in range(n)]
+
+
+def test_noise_candidate_same_answers_as_the_champion_plus_tiny_differences_is_not_promoted():
+    """The noise-candidate gate test: the candidate gives the champion's answers except on a few questions, where
+    it is a little better or a little worse at random; better on average, yet not promoted."""
+    import random
+
+    champion = _champion_scores()
+    rng = random.Random(5)
+    candidate = [v + (rng.choice([-0.04, -0.02, 0.03, 0.05]) if i % 8 == 0 else 0.0) for i, v in enumerate(champion)]
+    assert sum(candidate) > sum(champion)  # noise-better on average
+    gate = promotion_gate(champion_run(candidate, champion), CONFIG, ChampionStatus(version="3", source="bundle/adapter"))
+    promotion = gate["promotion"]
+    assert gate["passed"]  # it does beat base ...
+    assert not promotion["passed"] and promotion["against"] == "champion v3"  # ... but not the champion
+    assert promotion["compared"] == ["lora_adapter", "champion"] and promotion["n_questions"] == 80
+    low, high = promotion["interval"]
+    assert low <= 0 < high and "not promoted" in promotion["verdict"] and "over 80 questions" in promotion["verdict"]
+
+
+def test_a_clearly_better_candidate_than_the_champion_is_promoted():
+    champion = _champion_scores()
+    candidate = [v + 0.08 + (0.02 if i % 3 else -0.03) for i, v in enumerate(champion)]
+    promotion = promotion_gate(champion_run(candidate, champion), CONFIG, ChampionStatus(version="3", source="x"))[
+        "promotion"]
+    assert promotion["passed"] and promotion["interval"][0] > 0 and "promoted: beats champion v3" in promotion["verdict"]
+
+
+def test_the_same_model_as_the_champion_is_not_promoted_and_min_improvement_raises_the_bar():
+    champion = _champion_scores()
+    same = promotion_gate(champion_run(list(champion), champion), CONFIG, ChampionStatus(version="2", source="x"))
+    assert same["promotion"]["interval"] == [0.0, 0.0] and not same["promotion"]["passed"]
+    better = [v + 0.05 for v in champion]
+    strict = CONFIG.model_copy(update={"min_improvement": 0.1})
+    assert not promotion_gate(champion_run(better, champion), strict, ChampionStatus(version="2", source="x"))[
+        "promotion"]["passed"]
+
+
+def test_a_champion_whose_files_are_missing_is_named_and_the_candidate_is_compared_with_base():
+    champion = _champion_scores()
+    run = result({"base": [v - 0.2 for v in champion], "lora_adapter": champion})  # no champion row: not loaded
+    status = ChampionStatus(version="4", problem="missing files: neither /gone/adapter nor /gone/merged holds weights")
+    promotion = promotion_gate(run, CONFIG, status)["promotion"]
+    assert promotion["against"] == "base" and promotion["passed"] and promotion["champion"]["loaded"] is False
+    assert "champion v4 could not be loaded (missing files" in promotion["verdict"]
+    assert "compared with base" in promotion["verdict"]
+
+
+def test_no_champion_yet_compares_with_base_and_a_failed_base_gate_is_never_promoted():
+    champion = _champion_scores()
+    first = promotion_gate(result({"base": [v - 0.2 for v in champion], "lora_adapter": champion}), CONFIG,
+                           ChampionStatus())["promotion"]
+    assert first["passed"] and first["against"] == "base" and "no champion registered yet" in first["verdict"]
+    worse = promotion_gate(champion_run([0.0] * 80, champion), CONFIG, ChampionStatus(version="1", source="x"))
+    assert not worse["passed"] and not worse["promotion"]["passed"]
+
+
+def test_served_candidates_are_compared_with_the_served_champion():
+    base = [0.1] * 30
+    run = result({"base": base, "lora_adapter": [0.3] * 30, "champion": [0.3] * 30, "base_served": base,
+                  "lora_adapter_served": [0.6] * 30, "champion_served": [0.4] * 30})
+    promotion = promotion_gate(run, CONFIG.model_copy(update={"gate_on": "served"}),
+                               ChampionStatus(version="1", source="x"))["promotion"]
+    assert promotion["compared"] == ["lora_adapter_served", "champion_served"] and promotion["passed"]
+    assert "champion" not in promotion_gate(run, CONFIG)["best_model"]  # the champion is never a candidate

@@ -20,10 +20,40 @@ def test_split_is_by_document_seeded_and_complete():
     docs = {s: {e["doc_id"] for e in rows} for s, rows in splits.items()}
     assert not docs["train"] & docs["test"] and not docs["train"] & docs["val"] and not docs["val"] & docs["test"]
     assert sum(len(v) for v in splits.values()) == 80
-    assert len(docs["test"]) == 4 and len(docs["val"]) == 2
+    assert all(docs[s] for s in ("train", "val", "test"))
     assert build_splits(pairs(20), "system", config) == splits  # same seed, same split
     other = build_splits(pairs(20), "system", SplitConfig(val_fraction=0.1, test_fraction=0.2, seed=2))
     assert {e["doc_id"] for e in other["test"]} != docs["test"]
+
+
+def test_adding_or_removing_documents_never_moves_another_document():
+    config = SplitConfig(val_fraction=0.1, test_fraction=0.15, seed=7)
+    corpus = [f"doc-{i}" for i in range(300)]
+    before = split_documents(corpus, config)
+    grown = split_documents(corpus + [f"new-{i}" for i in range(50)], config)
+    shrunk = split_documents([d for i, d in enumerate(corpus) if i % 7], config)
+    assert {d: grown[d] for d in corpus} == before
+    assert all(shrunk[d] == before[d] for d in shrunk)
+    # the order documents arrive in does not matter either
+    assert split_documents(list(reversed(corpus)), config) == before
+
+
+def test_split_fractions_are_roughly_respected_on_1000_documents():
+    config = SplitConfig(val_fraction=0.1, test_fraction=0.15, seed=7)
+    assignment = split_documents([f"doc-{i}" for i in range(1000)], config)
+    counts = {s: sum(v == s for v in assignment.values()) for s in ("train", "val", "test")}
+    # binomial standard deviations: ~11 (test), ~9.5 (val); 4 sigma either way
+    assert 105 <= counts["test"] <= 195 and 62 <= counts["val"] <= 138
+    assert counts["train"] == 1000 - counts["test"] - counts["val"]
+
+
+def test_a_small_corpus_gets_every_split_non_empty_deterministically():
+    config = SplitConfig(val_fraction=0.1, test_fraction=0.15, seed=7)
+    for n in range(3, 12):
+        docs = [f"d{i}" for i in range(n)]
+        assignment = split_documents(docs, config)
+        assert set(assignment.values()) == {"train", "val", "test"}, n
+        assert split_documents(list(reversed(docs)), config) == assignment
 
 
 def test_too_few_documents_is_a_clear_error():
