@@ -155,6 +155,36 @@ def lineage(
 
 
 
+@app.command()
+def gc(
+    domain: str = typer.Option(..., "--domain", "-d", help="Domain name."),
+    keep: int = typer.Option(2, "--keep", min=0, help="Newest snapshots per asset and run folders per artifact "
+                             "kind kept besides what registered model versions need."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be deleted."),
+) -> None:
+    """Delete snapshots and artifact folders that no registered model version and none of the newest runs need."""
+    from mlflow.tracking import MlflowClient
+
+    from slm_assets.domains import load_domain
+    from slm_assets.export.registry import registered_name, version_tags
+    from slm_assets.retention import carry_out, plan_retention
+    from slm_assets.warehouse import connect
+
+    spec = load_domain(domain)
+    settings = get_settings()
+    client = MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)
+    tags = version_tags(client, registered_name(spec.export.registered_model_prefix, domain))
+    with connect(settings.duckdb_path) as con:
+        plan = plan_retention(con, settings.artifacts_dir, domain, keep, tags)
+        if not dry_run:
+            carry_out(con, plan, domain)
+    for snapshot_id in plan.snapshots:
+        typer.echo(f"{'would delete' if dry_run else 'deleted'} snapshot {snapshot_id}")
+    for folder in plan.folders:
+        typer.echo(f"{'would delete' if dry_run else 'deleted'} {folder}")
+    typer.echo(plan.describe(dry_run))
+
+
 @app.command("init-domain")
 def init_domain_command(
     topic: str = typer.Argument(..., help='The domain in plain language, e.g. "residential heat pumps".'),

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from slm_assets.artifacts import publish_latest
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.train import distilled_model, lora_adapter, sft_dataset
 from slm_assets.evaluate.domain_benchmark import DomainData, run_domain_benchmark
@@ -85,15 +86,15 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                      tracking: TrackingResource, teacher: TeacherResource):
     spec = domains.get(context.partition_key)
     cache = warehouse.models_cache_dir
-    lora_dir = warehouse.artifacts(spec.name, "lora", "adapter")
-    distilled_dir = warehouse.artifacts(spec.name, "distilled", "adapter")
+    lora_dir = warehouse.latest_artifacts(spec.name, "lora", "adapter")
+    distilled_dir = warehouse.latest_artifacts(spec.name, "distilled", "adapter")
     models = {name: load_tuned_model(spec.base_model, cache, adapter)
               for name, adapter in (("base", None), ("lora_adapter", lora_dir), ("distilled_model", distilled_dir))}
     with warehouse.connect() as con:
-        data = DomainData(test_rows=read_split(warehouse.artifacts(spec.name, "sft"), "test"),
+        data = DomainData(test_rows=read_split(warehouse.latest_artifacts(spec.name, "sft"), "test"),
                           index=ChunkIndex.load(warehouse.artifacts(spec.name, "index")),
                           chunk_texts=chunk_texts(con, spec.name), doc_sources=document_sources(con, spec.name))
-    out_dir = warehouse.artifacts(spec.name, "benchmark")
+    out_dir = warehouse.run_artifacts(spec.name, "benchmark", context.run.run_id)
     evaluation, synthetic = run_domain_benchmark(
         spec, models, load_tokenizer(spec.base_model, cache), data, out_dir, teacher_roles(teacher, spec),
         sources={"base": spec.base_model, "lora_adapter": str(lora_dir), "distilled_model": str(distilled_dir)})
@@ -102,6 +103,7 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     run_id = log_evaluation(tracking, spec.name, f"benchmark_report-{context.run.run_id[:8]}",
                             {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name},
                             evaluation, out_dir, "benchmark")
+    publish_latest(out_dir)
     return dg.MaterializeResult(
         metadata={**evaluation_metadata(evaluation, out_dir, run_id), **synthetic_metadata(synthetic)},
         check_results=[dg.AssetCheckResult(

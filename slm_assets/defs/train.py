@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from slm_assets.artifacts import publish_latest
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.synth import synthetic_qa_5000
 from slm_assets.processes import FolderBusy, check_folder_free
@@ -13,12 +14,14 @@ from slm_assets.resources.tracking import TrackingResource
 from slm_assets.resources.trainer import TrainerResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
+from slm_assets.snapshots import current_snapshot_ids, write_snapshot
 from slm_assets.storage import write_text_atomically
 from slm_assets.train.leakage import check_leakage
 from slm_assets.train.plots import png_markdown
 from slm_assets.train.sft_data import build_splits, dataset_hash, read_split, write_sft_dataset
 from slm_assets.versioning import code_version
-from slm_assets.warehouse import fetch_dicts, replace_domain_rows
+from slm_assets.warehouse import chunk_texts as current_chunk_texts
+from slm_assets.warehouse import fetch_dicts
 
 
 @dg.asset(
@@ -31,30 +34,34 @@ from slm_assets.warehouse import fetch_dicts, replace_domain_rows
     check_specs=[dg.AssetCheckSpec("no_benchmark_leakage", asset="sft_dataset", blocking=True,
                                    description="No test pair shares a chunk or a 13-gram with a training pair.")],
     description="Chat-formatted prompt/completion data (system prompt from the domain topic) split train/val/test "
-    "by source document; the test split is the benchmark. HF dataset on disk, JSONL, alpaca export.",
+    "by source document; the test split is the benchmark. HF dataset on disk, JSONL, alpaca export under "
+    "artifacts/<domain>/sft/<run id>/ (latest.json points at the newest); a snapshot of sft_examples.",
 )
 def sft_dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource):
     spec = domains.get(context.partition_key)
     with warehouse.connect() as con:
-        pairs = fetch_dicts(con, "select * from qa_pairs where domain = ? and status = 'accepted'", [spec.name])
-        chunk_texts = dict(con.execute("select chunk_id, text from clean_chunks where domain = ?", [spec.name]).fetchall())
+        pairs = fetch_dicts(con, "select * from current_qa_pairs where domain = ? and status = 'accepted'", [spec.name])
+        chunk_texts = current_chunk_texts(con, spec.name)
+        parents = current_snapshot_ids(con, spec.name, ["clean_chunks", "synthetic_qa_5000"])
     index = ChunkIndex.load(warehouse.artifacts(spec.name, "index"))
     splits = build_splits(pairs, spec.system_prompt, spec.split, index, chunk_texts)
     # decontaminate: a test pair that overlaps training is dropped from the benchmark, and counted
     before = check_leakage(splits["train"] + splits["val"], splits["test"])
     leaking = set(before.shared_chunks) | {t for t, _ in before.ngram_overlaps}
     splits["test"] = [e for e in splits["test"] if e["qa_id"] not in leaking]
-    out_dir = warehouse.artifacts(spec.name, "sft")
+    out_dir = warehouse.run_artifacts(spec.name, "sft", context.run.run_id)
     paths = write_sft_dataset(splits, chunk_texts, out_dir)
     digest = dataset_hash(splits)
-    write_text_atomically(out_dir / "manifest.json", json.dumps({
-        "dataset_hash": digest, "counts": {k: len(v) for k, v in splits.items()},
-        "test_docs": sorted({e["doc_id"] for e in splits["test"]}), "dropped_for_leakage": sorted(leaking),
-    }, indent=2))
     rows = [{"domain": spec.name, "qa_id": e["qa_id"], "split": split, "doc_id": e["doc_id"]}
             for split, examples in splits.items() for e in examples]
     with warehouse.connect() as con:
-        replace_domain_rows(con, "sft_examples", spec.name, rows)
+        snapshot = write_snapshot(con, spec.name, "sft_dataset", {"sft_examples": rows}, context.run.run_id, parents)
+    write_text_atomically(out_dir / "manifest.json", json.dumps({
+        "dataset_hash": digest, "counts": {k: len(v) for k, v in splits.items()},
+        "test_docs": sorted({e["doc_id"] for e in splits["test"]}), "dropped_for_leakage": sorted(leaking),
+        "snapshot": snapshot.as_dict(),
+    }, indent=2))
+    publish_latest(out_dir)
     # the check reads back what was written, so it verifies the files, not the intention
     written = {s: read_split(out_dir, s) for s in ("train", "val", "test")}
     report = check_leakage(written["train"] + written["val"], written["test"])
@@ -65,6 +72,7 @@ def sft_dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
             "documents_per_split": dg.MetadataValue.json(docs),
             "dropped_from_test_for_leakage": len(leaking),
             "dataset_hash": digest,
+            "snapshot_id": snapshot.snapshot_id,
             "dataset_dir": dg.MetadataValue.path(str(out_dir)),
             "files": dg.MetadataValue.json(paths),
             "open_book_examples": sum(e.get("mode") == "open_book" for s in ("train", "val") for e in written[s]),
@@ -74,7 +82,7 @@ def sft_dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         },
         check_results=[dg.AssetCheckResult(check_name="no_benchmark_leakage", passed=report.passed,
                                            description=report.describe())],
-        data_version=dg.DataVersion(digest),
+        data_version=dg.DataVersion(snapshot.hash),
     )
 
 
@@ -118,8 +126,8 @@ def train_out_of_process(context: dg.AssetExecutionContext, tracking: TrackingRe
 def lora_adapter(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource,
                  tracking: TrackingResource, trainer: TrainerResource):
     spec = domains.get(context.partition_key)
-    dataset_dir = warehouse.artifacts(spec.name, "sft")
-    out_dir = warehouse.artifacts(spec.name, "lora")
+    dataset_dir = warehouse.latest_artifacts(spec.name, "sft")
+    out_dir = warehouse.run_artifacts(spec.name, "lora", context.run.run_id)
     metadata, run_id = train_out_of_process(context, tracking, trainer, spec.name, "lora_adapter",
                                             "slm_assets.train.lora_job", {
         "base_model": spec.base_model, "cache_dir": str(warehouse.models_cache_dir), "dataset_dir": str(dataset_dir),
@@ -128,8 +136,9 @@ def lora_adapter(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     meta = {k: v.value if hasattr(v, "value") else v for k, v in metadata.items()}
     before, best = meta.get("eval_loss_before"), meta.get("eval_loss_best")
     fell = before is not None and best is not None and best < before
+    publish_latest(out_dir)
     return dg.MaterializeResult(
-        metadata={**metadata, "mlflow_run_id": run_id,
+        metadata={**metadata, "mlflow_run_id": run_id, "dataset_dir": str(dataset_dir), "out_dir": str(out_dir),
                   "loss_curve": dg.MetadataValue.md(png_markdown(out_dir / "loss_curve.png", "loss curve"))},
         check_results=[dg.AssetCheckResult(
             check_name="validation_loss_fell", passed=bool(fell), severity=dg.AssetCheckSeverity.WARN,
@@ -152,15 +161,17 @@ def lora_adapter(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 def distilled_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource,
                     tracking: TrackingResource, trainer: TrainerResource):
     spec = domains.get(context.partition_key)
-    dataset_dir = warehouse.artifacts(spec.name, "sft")
-    out_dir = warehouse.artifacts(spec.name, "distilled")
+    dataset_dir = warehouse.latest_artifacts(spec.name, "sft")
+    out_dir = warehouse.run_artifacts(spec.name, "distilled", context.run.run_id)
+    lora_dir = warehouse.latest_artifacts(spec.name, "lora", "adapter")
     metadata, run_id = train_out_of_process(context, tracking, trainer, spec.name, "distilled_model",
                                             "slm_assets.train.distill_job", {
         "base_model": spec.base_model, "cache_dir": str(warehouse.models_cache_dir), "dataset_dir": str(dataset_dir),
-        "lora_adapter_dir": str(warehouse.artifacts(spec.name, "lora", "adapter")), "out_dir": str(out_dir),
+        "lora_adapter_dir": str(lora_dir), "out_dir": str(out_dir),
         "distill_config": spec.distill.model_dump(), "dataset_hash": _dataset_hash(dataset_dir),
     })
+    publish_latest(out_dir)
     return dg.MaterializeResult(
-        metadata={**metadata, "mlflow_run_id": run_id,
+        metadata={**metadata, "mlflow_run_id": run_id, "dataset_dir": str(dataset_dir), "out_dir": str(out_dir),
                   "loss_curve": dg.MetadataValue.md(png_markdown(out_dir / "loss_curve.png", "loss terms"))},
     )

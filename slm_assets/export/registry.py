@@ -49,3 +49,14 @@ def maybe_promote(client, name: str, version: str, metric: str, score: float, ba
         client.set_registered_model_alias(name, "champion", version)
         return True, f"{metric} {score:.4f} beats {against} ({bar:.4f})"
     return False, f"{metric} {score:.4f} does not beat {against} ({bar:.4f})"
+
+
+def version_tags(client, name: str) -> list[dict[str, str]]:
+    """The tags of every version of a registered model ([] when it does not exist yet)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return []
+    return [dict(client.get_model_version(name, v.version).tags) for v in versions]
