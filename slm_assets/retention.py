@@ -96,8 +96,9 @@ def carry_out(con, plan: RetentionPlan, domain: str) -> RetentionPlan:
     before = _used_bytes(con)
     con.execute("begin transaction")
     try:
-        con.executemany("delete from snapshot_rows where snapshot_id = ?", [[s] for s in plan.snapshots])
-        con.executemany("delete from snapshots where snapshot_id = ?", [[s] for s in plan.snapshots])
+        for snapshot_id in plan.snapshots:
+            con.execute("delete from snapshot_rows where snapshot_id = ?", [snapshot_id])
+            con.execute("delete from snapshots where snapshot_id = ?", [snapshot_id])
         for table in TABLE_ASSET:
             plan.rows += con.execute(
                 f"""delete from {table} t where t.domain = ? and not exists (select 1 from snapshot_rows m

@@ -55,8 +55,9 @@ class WarehouseQAStore:
         ).fetchall()]
         self.con.execute("begin transaction")
         try:
-            self.con.executemany("delete from snapshot_rows where snapshot_id = ? and table_name = 'qa_pairs' "
-                                 "and row_key = ?", [[self.draft_id, k] for k in stale_keys])
+            if stale_keys:  # executemany refuses an empty list
+                self.con.executemany("delete from snapshot_rows where snapshot_id = ? and table_name = 'qa_pairs' "
+                                     "and row_key = ?", [[self.draft_id, k] for k in stale_keys])
             self.con.execute(
                 """delete from teacher_calls t where t.domain = ? and not exists
                    (select 1 from current_clean_chunks c where c.domain = t.domain and c.chunk_id = t.chunk_id)""",
