@@ -205,25 +205,6 @@ def _import_legacy_tables(con: duckdb.DuckDBPyConnection, legacy: list[str]) -> 
         con.execute(f"drop table legacy_{table}")
 
 
-def replace_domain_rows(con: duckdb.DuckDBPyConnection, table: str, domain: str, rows: list[dict]) -> int:
-    """Delete the domain's rows of `table` and insert `rows`, atomically."""
-    replace_domain_tables(con, domain, {table: rows})
-    return len(rows)
-
-
-def replace_domain_tables(con: duckdb.DuckDBPyConnection, domain: str, tables: dict[str, list[dict]]) -> None:
-    """Replace the domain's rows in several tables in one transaction: all or nothing."""
-    con.execute("begin transaction")
-    try:
-        for table, rows in tables.items():
-            con.execute(f"delete from {table} where domain = ?", [domain])
-            insert_rows(con, table, rows)
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
-
-
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> None:
     if not rows:
         return

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from slm_assets.artifacts import publish_latest
+from slm_assets.artifacts import publish_latest, run_dirs
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.synth import synthetic_qa_5000
 from slm_assets.processes import FolderBusy, check_folder_free
@@ -93,9 +93,12 @@ def _dataset_hash(out_dir: Path) -> str:
 def train_out_of_process(context: dg.AssetExecutionContext, tracking: TrackingResource, trainer: TrainerResource,
                          domain: str, asset: str, module: str, extras: dict) -> tuple[dict, str]:
     """One MLflow run per materialisation, ended FINISHED or FAILED; the training runs as a Pipes subprocess.
-    Refuses to start while a live process from an earlier run still writes into the output folder."""
+    Refuses to start while a live process from an earlier run still writes into a folder of the same kind
+    (each run has its own folder, but an orphaned trainer still holds the accelerator)."""
+    kind_dir = Path(extras["out_dir"]).parent
     try:
-        check_folder_free(Path(extras["out_dir"]))
+        for folder in (kind_dir, *run_dirs(kind_dir)):
+            check_folder_free(folder)
     except FolderBusy as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     tags = {"dagster.run_id": context.run.run_id, "dagster.partition": domain, "dagster.asset": asset,
