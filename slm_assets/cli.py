@@ -158,7 +158,7 @@ def lineage(
 @app.command()
 def gc(
     domain: str = typer.Option(..., "--domain", "-d", help="Domain name."),
-    keep: int = typer.Option(2, "--keep", min=0, help="Newest snapshots per asset and run folders per artifact "
+    keep: int = typer.Option(2, "--keep", min=1, help="Newest snapshots per asset and run folders per artifact "
                              "kind kept besides what registered model versions need."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be deleted."),
 ) -> None:
