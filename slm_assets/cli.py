@@ -67,7 +67,9 @@ def materialize(
             typer.echo(f"check {data.asset_key.to_user_string()}.{data.check_name}: "
                        f"{'passed' if data.passed else 'FAILED'} {data.description or ''}")
     settings = get_settings()
-    report = settings.artifacts_dir / domain / "benchmark" / "report.md"
+    from slm_assets.artifacts import latest_run_dir
+
+    report = latest_run_dir(settings.artifacts_dir / domain / "benchmark") / "report.md"
     if report.exists():
         typer.echo(f"benchmark report: {report}")
     for gguf in sorted((settings.artifacts_dir / domain / "export").glob("*/*.gguf")):
