@@ -56,6 +56,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="warehouse-growth-"))
     corpus, warehouse, home = work / "corpus", work / "warehouse", work / "dagster_home"
     home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     shutil.copytree(SAMPLES / "html", corpus)
     for pdf in sorted((SAMPLES / "pdf").glob("*.pdf")):
         shutil.copy(pdf, corpus / pdf.name)
