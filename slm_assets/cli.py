@@ -67,7 +67,9 @@ def materialize(
             typer.echo(f"check {data.asset_key.to_user_string()}.{data.check_name}: "
                        f"{'passed' if data.passed else 'FAILED'} {data.description or ''}")
     settings = get_settings()
-    report = settings.artifacts_dir / domain / "benchmark" / "report.md"
+    from slm_assets.artifacts import latest_run_dir
+
+    report = latest_run_dir(settings.artifacts_dir / domain / "benchmark") / "report.md"
     if report.exists():
         typer.echo(f"benchmark report: {report}")
     for gguf in sorted((settings.artifacts_dir / domain / "export").glob("*/*.gguf")):
@@ -153,6 +155,36 @@ def lineage(
         raise typer.Exit(2) from exc
     typer.echo(json.dumps(chain, indent=2, default=str) if as_json else render_text(chain))
 
+
+
+@app.command()
+def gc(
+    domain: str = typer.Option(..., "--domain", "-d", help="Domain name."),
+    keep: int = typer.Option(2, "--keep", min=1, help="Newest snapshots per asset and run folders per artifact "
+                             "kind kept besides what registered model versions need."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be deleted."),
+) -> None:
+    """Delete snapshots and artifact folders that no registered model version and none of the newest runs need."""
+    from mlflow.tracking import MlflowClient
+
+    from slm_assets.domains import load_domain
+    from slm_assets.export.registry import registered_name, version_tags
+    from slm_assets.retention import carry_out, plan_retention
+    from slm_assets.warehouse import connect
+
+    spec = load_domain(domain)
+    settings = get_settings()
+    client = MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)
+    tags = version_tags(client, registered_name(spec.export.registered_model_prefix, domain))
+    with connect(settings.duckdb_path) as con:
+        plan = plan_retention(con, settings.artifacts_dir, domain, keep, tags)
+        if not dry_run:
+            carry_out(con, plan, domain)
+    for snapshot_id in plan.snapshots:
+        typer.echo(f"{'would delete' if dry_run else 'deleted'} snapshot {snapshot_id}")
+    for folder in plan.folders:
+        typer.echo(f"{'would delete' if dry_run else 'deleted'} {folder}")
+    typer.echo(plan.describe(dry_run))
 
 
 @app.command("init-domain")

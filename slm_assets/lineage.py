@@ -1,7 +1,8 @@
-"""Trace a registered model version back to the documents it learned from.
+"""Trace a registered model version, old or new, back to the documents it learned from.
 
-registry version -> Dagster run and asset materialisations (data and code versions) -> MLflow runs
--> dataset hash -> QA pair ids -> chunk ids -> source URLs / paths and PDF pages.
+registry version -> bundle manifest's lineage record -> Dagster runs and materialisations (data and code
+versions) -> MLflow runs -> data snapshots -> QA pairs -> chunks -> documents -> source URLs / paths and pages.
+Every step reads the version's own immutable snapshots, never the current tables.
 """
 
 import json
@@ -45,72 +46,118 @@ def dagster_materializations(instance, run_id: str) -> list[dict]:
     return out
 
 
+ARTIFACT_ASSETS = {"sft": "sft_dataset", "lora": "lora_adapter", "distilled": "distilled_model",
+                   "benchmark": "benchmark_report"}
+
+
+def dagster_runs(record: dict) -> dict[str, str]:
+    """asset -> the Dagster run that produced what the version used (snapshots, per-run artifact folders)."""
+    runs = {asset: s["dagster_run_id"] for asset, s in record["snapshots"].items() if s.get("dagster_run_id")}
+    for kind, path in record["artifacts"].items():
+        if kind in ARTIFACT_ASSETS and Path(path).name != kind:  # a per-run folder is named by its run id
+            runs[ARTIFACT_ASSETS[kind]] = Path(path).name
+    runs["gguf_export"] = record["dagster_run_id"]
+    return dict(sorted(runs.items()))
+
+
+def mlflow_runs_of(client, run_ids: list[str]) -> list[dict]:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    found = []
+    for run_id in sorted(set(run_ids)):
+        for run in client.search_runs(experiment_ids=experiments, filter_string=f"tags.`dagster.run_id` = '{run_id}'"):
+            found.append({"run_id": run.info.run_id, "name": run.info.run_name, "status": run.info.status,
+                          "dagster_run_id": run_id, "dataset_hash": run.data.params.get("dataset_hash")})
+    return sorted(found, key=lambda r: (r["dagster_run_id"], r["name"] or "", r["run_id"]))
+
+
+def qa_chain(con, snapshots: dict[str, dict]) -> list[dict]:
+    """QA pair -> chunk -> document -> source and pages, read from the version's own snapshots."""
+    from slm_assets.snapshots import snapshot_table_sql
+
+    rows = con.execute(
+        f"""select e.qa_id, e.split, q.chunk_id, q.doc_id, d.source, c.page_start, c.page_end
+            from ({snapshot_table_sql('sft_examples')}) e
+            left join ({snapshot_table_sql('qa_pairs')}) q on q.qa_id = e.qa_id
+            left join ({snapshot_table_sql('clean_chunks')}) c on c.chunk_id = q.chunk_id
+            left join ({snapshot_table_sql('raw_documents')}) d on d.doc_id = q.doc_id
+            order by e.split, e.qa_id""",
+        [snapshots[a]["snapshot_id"] if a in snapshots else None
+         for a in ("sft_dataset", "synthetic_qa_5000", "clean_chunks", "raw_docs")],
+    ).fetchall()
+    return [{"qa_id": qa, "split": split, "chunk_id": chunk, "doc_id": doc, "source": source,
+             "pages": list(range(start, (end or start) + 1)) if start is not None else []}
+            for qa, split, chunk, doc, source, start, end in rows]
+
+
+def summarize_sources(chain: list[dict]) -> list[dict]:
+    """Per source of the trained (train + val) pairs: pages, chunk count, QA pair count."""
+    sources: dict[str, dict] = defaultdict(lambda: {"pages": set(), "chunks": set(), "qa_pairs": 0})
+    for link in chain:
+        if link["split"] == "test":
+            continue
+        entry = sources[link["source"] or "(document not in the snapshot)"]
+        entry["qa_pairs"] += 1
+        entry["chunks"].add(link["chunk_id"])
+        entry["pages"].update(link["pages"])
+    return [{"source": s, "pages": sorted(v["pages"]), "chunks": len(v["chunks"]), "qa_pairs": v["qa_pairs"]}
+            for s, v in sorted(sources.items())]
+
+
 def trace(domain: str, version: str | None, client, registered: str, con, instance=None) -> dict:
-    """The whole chain as a dict (printed as text or JSON by the CLI)."""
+    """The whole chain as a dict (printed as text or JSON by the CLI). Everything in it was fixed when the
+    version was registered (bundle manifest, snapshots, finished runs), so it never changes afterwards;
+    aliases, which move, are left out."""
     model_version = resolve_version(client, registered, version)
-    tags = dict(model_version.tags)
-    bundle = Path(tags.get("bundle", ""))
+    bundle = Path(dict(model_version.tags).get("bundle", ""))
     manifest_path = bundle / "manifest.json"
     if not manifest_path.exists():
         raise LineageError(f"version {model_version.version}: bundle manifest {manifest_path} is missing")
     manifest = json.loads(manifest_path.read_text())
-    run_id = tags.get("dagster.run_id") or manifest.get("dagster_run_id")
-    materializations = dagster_materializations(instance, run_id) if instance is not None and run_id else []
-    mlflow_runs = []
-    for run in client.search_runs(
-        experiment_ids=[e.experiment_id for e in client.search_experiments()],
-        filter_string=f"tags.`dagster.run_id` = '{run_id}'",
-    ):
-        mlflow_runs.append({"run_id": run.info.run_id, "name": run.info.run_name, "status": run.info.status,
-                            "dataset_hash": run.data.params.get("dataset_hash")})
-
-    trained_ids = manifest["qa_ids"]["train"] + manifest["qa_ids"]["val"]
-    con.execute("create or replace temp table lineage_ids (qa_id varchar)")
-    con.executemany("insert into lineage_ids values (?)", [[q] for q in trained_ids])
-    rows = con.execute(
-        """select q.qa_id, q.chunk_id, c.doc_id, d.source, c.page_start, c.page_end, c.heading
-           from lineage_ids i
-           join qa_pairs q on q.domain = ? and q.qa_id = i.qa_id
-           left join clean_chunks c on c.domain = q.domain and c.chunk_id = q.chunk_id
-           left join raw_documents d on d.domain = q.domain and d.doc_id = q.doc_id
-           order by d.source, c.page_start, q.qa_id""",
-        [domain],
-    ).fetchall()
-    sources: dict[str, dict] = defaultdict(lambda: {"pages": set(), "chunks": set(), "qa_pairs": 0})
-    qa_to_chunk = {}
-    for qa_id, chunk_id, _doc_id, source, page_start, page_end, _heading in rows:
-        entry = sources[source or "(document no longer stored)"]
-        entry["qa_pairs"] += 1
-        entry["chunks"].add(chunk_id)
-        if page_start is not None:
-            entry["pages"].update(range(page_start, (page_end or page_start) + 1))
-        qa_to_chunk[qa_id] = chunk_id
+    record = manifest.get("lineage")
+    if record is None:
+        raise LineageError(f"version {model_version.version} was registered before data snapshots existed: "
+                           f"its manifest {manifest_path} lists QA ids only")
+    runs = dagster_runs(record)
+    materializations = []
+    if instance is not None:
+        for run_id in sorted(set(runs.values())):
+            materializations += [m for m in dagster_materializations(instance, run_id) if m["partition"] == domain]
+    chain = qa_chain(con, record["snapshots"])
+    trained = [link for link in chain if link["split"] != "test"]
     return {
         "registered_model": registered,
         "version": str(model_version.version),
-        "aliases": list(model_version.aliases or []),
-        "tags": tags,
-        "dagster_run_id": run_id,
-        "materializations": materializations,
-        "mlflow_runs": mlflow_runs,
-        "dataset_hash": manifest["dataset_hash"],
+        "dagster_runs": runs,
+        "materializations": sorted(materializations, key=lambda m: (m["timestamp"], m["asset"])),
+        "mlflow_runs": mlflow_runs_of(client, list(runs.values())),
+        "project": record["project"],
         "code_version": manifest["code_version"],
-        "qa_pairs_trained_on": len(trained_ids),
-        "qa_pairs_found": len(qa_to_chunk),
-        "chunks": len({c for c in qa_to_chunk.values() if c}),
-        "sources": [
-            {"source": s, "pages": sorted(v["pages"]), "chunks": len(v["chunks"]), "qa_pairs": v["qa_pairs"]}
-            for s, v in sorted(sources.items())
-        ],
-        "qa_to_chunk": qa_to_chunk,
+        "base_model": record["base_model"],
+        "domain_yaml": record["domain_yaml"],
+        "resolved_settings": record["resolved_settings"],
+        "snapshots": record["snapshots"],
+        "artifacts": record["artifacts"],
+        "dataset_hash": manifest["dataset_hash"],
+        "qa_pairs_trained_on": len(trained),
+        "qa_pairs_found": sum(link["chunk_id"] is not None for link in trained),
+        "chunks": len({link["chunk_id"] for link in trained if link["chunk_id"]}),
+        "sources": summarize_sources(chain),
+        "qa_chain": chain,
     }
 
 
 def render_text(chain: dict, limit: int = 50) -> str:
+    project, base = chain["project"], chain["base_model"]
     lines = [
-        f"model      {chain['registered_model']} v{chain['version']} (aliases: {', '.join(chain['aliases']) or 'none'})",
-        f"  dagster run {chain['dagster_run_id']}  code {chain['code_version']}",
+        f"model      {chain['registered_model']} v{chain['version']}",
+        f"  project slm_assets {project['package']} commit {project['git_commit'] or 'none'}"
+        + (" (local changes)" if project["dirty"] else ""),
+        f"  base model {base['name']} weights sha256 {base['weights_sha256'] or 'unknown'}",
     ]
+    for asset, run_id in chain["dagster_runs"].items():
+        lines.append(f"  dagster run {run_id} ({asset})")
+    for asset, snap in chain["snapshots"].items():
+        lines.append(f"  snapshot {snap['snapshot_id']} hash {snap['hash']} ({asset})")
     for mat in chain["materializations"]:
         lines.append(f"    {mat['asset']:<20} partition={mat['partition']} data_version={mat['data_version']}"
                      + (f" mlflow={mat['mlflow_run_id']}" if mat["mlflow_run_id"] else ""))

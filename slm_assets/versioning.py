@@ -21,3 +21,20 @@ def code_version() -> str:
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return f"slm_assets-{version('slm_assets')}"
+
+
+def project_version() -> dict:
+    """The package version and, in a git checkout, the commit (and whether the tree had local changes)."""
+    record = {"package": version("slm_assets"), "git_commit": None, "dirty": None}
+    try:
+        record["git_commit"] = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        record["dirty"] = bool(subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return record

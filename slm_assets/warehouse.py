@@ -1,7 +1,8 @@
 """The DuckDB warehouse: one file, one schema, every table keyed by domain.
 
-Re-materialising a partition replaces that domain's rows (delete + insert in one transaction),
-so a failed run leaves the previous rows in place.
+The tables an asset writes (documents, chunks, QA pairs, SFT examples ...) are versioned: rows are stored
+once by content hash and each materialisation adds an immutable snapshot (`slm_assets.snapshots`);
+readers use the `current_<table>` views. `teacher_calls` is a cache of calls made (never versioned).
 """
 
 import errno
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 SCHEMA = [
     """
     create table if not exists raw_documents (
+        row_key varchar primary key,      -- content hash: slm_assets.snapshots.row_key
         domain varchar not null,
         doc_id varchar not null,          -- sha256 of the source bytes (16 hex)
         source varchar not null,          -- URL or absolute path
@@ -34,11 +36,11 @@ SCHEMA = [
         page_count integer,
         page_spans json,                  -- [[page, char_start, char_end], ...] in text
         metadata json,
-        fetched_at timestamp not null,
-        primary key (domain, doc_id)
+        fetched_at timestamp not null
     )""",
     """
     create table if not exists ingest_failures (
+        row_key varchar primary key,      -- content hash: slm_assets.snapshots.row_key
         domain varchar not null,
         source varchar not null,
         stage varchar not null,           -- fetch | parse | robots | policy
@@ -49,20 +51,21 @@ SCHEMA = [
     "alter table ingest_failures add column if not exists error_type varchar",
     """
     create table if not exists clean_documents (
+        row_key varchar primary key,      -- content hash: slm_assets.snapshots.row_key
         domain varchar not null,
         doc_id varchar not null,
         text varchar not null,            -- cleaned text; chunk offsets point into it
         page_spans json,
         cluster_id varchar not null,      -- near-duplicate cluster (its first member's doc_id)
         config_hash varchar,              -- cleaning + chunking settings and tokenizer the chunks were made with
-        chunks_rejected integer,          -- this document's chunks removed as too short or duplicates
-        primary key (domain, doc_id)
+        chunks_rejected integer           -- this document's chunks removed as too short or duplicates
     )""",
     # warehouses created before config_hash existed
     "alter table clean_documents add column if not exists config_hash varchar",
     "alter table clean_documents add column if not exists chunks_rejected integer",
     """
     create table if not exists clean_chunks (
+        row_key varchar primary key,      -- content hash: slm_assets.snapshots.row_key
         domain varchar not null,
         chunk_id varchar not null,        -- hash of (doc_id, span, text)
         doc_id varchar not null,
@@ -75,11 +78,11 @@ SCHEMA = [
         char_start integer not null,      -- offsets in clean_documents.text
         char_end integer not null,
         source varchar not null,
-        cluster_id varchar not null,      -- near-duplicate cluster among chunks
-        primary key (domain, chunk_id)
+        cluster_id varchar not null       -- near-duplicate cluster among chunks
     )""",
     """
     create table if not exists curation_rejections (
+        row_key varchar primary key,      -- content hash: slm_assets.snapshots.row_key
         domain varchar not null,
         item_id varchar not null,         -- doc_id or chunk_id
         level varchar not null,           -- document | chunk
@@ -88,6 +91,7 @@ SCHEMA = [
     )""",
     """
     create table if not exists qa_pairs (
+        row_key varchar primary key,      -- content hash: slm_assets.snapshots.row_key
         domain varchar not null,
         qa_id varchar not null,
         status varchar not null,          -- accepted | rejected
@@ -109,8 +113,7 @@ SCHEMA = [
         completion_tokens integer,
         latency_s double,
         call_key varchar,
-        created_at timestamp not null,
-        primary key (domain, qa_id)
+        created_at timestamp not null
     )""",
     """
     create table if not exists teacher_calls (
@@ -127,11 +130,11 @@ SCHEMA = [
     )""",
     """
     create table if not exists sft_examples (
+        row_key varchar primary key,      -- content hash: slm_assets.snapshots.row_key
         domain varchar not null,
         qa_id varchar not null,
         split varchar not null,           -- train | val | test
-        doc_id varchar not null,
-        primary key (domain, qa_id)
+        doc_id varchar not null
     )""",
 ]
 
@@ -152,8 +155,7 @@ def connect(path: Path, read_only: bool = False, wait_s: float = 120.0) -> Itera
             time.sleep(0.5)
     try:
         if not read_only:
-            for ddl in SCHEMA:
-                con.execute(ddl)
+            create_schema(con)
         yield con
     except (duckdb.IOException, OSError) as exc:  # a full or read-only disk: say where and how much is free
         from slm_assets.storage import WriteFailed, free_space, is_disk_full_or_read_only
@@ -166,23 +168,41 @@ def connect(path: Path, read_only: bool = False, wait_s: float = 120.0) -> Itera
         con.close()
 
 
-def replace_domain_rows(con: duckdb.DuckDBPyConnection, table: str, domain: str, rows: list[dict]) -> int:
-    """Delete the domain's rows of `table` and insert `rows`, atomically."""
-    replace_domain_tables(con, domain, {table: rows})
-    return len(rows)
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Tables, snapshot tables and current_* views; a warehouse from before snapshots is migrated."""
+    from slm_assets.snapshots import SCHEMA as SNAPSHOT_SCHEMA
+    from slm_assets.snapshots import TABLE_ASSET, current_view_sql
+
+    legacy = [t for t in TABLE_ASSET if _columns(con, t) and "row_key" not in _columns(con, t)]
+    for table in legacy:
+        con.execute(f"alter table {table} rename to legacy_{table}")
+    for ddl in SCHEMA + SNAPSHOT_SCHEMA + [current_view_sql(t) for t in TABLE_ASSET]:
+        con.execute(ddl)
+    if legacy:
+        _import_legacy_tables(con, legacy)
 
 
-def replace_domain_tables(con: duckdb.DuckDBPyConnection, domain: str, tables: dict[str, list[dict]]) -> None:
-    """Replace the domain's rows in several tables in one transaction: all or nothing."""
-    con.execute("begin transaction")
-    try:
-        for table, rows in tables.items():
-            con.execute(f"delete from {table} where domain = ?", [domain])
-            insert_rows(con, table, rows)
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute("select column_name from information_schema.columns "
+                                      "where table_name = ? and table_schema = 'main'", [table]).fetchall()]
+
+
+def _import_legacy_tables(con: duckdb.DuckDBPyConnection, legacy: list[str]) -> None:
+    """Each domain's rows of a pre-snapshot table become that domain's first snapshot of the asset."""
+    from slm_assets.snapshots import VERSIONED_TABLES, write_snapshot
+
+    for asset, tables in VERSIONED_TABLES.items():
+        present = [t for t in tables if t in legacy]
+        if not present:
+            continue
+        domains = {r[0] for t in present for r in con.execute(f"select distinct domain from legacy_{t}").fetchall()}
+        for domain in sorted(domains):
+            rows = {t: fetch_dicts(con, f"select * from legacy_{t} where domain = ?", [domain]) if t in present
+                    else [] for t in tables}
+            write_snapshot(con, domain, asset, rows, run_id=None, parent_ids=[])
+            log.info("warehouse migrated: %s rows of %s are its first %s snapshot", domain, present, asset)
+    for table in legacy:
+        con.execute(f"drop table legacy_{table}")
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> None:
@@ -203,10 +223,11 @@ def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: list | None 
 
 
 def chunk_texts(con: duckdb.DuckDBPyConnection, domain: str) -> dict[str, str]:
-    """chunk_id -> text of the domain's clean chunks."""
-    return dict(con.execute("select chunk_id, text from clean_chunks where domain = ?", [domain]).fetchall())
+    """chunk_id -> text of the domain's current clean chunks."""
+    return dict(con.execute("select chunk_id, text from current_clean_chunks where domain = ?", [domain]).fetchall())
 
 
 def document_sources(con: duckdb.DuckDBPyConnection, domain: str) -> dict[str, str]:
-    """doc_id -> the document's stored source (path or URL)."""
-    return dict(con.execute("select doc_id, source from raw_documents where domain = ?", [domain]).fetchall())
+    """doc_id -> the current document's stored source (path or URL)."""
+    return dict(con.execute("select doc_id, source from current_raw_documents where domain = ?",
+                            [domain]).fetchall())

@@ -5,6 +5,7 @@ import json
 import dagster as dg
 import duckdb
 
+from slm_assets.artifacts import latest_run_dir
 from slm_assets.definitions import defs
 
 
@@ -40,13 +41,13 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
     assert checks[("gguf_export", "gguf_parity")]
 
     con = duckdb.connect(str(warehouse / "slm.duckdb"), read_only=True)
-    splits = dict(con.execute("select split, count(distinct doc_id) from sft_examples group by split").fetchall())
-    overlap = con.execute("""select count(*) from (select doc_id from sft_examples where split = 'test'
-                             intersect select doc_id from sft_examples where split = 'train')""").fetchone()[0]
+    splits = dict(con.execute("select split, count(distinct doc_id) from current_sft_examples group by split").fetchall())
+    overlap = con.execute("""select count(*) from (select doc_id from current_sft_examples where split = 'test'
+                             intersect select doc_id from current_sft_examples where split = 'train')""").fetchone()[0]
     con.close()
     assert overlap == 0 and splits["test"] >= 1 and splits["train"] >= 1
 
-    report = json.loads((warehouse / "artifacts/tiny/benchmark/report.json").read_text())
+    report = json.loads((latest_run_dir(warehouse / "artifacts/tiny/benchmark") / "report.json").read_text())
     assert set(report["models"]) == {"base", "lora_adapter", "distilled_model", "base_open_book",
                                      "lora_adapter_open_book", "distilled_model_open_book", "base_served",
                                      "lora_adapter_served", "distilled_model_served", "bm25_sentence"}

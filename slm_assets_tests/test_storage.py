@@ -6,7 +6,8 @@ import os
 import duckdb
 import pytest
 
-from slm_assets import warehouse
+from slm_assets import snapshots, warehouse
+from slm_assets.snapshots import write_snapshot
 from slm_assets.storage import WriteFailed, replaced_atomically, write_text_atomically
 
 
@@ -56,14 +57,15 @@ def test_warehouse_write_on_a_full_disk_names_the_file_and_keeps_the_rows(tmp_pa
     row = {"domain": "d", "source": "a.html", "stage": "parse", "reason": "x", "failed_at": "2026-11-29 12:00:00",
            "error_type": None}
     with warehouse.connect(path) as con:
-        warehouse.replace_domain_rows(con, "ingest_failures", "d", [row])
+        write_snapshot(con, "d", "raw_docs", {"raw_documents": [], "ingest_failures": [row]}, None, [])
 
     def disk_full(*_args):
         raise duckdb.IOException("Could not write file: No space left on device")
 
-    monkeypatch.setattr(warehouse, "insert_rows", disk_full)
+    monkeypatch.setattr(snapshots, "_store_rows", disk_full)
     with pytest.raises(WriteFailed) as failed, warehouse.connect(path) as con:
-        warehouse.replace_domain_rows(con, "ingest_failures", "d", [{**row, "source": "b.html"}])
+        write_snapshot(con, "d", "raw_docs", {"raw_documents": [], "ingest_failures": [{**row, "source": "b.html"}]},
+                       None, [])
     assert str(path) in str(failed.value) and "MiB free of" in str(failed.value)
     with warehouse.connect(path, read_only=True) as con:
-        assert con.execute("select source from ingest_failures").fetchall() == [("a.html",)]
+        assert con.execute("select source from current_ingest_failures").fetchall() == [("a.html",)]

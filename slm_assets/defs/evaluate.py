@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from slm_assets.artifacts import publish_latest
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.train import distilled_model, lora_adapter, sft_dataset
 from slm_assets.evaluate.champion import CHAMPION, load_champion
@@ -94,10 +95,10 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     models, sources, champion = models_to_score(spec, warehouse, tracking)
     context.log.info(champion.describe())
     with warehouse.connect() as con:
-        data = DomainData(test_rows=read_split(warehouse.artifacts(spec.name, "sft"), "test"),
+        data = DomainData(test_rows=read_split(warehouse.latest_artifacts(spec.name, "sft"), "test"),
                           index=ChunkIndex.load(warehouse.artifacts(spec.name, "index")),
                           chunk_texts=chunk_texts(con, spec.name), doc_sources=document_sources(con, spec.name))
-    out_dir = warehouse.artifacts(spec.name, "benchmark")
+    out_dir = warehouse.run_artifacts(spec.name, "benchmark", context.run.run_id)
     evaluation, synthetic = run_domain_benchmark(
         spec, models, load_tokenizer(spec.base_model, cache), data, out_dir, teacher_roles(teacher, spec),
         sources=sources, champion=champion)
@@ -106,6 +107,7 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     run_id = log_evaluation(tracking, spec.name, f"benchmark_report-{context.run.run_id[:8]}",
                             {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name},
                             evaluation, out_dir, "benchmark")
+    publish_latest(out_dir)
     return dg.MaterializeResult(
         metadata={**evaluation_metadata(evaluation, out_dir, run_id), **synthetic_metadata(synthetic)},
         check_results=[dg.AssetCheckResult(
@@ -120,8 +122,8 @@ def models_to_score(spec, warehouse: WarehouseResource, tracking: TrackingResour
     """(name -> loaded model, name -> what it was loaded from, ChampionStatus): base, this run's lora_adapter and
     distilled_model, and the registered champion re-loaded from its files when it loads."""
     cache = warehouse.models_cache_dir
-    lora_dir = warehouse.artifacts(spec.name, "lora", "adapter")
-    distilled_dir = warehouse.artifacts(spec.name, "distilled", "adapter")
+    lora_dir = warehouse.latest_artifacts(spec.name, "lora", "adapter")
+    distilled_dir = warehouse.latest_artifacts(spec.name, "distilled", "adapter")
     models = {name: load_tuned_model(spec.base_model, cache, adapter)
               for name, adapter in (("base", None), ("lora_adapter", lora_dir), ("distilled_model", distilled_dir))}
     sources = {"base": spec.base_model, "lora_adapter": str(lora_dir), "distilled_model": str(distilled_dir)}

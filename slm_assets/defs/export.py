@@ -5,9 +5,10 @@ import shutil
 
 import dagster as dg
 
+from slm_assets.artifacts import publish_latest
 from slm_assets.defs.evaluate import benchmark_report
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
-from slm_assets.export.bundle import bundle_manifest, model_card
+from slm_assets.export.bundle import model_card, write_bundle_manifest
 from slm_assets.export.registry import promote_if_it_won, register_version, registered_name
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.tracking import TrackingResource
@@ -42,9 +43,10 @@ def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     from slm_assets.export.parity import check_parity
 
     spec = domains.get(context.partition_key)
-    report = json.loads((warehouse.artifacts(spec.name, "benchmark") / "report.json").read_text())
+    used = {kind: warehouse.latest_artifacts(spec.name, kind) for kind in ("sft", "lora", "distilled", "benchmark")}
+    report = json.loads((used["benchmark"] / "report.json").read_text())
     best = report["best_model"]
-    adapter = warehouse.artifacts(spec.name, "lora" if best == "lora_adapter" else "distilled", "adapter")
+    adapter = used["lora" if best == "lora_adapter" else "distilled"] / "adapter"
     bundle = warehouse.artifacts(spec.name, "export", f"run-{context.run.run_id[:8]}")
     merged = save_merged(spec.base_model, warehouse.models_cache_dir, adapter, bundle / "merged")
     shutil.copytree(adapter, bundle / "adapter", dirs_exist_ok=True)
@@ -54,7 +56,7 @@ def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                          name=f"slm-{spec.name}",
                          metadata={"slm_assets.domain": spec.name, "slm_assets.code_version": code_version()})
     ggufs, parity = {}, {}
-    test_rows = read_split(warehouse.artifacts(spec.name, "sft"), "test")
+    test_rows = read_split(used["sft"], "test")
     prompts = [r["prompt"][-1]["content"] for r in test_rows[: export.parity_prompts]] or ["What is this model for?"]
     for qtype, info in infos.items():
         ggufs[qtype] = {"path": str(info.path), "bytes": info.n_bytes, "sha256": info.sha256,
@@ -66,13 +68,14 @@ def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         context.log.info(f"{qtype}: {info.n_bytes / 2**20:.1f} MiB, parity {parity[qtype]}")
     first = export.quantizations[0]
     write_modelfile(f"{spec.name}-{first}.gguf", bundle, spec.system_prompt, chat_format_for(merged))
-    benchmark_dir = warehouse.artifacts(spec.name, "benchmark")
+    benchmark_dir = used["benchmark"]
     shutil.copy(benchmark_dir / "report.md", bundle / "benchmark.md")
     for png in benchmark_dir.glob("*.png"):  # the plots report.md links to
         shutil.copy(png, bundle / png.name)
     with warehouse.connect(read_only=False) as con:
-        manifest = bundle_manifest(con, spec, warehouse.artifacts(spec.name, "sft"), context.run.run_id, best)
-    write_text_atomically(bundle / "manifest.json", json.dumps(manifest, indent=2))
+        manifest, lineage_tags = write_bundle_manifest(con, spec, domains.yaml_text(spec.name), bundle,
+                                                       {**used, "export": bundle}, context.run.run_id, best,
+                                                       warehouse.models_cache_dir)
     write_text_atomically(bundle / "config.json", spec.model_dump_json(indent=2))
 
     passed = all(p["passed"] for p in parity.values())
@@ -88,11 +91,12 @@ def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         tags = {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name, "best_model": best,
                 "code_version": code_version(), "dataset_hash": manifest["dataset_hash"],
                 "base_model": spec.base_model, f"benchmark.{metric}": f"{score:.6f}",
-                "benchmark.base": f"{base_score:.6f}", "bundle": str(bundle)}
+                "benchmark.base": f"{base_score:.6f}", "bundle": str(bundle), **lineage_tags}
         version = register_version(client, name, bundle.as_uri(), None, tags, description=spec.description.strip())
         promoted, why = promote_if_it_won(client, name, version, report.get("promotion"))
         write_text_atomically(bundle / "README.md", model_card(spec, report, manifest, ggufs, parity, name, version))
     context.log.info(why)
+    publish_latest(bundle)
     return dg.MaterializeResult(
         metadata={
             "bundle": dg.MetadataValue.path(str(bundle)),

@@ -1,7 +1,5 @@
 """clean_chunks: cleaned, quality-filtered, deduplicated, token-aware chunks."""
 
-import hashlib
-
 import dagster as dg
 
 from slm_assets.defs.ingest import raw_docs
@@ -11,7 +9,8 @@ from slm_assets.process.curate import curate, settings_fingerprint
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
-from slm_assets.warehouse import fetch_dicts, replace_domain_tables
+from slm_assets.snapshots import current_snapshot_ids, write_snapshot
+from slm_assets.warehouse import fetch_dicts
 
 
 def token_histogram(lengths: list[int], bins: int = 8) -> str:
@@ -42,7 +41,8 @@ def token_histogram(lengths: list[int], bins: int = 8) -> str:
                                    description="Curation kept at least one chunk.")],
     description="Cleaned (Unicode, whitespace, boilerplate), quality-filtered (Gopher/C4 rules), exact- and "
     "near-deduplicated (MinHash LSH) documents cut into token-aware chunks with doc id, heading, pages and "
-    "character offsets. Tables clean_documents, clean_chunks, curation_rejections.",
+    "character offsets: a new immutable snapshot of clean_documents, clean_chunks, curation_rejections (views "
+    "current_*); the data version is the snapshot's hash.",
 )
 def clean_chunks(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource):
     spec = domains.get(context.partition_key)
@@ -53,21 +53,23 @@ def clean_chunks(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 
     fingerprint = settings_fingerprint(spec.process, spec.base_model)
     with warehouse.connect() as con:
-        documents = fetch_dicts(con, "select * from raw_documents where domain = ?", [spec.name])
+        documents = fetch_dicts(con, "select * from current_raw_documents where domain = ?", [spec.name])
+        parents = current_snapshot_ids(con, spec.name, ["raw_docs"])
         previous: dict[str, list[dict]] = {}
         for row in fetch_dicts(
             con,
-            """select c.* from clean_chunks c join clean_documents d on d.domain = c.domain and d.doc_id = c.doc_id
+            """select c.* from current_clean_chunks c
+               join current_clean_documents d on d.domain = c.domain and d.doc_id = c.doc_id
                where c.domain = ? and d.config_hash = ? and d.chunks_rejected = 0""",
             [spec.name, fingerprint],
         ):
             previous.setdefault(row["doc_id"], []).append(row)
     result = curate(spec.name, documents, spec.process, count_tokens, fingerprint, previous)
     with warehouse.connect() as con:
-        replace_domain_tables(con, spec.name, {
+        snapshot = write_snapshot(con, spec.name, "clean_chunks", {
             "clean_documents": result.documents, "clean_chunks": result.chunks,
             "curation_rejections": result.rejections,
-        })
+        }, context.run.run_id, parents)
     index_dir = warehouse.artifacts(spec.name, "index")
     index, index_stats = ChunkIndex.build(
         sorted(result.chunks, key=lambda c: c["chunk_id"]), previous=ChunkIndex.load(index_dir)
@@ -95,11 +97,10 @@ def clean_chunks(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "index_chunks_tokenized": index_stats.tokenized,
             "index_chunks_reused": index_stats.reused,
             "index_build_s": round(index_stats.seconds, 3),
-            "table": "clean_chunks",
+            "table": "current_clean_chunks",
+            "snapshot_id": snapshot.snapshot_id,
         },
         check_results=[dg.AssetCheckResult(check_name="has_chunks", passed=bool(result.chunks),
                                            metadata={"chunks": len(result.chunks)})],
-        data_version=dg.DataVersion(
-            hashlib.sha256("\n".join(sorted(c["chunk_id"] for c in result.chunks)).encode()).hexdigest()[:16]
-        ),
+        data_version=dg.DataVersion(snapshot.hash),
     )

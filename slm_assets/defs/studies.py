@@ -27,7 +27,7 @@ def data_size_sweep(context: dg.OpExecutionContext, config: SweepConfig, warehou
     from slm_assets.train.sweep import plot_sweep, run_sweep
 
     spec = domains.get(config.domain)
-    cache, dataset_dir = warehouse.models_cache_dir, warehouse.artifacts(spec.name, "sft")
+    cache, dataset_dir = warehouse.models_cache_dir, warehouse.latest_artifacts(spec.name, "sft")
     tokenizer = load_tokenizer(spec.base_model, cache)
     test_rows = read_split(dataset_dir, "test")
     bench = spec.benchmark.model_copy(update={"max_questions": config.questions})

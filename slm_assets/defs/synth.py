@@ -3,11 +3,13 @@
 import dagster as dg
 from pydantic import Field
 
+from slm_assets.artifacts import publish_latest
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.process import clean_chunks
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.teacher import TeacherResource
 from slm_assets.resources.warehouse import WarehouseResource
+from slm_assets.snapshots import current_snapshot_ids
 from slm_assets.synth.diversity import data_quality
 from slm_assets.synth.generate import GenerationSummary, generate_qa
 from slm_assets.synth.records import ChunkForSynth
@@ -40,7 +42,8 @@ class SynthRunConfig(dg.Config):
     ],
     description="Question-answer pairs written by the domain's teacher (Groq, an OpenAI-compatible server, or the "
     "offline extractive teacher) from clean_chunks, with quality gates and full provenance. Resumable: stored calls "
-    "are never repeated. Table qa_pairs; JSON, JSONL, CSV and Parquet exports.",
+    "are never repeated. Pairs go into a draft snapshot of qa_pairs as they arrive, sealed at the end (view "
+    "current_qa_pairs; data version = the snapshot's hash); JSON, JSONL, CSV and Parquet exports per run.",
 )
 def synthetic_qa_5000(
     context: dg.AssetExecutionContext,
@@ -59,13 +62,13 @@ def synthetic_qa_5000(
         chunk_rows = fetch_dicts(
             con,
             """select c.chunk_id, c.doc_id, c.text, c.heading, c.source, c.page_start, d.title
-               from clean_chunks c join raw_documents d on d.domain = c.domain and d.doc_id = c.doc_id
+               from current_clean_chunks c join current_raw_documents d on d.domain = c.domain and d.doc_id = c.doc_id
                where c.domain = ? order by c.chunk_id""",
             [spec.name],
         )
         chunks = [ChunkForSynth(r["chunk_id"], r["doc_id"], r["text"], r["heading"], r["title"], r["source"],
                                 r["page_start"]) for r in chunk_rows]
-        store = WarehouseQAStore(con, spec.name)
+        store = WarehouseQAStore(con, spec.name, context.run.run_id)  # resumes an interrupted run's draft
         if config.fresh:
             store.reset()
         pruned = store.prune_stale()
@@ -83,20 +86,23 @@ def synthetic_qa_5000(
                               concurrency=config.concurrency if client.provider != "offline" else 1,
                               progress=progress)
         context.log.info(summary.stopped_because)
-        exports = export_accepted(con, spec.name, warehouse.artifacts(spec.name, "synthetic_qa"))
+        snapshot = store.seal(current_snapshot_ids(con, spec.name, ["clean_chunks"]))
+        exports_dir = warehouse.run_artifacts(spec.name, "synthetic_qa", context.run.run_id)
+        exports = export_accepted(con, spec.name, exports_dir)
+        publish_latest(exports_dir)
         totals = con.execute(
-            "select status, count(*) from qa_pairs where domain = ? group by status", [spec.name]
+            "select status, count(*) from current_qa_pairs where domain = ? group by status", [spec.name]
         ).fetchall()
         reasons = con.execute(
-            """select split_part(reject_reason, ' ', 1) as reason, count(*) from qa_pairs
+            """select split_part(reject_reason, ' ', 1) as reason, count(*) from current_qa_pairs
                where domain = ? and status = 'rejected' group by reason order by 2 desc""", [spec.name]
         ).fetchall()
         types = con.execute(
-            """select question_type, count(*) from qa_pairs where domain = ? and status = 'accepted'
+            """select question_type, count(*) from current_qa_pairs where domain = ? and status = 'accepted'
                group by 1 order by 2 desc""", [spec.name]
         ).fetchall()
         quality = data_quality(con.execute(
-            "select question, answer from qa_pairs where domain = ? and status = 'accepted'", [spec.name]).fetchall())
+            "select question, answer from current_qa_pairs where domain = ? and status = 'accepted'", [spec.name]).fetchall())
     counts = dict(totals)
     accepted = counts.get("accepted", 0)
     tokens = summary.prompt_tokens + summary.completion_tokens
@@ -125,7 +131,8 @@ def synthetic_qa_5000(
             "question_types": dg.MetadataValue.json(dict(types)),
             **{f"data_{k}": v for k, v in quality.items()},
             "exports": dg.MetadataValue.json(exports),
-            "table": "qa_pairs",
+            "table": "current_qa_pairs",
+            "snapshot_id": snapshot.snapshot_id,
         },
         check_results=[
             dg.AssetCheckResult(
@@ -136,4 +143,5 @@ def synthetic_qa_5000(
             dg.AssetCheckResult(check_name="enough_pairs_to_train", passed=accepted >= 20,
                                 metadata={"accepted": accepted}),
         ],
+        data_version=dg.DataVersion(snapshot.hash),
     )

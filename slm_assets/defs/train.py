@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from slm_assets.artifacts import publish_latest, run_dirs
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.synth import synthetic_qa_5000
 from slm_assets.evaluate.domain_benchmark import gold_path
@@ -15,6 +16,7 @@ from slm_assets.resources.tracking import TrackingResource
 from slm_assets.resources.trainer import TrainerResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
+from slm_assets.snapshots import current_snapshot_ids, write_snapshot
 from slm_assets.train.gold_leakage import GoldQuestion, gold_questions
 from slm_assets.train.leakage import (
     LeakageReport,
@@ -32,7 +34,8 @@ from slm_assets.train.sft_data import (
     write_sft_dataset,
 )
 from slm_assets.versioning import code_version
-from slm_assets.warehouse import document_sources, fetch_dicts, replace_domain_rows
+from slm_assets.warehouse import chunk_texts as current_chunk_texts
+from slm_assets.warehouse import document_sources, fetch_dicts
 
 
 @dg.asset(
@@ -49,28 +52,32 @@ from slm_assets.warehouse import document_sources, fetch_dicts, replace_domain_r
                                    "of a gold question about a test document) appears in train/val.")],
     description="Chat-formatted prompt/completion data (system prompt from the domain topic) split train/val/test "
     "by source document (a hash of the document id with the domain's seed, so a document's split never changes); "
-    "the test split is the benchmark. HF dataset on disk, JSONL, alpaca export.",
+    "the test split is the benchmark. HF dataset on disk, JSONL, alpaca export under "
+    "artifacts/<domain>/sft/<run id>/ (latest.json points at the newest); a snapshot of sft_examples.",
 )
 def sft_dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource):
     spec = domains.get(context.partition_key)
     with warehouse.connect() as con:
-        pairs = fetch_dicts(con, "select * from qa_pairs where domain = ? and status = 'accepted'", [spec.name])
-        chunks = fetch_dicts(con, "select chunk_id, doc_id, text from clean_chunks where domain = ?", [spec.name])
+        pairs = fetch_dicts(con, "select * from current_qa_pairs where domain = ? and status = 'accepted'", [spec.name])
+        chunk_texts = current_chunk_texts(con, spec.name)
+        chunk_docs = dict(con.execute("select chunk_id, doc_id from current_clean_chunks where domain = ?",
+                                      [spec.name]).fetchall())
         gold = load_gold(spec, document_sources(con, spec.name))
-    chunk_texts, chunk_docs = {c["chunk_id"]: c["text"] for c in chunks}, {c["chunk_id"]: c["doc_id"] for c in chunks}
+        parents = current_snapshot_ids(con, spec.name, ["clean_chunks", "synthetic_qa_5000"])
     index = ChunkIndex.load(warehouse.artifacts(spec.name, "index"))
     built = build_splits(pairs, spec.system_prompt, spec.split, index, chunk_texts)
     document_splits = split_documents([p["doc_id"] for p in pairs], spec.split)
     # decontaminate what duplicated corpus text leaks (counted); structural leaks are left for the check to block
     splits, dropped = decontaminate(built, check_everything_seen(built, chunk_docs, chunk_texts, document_splits, gold))
-    out_dir = warehouse.artifacts(spec.name, "sft")
+    out_dir = warehouse.run_artifacts(spec.name, "sft", context.run.run_id)
     paths = write_sft_dataset(splits, chunk_texts, out_dir)
     digest = dataset_hash(splits)
-    write_manifest(out_dir, digest, splits, document_splits, dropped)
+    rows = [{"domain": spec.name, "qa_id": e["qa_id"], "split": split, "doc_id": e["doc_id"]}
+            for split, examples in splits.items() for e in examples]
     with warehouse.connect() as con:
-        replace_domain_rows(con, "sft_examples", spec.name, [
-            {"domain": spec.name, "qa_id": e["qa_id"], "split": split, "doc_id": e["doc_id"]}
-            for split, examples in splits.items() for e in examples])
+        snapshot = write_snapshot(con, spec.name, "sft_dataset", {"sft_examples": rows}, context.run.run_id, parents)
+    write_manifest(out_dir, digest, splits, document_splits, dropped, snapshot.as_dict())
+    publish_latest(out_dir)
     # the check reads back what was written, so it verifies the files, not the intention
     report = check_written_dataset(out_dir, chunk_docs, chunk_texts, gold)
     written = {s: read_split(out_dir, s) for s in ("train", "val", "test")}
@@ -79,11 +86,11 @@ def sft_dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                      "files": dg.MetadataValue.json(paths),
                      "pairs_dropped_as_echo": len(pairs) - sum(len(v) for v in built.values())})
     return dg.MaterializeResult(
-        metadata=metadata,
+        metadata={**metadata, "snapshot_id": snapshot.snapshot_id},
         check_results=[dg.AssetCheckResult(check_name="no_benchmark_leakage", passed=report.passed,
                                            description=report.describe(),
                                            metadata={k: v for k, v in report.counts().items()})],
-        data_version=dg.DataVersion(digest),
+        data_version=dg.DataVersion(snapshot.hash),
     )
 
 
@@ -116,9 +123,12 @@ def _dataset_hash(out_dir: Path) -> str:
 def train_out_of_process(context: dg.AssetExecutionContext, tracking: TrackingResource, trainer: TrainerResource,
                          domain: str, asset: str, module: str, extras: dict) -> tuple[dict, str]:
     """One MLflow run per materialisation, ended FINISHED or FAILED; the training runs as a Pipes subprocess.
-    Refuses to start while a live process from an earlier run still writes into the output folder."""
+    Refuses to start while a live process from an earlier run still writes into a folder of the same kind
+    (each run has its own folder, but an orphaned trainer still holds the accelerator)."""
+    kind_dir = Path(extras["out_dir"]).parent
     try:
-        check_folder_free(Path(extras["out_dir"]))
+        for folder in (kind_dir, *run_dirs(kind_dir)):
+            check_folder_free(folder)
     except FolderBusy as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     tags = {"dagster.run_id": context.run.run_id, "dagster.partition": domain, "dagster.asset": asset,
@@ -149,8 +159,8 @@ def train_out_of_process(context: dg.AssetExecutionContext, tracking: TrackingRe
 def lora_adapter(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource,
                  tracking: TrackingResource, trainer: TrainerResource):
     spec = domains.get(context.partition_key)
-    dataset_dir = warehouse.artifacts(spec.name, "sft")
-    out_dir = warehouse.artifacts(spec.name, "lora")
+    dataset_dir = warehouse.latest_artifacts(spec.name, "sft")
+    out_dir = warehouse.run_artifacts(spec.name, "lora", context.run.run_id)
     metadata, run_id = train_out_of_process(context, tracking, trainer, spec.name, "lora_adapter",
                                             "slm_assets.train.lora_job", {
         "base_model": spec.base_model, "cache_dir": str(warehouse.models_cache_dir), "dataset_dir": str(dataset_dir),
@@ -159,8 +169,9 @@ def lora_adapter(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     meta = {k: v.value if hasattr(v, "value") else v for k, v in metadata.items()}
     before, best = meta.get("eval_loss_before"), meta.get("eval_loss_best")
     fell = before is not None and best is not None and best < before
+    publish_latest(out_dir)
     return dg.MaterializeResult(
-        metadata={**metadata, "mlflow_run_id": run_id,
+        metadata={**metadata, "mlflow_run_id": run_id, "dataset_dir": str(dataset_dir), "out_dir": str(out_dir),
                   "loss_curve": dg.MetadataValue.md(png_markdown(out_dir / "loss_curve.png", "loss curve"))},
         check_results=[dg.AssetCheckResult(
             check_name="validation_loss_fell", passed=bool(fell), severity=dg.AssetCheckSeverity.WARN,
@@ -183,15 +194,17 @@ def lora_adapter(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 def distilled_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource,
                     tracking: TrackingResource, trainer: TrainerResource):
     spec = domains.get(context.partition_key)
-    dataset_dir = warehouse.artifacts(spec.name, "sft")
-    out_dir = warehouse.artifacts(spec.name, "distilled")
+    dataset_dir = warehouse.latest_artifacts(spec.name, "sft")
+    out_dir = warehouse.run_artifacts(spec.name, "distilled", context.run.run_id)
+    lora_dir = warehouse.latest_artifacts(spec.name, "lora", "adapter")
     metadata, run_id = train_out_of_process(context, tracking, trainer, spec.name, "distilled_model",
                                             "slm_assets.train.distill_job", {
         "base_model": spec.base_model, "cache_dir": str(warehouse.models_cache_dir), "dataset_dir": str(dataset_dir),
-        "lora_adapter_dir": str(warehouse.artifacts(spec.name, "lora", "adapter")), "out_dir": str(out_dir),
+        "lora_adapter_dir": str(lora_dir), "out_dir": str(out_dir),
         "distill_config": spec.distill.model_dump(), "dataset_hash": _dataset_hash(dataset_dir),
     })
+    publish_latest(out_dir)
     return dg.MaterializeResult(
-        metadata={**metadata, "mlflow_run_id": run_id,
+        metadata={**metadata, "mlflow_run_id": run_id, "dataset_dir": str(dataset_dir), "out_dir": str(out_dir),
                   "loss_curve": dg.MetadataValue.md(png_markdown(out_dir / "loss_curve.png", "loss terms"))},
     )

@@ -133,7 +133,9 @@ def latest_model(artifacts_dir: Path, domain: str) -> LatestModel:
         newest = max(merged, key=age)
         ggufs = sorted(newest.parent.glob("*.gguf"))
         return LatestModel("bundle", newest, ggufs[0] if ggufs else None)
-    adapter = domain_dir / "lora" / "adapter"
+    from slm_assets.artifacts import latest_run_dir
+
+    adapter = latest_run_dir(domain_dir / "lora") / "adapter"
     if (adapter / "adapter_config.json").exists():
         return LatestModel("adapter", adapter, None)
     raise NoTrainedModel(f"no trained model for domain {domain!r}: no export bundle under {domain_dir / 'export'} "

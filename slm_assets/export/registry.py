@@ -54,3 +54,14 @@ def promote_if_it_won(client, name: str, version: str, promotion: dict | None) -
         return False, promotion["verdict"]
     client.set_registered_model_alias(name, "champion", version)
     return True, promotion["verdict"]
+
+
+def version_tags(client, name: str) -> list[dict[str, str]]:
+    """The tags of every version of a registered model ([] when it does not exist yet)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return []
+    return [dict(client.get_model_version(name, v.version).tags) for v in versions]

@@ -49,7 +49,8 @@ def changed_urls(crawl, duckdb_path: Path, domain: str) -> list[str]:
     if duckdb_path.exists():
         with connect(duckdb_path, read_only=True) as con:
             for source, etag, modified, doc_id in con.execute(
-                "select source, etag, last_modified, doc_id from raw_documents where domain = ? and source_type = 'url'",
+                "select source, etag, last_modified, doc_id from current_raw_documents where domain = ? "
+                "and source_type = 'url'",
                 [domain],
             ).fetchall():
                 stored[source] = {"etag": etag, "last_modified": modified, "doc_id": doc_id}

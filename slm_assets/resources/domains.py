@@ -13,3 +13,7 @@ class DomainsResource(dg.ConfigurableResource):
 
     def get(self, name: str) -> DomainSpec:
         return load_domain(name, Path(self.domains_dir))
+
+    def yaml_text(self, name: str) -> str:
+        """The domain's YAML file as written (kept with each model version for lineage)."""
+        return (Path(self.domains_dir) / f"{name}.yaml").read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from slm_assets import warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Where data lives: `<root>/slm.duckdb` and `<root>/artifacts/<domain>/...`."""
+    """Where data lives: `<root>/slm.duckdb` and `<root>/artifacts/<domain>/<kind>/<run id>/...`."""
 
     root: str = Field(description="Warehouse folder (data only, git-ignored).")
     models_cache: str | None = Field(default=None, description="Converted base models; default <root>/models.")
@@ -31,6 +31,16 @@ class WarehouseResource(dg.ConfigurableResource):
         path = self.root_path.joinpath("artifacts", domain, *parts)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def run_artifacts(self, domain: str, kind: str, run_id: str) -> Path:
+        """A new folder for one run's artifacts of `kind` (sft, lora, distilled, benchmark ...)."""
+        return self.artifacts(domain, kind, run_id)
+
+    def latest_artifacts(self, domain: str, kind: str, *parts: str) -> Path:
+        """The newest finished run's folder of `kind` (its `latest.json` pointer), then `parts` inside it."""
+        from slm_assets.artifacts import latest_run_dir
+
+        return latest_run_dir(self.artifacts(domain, kind)).joinpath(*parts)
 
     def inbox(self, domain: str) -> Path:
         return self.root_path / "inbox" / domain

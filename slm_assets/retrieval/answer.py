@@ -40,7 +40,7 @@ def chunk_sources(con, domain: str, chunk_ids: list[str]) -> dict[str, dict]:
     placeholders = ", ".join("?" for _ in chunk_ids)
     rows = con.execute(
         f"""select c.chunk_id, c.doc_id, d.source, d.title, c.page_start, c.page_end
-            from clean_chunks c join raw_documents d on d.domain = c.domain and d.doc_id = c.doc_id
+            from current_clean_chunks c join current_raw_documents d on d.domain = c.domain and d.doc_id = c.doc_id
             where c.domain = ? and c.chunk_id in ({placeholders})""",
         [domain, *chunk_ids],
     ).fetchall()

@@ -1,17 +1,27 @@
-"""QA pairs in the warehouse: resume state, stale-pair pruning and file exports."""
+"""QA pairs in the warehouse: resume state, stale-pair pruning and file exports.
+
+Pairs go into the domain's draft snapshot of synthetic_qa_5000 the moment a call returns; an interrupted run
+leaves the draft for the next run to resume, and the asset seals it at its end (`slm_assets.snapshots`).
+"""
 
 from pathlib import Path
 
 import duckdb
 
+from slm_assets.snapshots import Snapshot, add_to_draft, open_draft, seal_draft
 from slm_assets.warehouse import insert_rows
+
+ASSET = "synthetic_qa_5000"
+IN_DRAFT = ("join snapshot_rows m on m.row_key = q.row_key and m.table_name = 'qa_pairs' "
+            "where m.snapshot_id = ?")
 
 
 class WarehouseQAStore:
     """Each teacher call and its pairs are written in one transaction, the moment the call returns."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, domain: str):
+    def __init__(self, con: duckdb.DuckDBPyConnection, domain: str, run_id: str | None = None):
         self.con, self.domain = con, domain
+        self.draft_id = open_draft(con, domain, ASSET, run_id)
 
     def done_call_keys(self) -> set[str]:
         rows = self.con.execute(
@@ -21,47 +31,61 @@ class WarehouseQAStore:
 
     def accepted(self) -> list[tuple[str, str]]:
         return self.con.execute(
-            "select qa_id, question from qa_pairs where domain = ? and status = 'accepted' order by created_at, qa_id",
-            [self.domain],
+            f"select q.qa_id, q.question from qa_pairs q {IN_DRAFT} and q.status = 'accepted' "
+            "order by q.created_at, q.qa_id", [self.draft_id],
         ).fetchall()
 
     def record(self, call_row: dict, pair_rows: list[dict]) -> None:
         self.con.execute("begin transaction")
         try:
             insert_rows(self.con, "teacher_calls", [call_row])
-            insert_rows(self.con, "qa_pairs", pair_rows)
+            add_to_draft(self.con, self.draft_id, "qa_pairs", pair_rows)
             self.con.execute("commit")
         except Exception:
             self.con.execute("rollback")
             raise
 
     def prune_stale(self) -> int:
-        """Drop pairs and calls whose chunk is no longer in clean_chunks (its document changed or left)."""
-        stale = self.con.execute(
-            """select count(*) from qa_pairs q where q.domain = ? and not exists
-               (select 1 from clean_chunks c where c.domain = q.domain and c.chunk_id = q.chunk_id)""",
-            [self.domain],
-        ).fetchone()[0]
-        for table in ("qa_pairs", "teacher_calls"):
+        """Leave out of the draft the pairs whose chunk is no longer current (its document changed or left),
+        and forget their calls. Sealed snapshots keep them."""
+        stale_keys = [r[0] for r in self.con.execute(
+            f"""select q.row_key from qa_pairs q {IN_DRAFT} and not exists
+                (select 1 from current_clean_chunks c where c.domain = q.domain and c.chunk_id = q.chunk_id)""",
+            [self.draft_id],
+        ).fetchall()]
+        self.con.execute("begin transaction")
+        try:
+            if stale_keys:  # executemany refuses an empty list
+                self.con.executemany("delete from snapshot_rows where snapshot_id = ? and table_name = 'qa_pairs' "
+                                     "and row_key = ?", [[self.draft_id, k] for k in stale_keys])
             self.con.execute(
-                f"""delete from {table} t where t.domain = ? and not exists
-                    (select 1 from clean_chunks c where c.domain = t.domain and c.chunk_id = t.chunk_id)""",
+                """delete from teacher_calls t where t.domain = ? and not exists
+                   (select 1 from current_clean_chunks c where c.domain = t.domain and c.chunk_id = t.chunk_id)""",
                 [self.domain],
             )
-        return stale
+            self.con.execute("commit")
+        except Exception:
+            self.con.execute("rollback")
+            raise
+        return len(stale_keys)
 
     def reset(self) -> None:
-        for table in ("qa_pairs", "teacher_calls"):
-            self.con.execute(f"delete from {table} where domain = ?", [self.domain])
+        """Start the draft empty and forget every call (sealed snapshots keep their pairs)."""
+        self.con.execute("delete from snapshot_rows where snapshot_id = ?", [self.draft_id])
+        self.con.execute("delete from teacher_calls where domain = ?", [self.domain])
+
+    def seal(self, parent_ids: list[str]) -> Snapshot:
+        """The draft becomes the domain's current, immutable synthetic_qa_5000 snapshot."""
+        return seal_draft(self.con, self.draft_id, parent_ids)
 
 
 def export_accepted(con: duckdb.DuckDBPyConnection, domain: str, out_dir: Path) -> dict[str, str]:
-    """Accepted pairs with their provenance as JSON, JSONL, CSV and Parquet."""
+    """The current snapshot's accepted pairs with their provenance as JSON, JSONL, CSV and Parquet."""
     out_dir.mkdir(parents=True, exist_ok=True)
     query = (
         "select qa_id, question, answer, question_type, chunk_id, doc_id, source, page_start, template_id, "
         "template_version, teacher_provider, teacher_model, temperature, seed, prompt_tokens, completion_tokens, "
-        f"latency_s, created_at from qa_pairs where domain = '{domain}' and status = 'accepted' order by qa_id"
+        f"latency_s, created_at from current_qa_pairs where domain = '{domain}' and status = 'accepted' order by qa_id"
     )
     paths = {
         "jsonl": out_dir / "qa_pairs.jsonl",

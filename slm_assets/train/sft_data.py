@@ -164,9 +164,9 @@ def write_sft_dataset(splits: dict[str, list[dict]], passages_text: dict[str, st
 
 
 def write_manifest(out_dir: Path, digest: str, splits: dict[str, list[dict]], document_splits: dict[str, str],
-                   dropped: dict[str, list[str]]) -> None:
+                   dropped: dict[str, list[str]], snapshot: dict | None = None) -> None:
     """manifest.json: the dataset hash, counts, every document's split (the leakage check reads it: a test document
-    whose pairs were all dropped is still a test document) and what decontamination dropped."""
+    whose pairs were all dropped is still a test document), what decontamination dropped and the warehouse snapshot."""
     from slm_assets.storage import write_text_atomically
 
     write_text_atomically(out_dir / "manifest.json", json.dumps({
@@ -174,6 +174,7 @@ def write_manifest(out_dir: Path, digest: str, splits: dict[str, list[dict]], do
         "test_docs": sorted(d for d, s in document_splits.items() if s == "test"),
         "document_splits": dict(sorted(document_splits.items())),
         "dropped_for_leakage": dropped["test"], "dropped_for_gold_evidence": dropped["train_val"],
+        **({"snapshot": snapshot} if snapshot else {}),
     }, indent=2))
 
 

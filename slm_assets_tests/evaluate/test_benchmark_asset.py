@@ -6,11 +6,13 @@ import math
 import dagster as dg
 import yaml
 
+from slm_assets.artifacts import latest_run_dir
 from slm_assets.defs.evaluate import benchmark_report
 from slm_assets.retrieval.index import ChunkIndex
-from slm_assets.warehouse import connect, replace_domain_rows
-from slm_assets_tests.fakes.judge_server import FakeJudgeServer
+from slm_assets.snapshots import write_snapshot
+from slm_assets.warehouse import connect
 from slm_assets_tests.evaluate.tiny_models import EV_QUESTIONS, sft_rows
+from slm_assets_tests.fakes.judge_server import FakeJudgeServer
 
 
 def _adapter(base_dir, target, seed: int):
@@ -35,10 +37,10 @@ def _warehouse(root, base_dir):
     chunks = [{"chunk_id": r["chunk_id"], "doc_id": r["doc_id"], "text": a} for r, (_, a) in zip(rows, EV_QUESTIONS, strict=True)]
     ChunkIndex.build(chunks)[0].save(artifacts / "index")
     with connect(root / "slm.duckdb") as con:
-        replace_domain_rows(con, "clean_chunks", "ev", [
+        write_snapshot(con, "ev", "clean_chunks", {"clean_documents": [], "curation_rejections": [], "clean_chunks": [
             {**c, "domain": "ev", "chunk_index": i, "n_tokens": 10, "heading": None, "page_start": None,
              "page_end": None, "char_start": 0, "char_end": len(c["text"]), "source": "test", "cluster_id": c["chunk_id"]}
-            for i, c in enumerate(chunks)])
+            for i, c in enumerate(chunks)]}, None, [])
 
 
 def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny_llama_dir, tracking):
@@ -77,7 +79,7 @@ def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny
     check = next(e.asset_check_evaluation_data for e in result.all_events
                  if e.event_type_value == "ASSET_CHECK_EVALUATION")
     assert check.check_name == "tuned_beats_base" and check.passed
-    report = json.loads((root / "artifacts" / "ev" / "benchmark" / "report.json").read_text())
+    report = json.loads((latest_run_dir(root / "artifacts" / "ev" / "benchmark") / "report.json").read_text())
     assert {"models", "primary_metric", "best_model", "improvement_over_base"} <= set(report)
     assert set(report["llm_judge"]) == {"lora_adapter", "distilled_model"}
     assert report["llm_judge"]["lora_adapter"]["judge"] == "llm_judge:openai:judge-model"

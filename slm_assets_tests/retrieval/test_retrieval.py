@@ -2,7 +2,8 @@
 
 from slm_assets.retrieval.answer import answer_question, chunk_sources
 from slm_assets.retrieval.index import ChunkIndex, recall_at_k
-from slm_assets.warehouse import connect, insert_rows
+from slm_assets.snapshots import write_snapshot
+from slm_assets.warehouse import connect
 
 FACTS = {
     "ccs": "CCS2 adds two large DC pins below the Type 2 inlet for fast charging.",
@@ -51,14 +52,14 @@ def test_distractor_search_excludes_the_source_document():
 
 def test_answers_cite_real_stored_chunks_and_retrieval_off_is_closed_book(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
-        insert_rows(con, "raw_documents", [{
+        write_snapshot(con, "ev", "raw_docs", {"ingest_failures": [], "raw_documents": [{
             "domain": "ev", "doc_id": f"doc-{k}", "source": f"https://example.org/{k}", "source_type": "url",
-            "title": k.upper(), "text": t, "parser": "html", "fetched_at": "2026-01-01 00:00:00"} for k, t in FACTS.items()])
-        insert_rows(con, "clean_chunks", [{
+            "title": k.upper(), "text": t, "parser": "html", "fetched_at": "2026-01-01 00:00:00"} for k, t in FACTS.items()]}, None, [])
+        write_snapshot(con, "ev", "clean_chunks", {"clean_documents": [], "curation_rejections": [], "clean_chunks": [{
             "domain": "ev", "chunk_id": k, "doc_id": f"doc-{k}", "chunk_index": 0, "text": t, "n_tokens": 12,
             "heading": None, "page_start": 2 if k == "rcd" else None, "page_end": 2 if k == "rcd" else None,
             "char_start": 0, "char_end": len(t), "source": f"https://example.org/{k}", "cluster_id": k}
-            for k, t in FACTS.items()])
+            for k, t in FACTS.items()]}, None, [])
         index, _ = ChunkIndex.build(rows())
         prompts = []
 
@@ -71,7 +72,7 @@ def test_answers_cite_real_stored_chunks_and_retrieval_off_is_closed_book(tmp_pa
         assert answer.open_book and answer.text == "It detects DC residual currents."
         top = answer.sources[0]
         assert (top.chunk_id, top.source, top.page_start) == ("rcd", "https://example.org/rcd", 2)
-        stored = {r[0] for r in con.execute("select chunk_id from clean_chunks").fetchall()}
+        stored = {r[0] for r in con.execute("select chunk_id from current_clean_chunks").fetchall()}
         assert {s.chunk_id for s in answer.sources} <= stored
         assert "smooth DC residual currents" in prompts[-1]
 

@@ -9,7 +9,8 @@ from slm_assets.serve.auth import ApiKeys
 from slm_assets.serve.context import ServeSettings
 from slm_assets.serve.open_book import load_retriever
 from slm_assets.serve.server import background_server
-from slm_assets.warehouse import connect, insert_rows
+from slm_assets.snapshots import write_snapshot
+from slm_assets.warehouse import connect
 from slm_assets_tests.serve.conftest import API_KEY, SETTINGS, TUNED
 
 FACTS = {
@@ -23,13 +24,13 @@ FACTS = {
 def grounded_server(tmp_path, tiny_models):
     """A warehouse with three stored chunks and their index, and a server that retrieves from them."""
     with connect(tmp_path / "slm.duckdb") as con:
-        insert_rows(con, "raw_documents", [{
+        write_snapshot(con, "ev", "raw_docs", {"ingest_failures": [], "raw_documents": [{
             "domain": "ev", "doc_id": f"doc-{k}", "source": f"/docs/{k}.pdf", "source_type": "file", "title": k,
-            "text": t, "parser": "pdf", "fetched_at": "2026-01-01 00:00:00"} for k, t in FACTS.items()])
-        insert_rows(con, "clean_chunks", [{
+            "text": t, "parser": "pdf", "fetched_at": "2026-01-01 00:00:00"} for k, t in FACTS.items()]}, None, [])
+        write_snapshot(con, "ev", "clean_chunks", {"clean_documents": [], "curation_rejections": [], "clean_chunks": [{
             "domain": "ev", "chunk_id": k, "doc_id": f"doc-{k}", "chunk_index": 0, "text": t, "n_tokens": 15,
             "heading": None, "page_start": 3, "page_end": 4, "char_start": 0, "char_end": len(t),
-            "source": f"/docs/{k}.pdf", "cluster_id": k} for k, t in FACTS.items()])
+            "source": f"/docs/{k}.pdf", "cluster_id": k} for k, t in FACTS.items()]}, None, [])
     index, _ = ChunkIndex.build([{"chunk_id": k, "doc_id": f"doc-{k}", "text": t} for k, t in FACTS.items()])
     index.save(tmp_path / "artifacts" / "ev" / "index")
     retriever = load_retriever(tmp_path, "ev", k=2)
