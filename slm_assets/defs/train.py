@@ -17,6 +17,7 @@ from slm_assets.resources.trainer import TrainerResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.snapshots import current_snapshot_ids, write_snapshot
+from slm_assets.train.checkpoints import interrupted_run_dir
 from slm_assets.train.gold_leakage import GoldQuestion, gold_questions
 from slm_assets.train.leakage import (
     LeakageReport,
@@ -160,7 +161,10 @@ def lora_adapter(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                  tracking: TrackingResource, trainer: TrainerResource):
     spec = domains.get(context.partition_key)
     dataset_dir = warehouse.latest_artifacts(spec.name, "sft")
-    out_dir = warehouse.run_artifacts(spec.name, "lora", context.run.run_id)
+    out_dir = interrupted_run_dir(warehouse.artifacts(spec.name, "lora"))
+    if out_dir is not None:
+        context.log.info(f"an interrupted training left checkpoints in {out_dir}: training continues there")
+    out_dir = out_dir or warehouse.run_artifacts(spec.name, "lora", context.run.run_id)
     metadata, run_id = train_out_of_process(context, tracking, trainer, spec.name, "lora_adapter",
                                             "slm_assets.train.lora_job", {
         "base_model": spec.base_model, "cache_dir": str(warehouse.models_cache_dir), "dataset_dir": str(dataset_dir),

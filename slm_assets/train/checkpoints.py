@@ -86,3 +86,17 @@ def resume_point(checkpoints: Path, identity: RunIdentity) -> str | None:
 def mark_finished(checkpoints: Path, identity: RunIdentity) -> None:
     """Called once the run's adapter is saved: its checkpoints are never resumed again."""
     _write_run(checkpoints, identity, finished=True)
+
+
+def interrupted_run_dir(kind_dir: Path) -> Path | None:
+    """The newest per-run folder of a training kind (artifacts/<domain>/lora/<run id>/) whose training was
+    interrupted: it holds checkpoints, its `run.json` says unfinished, and `latest.json` does not point at it.
+
+    A new Dagster run trains into that folder instead of a fresh one, so a killed training resumes there
+    (resume_point still checks that data and settings are the same, else it starts at step 0 in it)."""
+    from slm_assets.artifacts import LATEST, latest_run_dir, run_dirs
+
+    published = latest_run_dir(kind_dir) if (Path(kind_dir) / LATEST).exists() else None
+    candidates = [d for d in run_dirs(kind_dir) if d != published and checkpoint_dirs(d / "checkpoints")
+                  and (read_run(d / "checkpoints") or {}).get("finished") is False]
+    return max(candidates, key=lambda d: (d / "checkpoints" / RUN_FILE).stat().st_mtime, default=None)

@@ -76,3 +76,21 @@ def test_completed_run_then_changed_data_trains_every_step_again(tiny_llama_dir,
     assert second.eval_loss_first is not None  # the step-0 evaluation of a fresh run
     record = read_run(out / "checkpoints")
     assert record["finished"] is True and record["dataset_hash"] != run_identity(ROWS, SETTINGS).dataset_hash
+
+
+def test_a_new_run_trains_in_the_folder_an_interrupted_run_left_not_in_a_published_or_finished_one(tmp_path):
+    from slm_assets.artifacts import publish_latest
+    from slm_assets.train.checkpoints import interrupted_run_dir
+
+    kind = tmp_path / "lora"
+    identity = run_identity(ROWS, SETTINGS)
+    assert interrupted_run_dir(kind) is None  # nothing trained yet
+    finished, killed, published = kind / "run-a", kind / "run-b", kind / "run-c"
+    for folder in (finished, killed, published):
+        resume_point(folder / "checkpoints", identity)
+        _fake_checkpoints(folder / "checkpoints", [2])
+    mark_finished(finished / "checkpoints", identity)
+    publish_latest(published)  # a published run's checkpoints are never trained into again
+    assert interrupted_run_dir(kind) == killed
+    mark_finished(killed / "checkpoints", identity)
+    assert interrupted_run_dir(kind) is None
