@@ -81,8 +81,8 @@ def resources_for(models_cache):
 
     def build(domains_dir: Path, warehouse_dir: Path) -> dict:
         from slm_assets.resources.domains import DomainsResource
+        from slm_assets.resources.mlflow_tracking import TrackingResource
         from slm_assets.resources.teacher import TeacherResource
-        from slm_assets.resources.tracking import TrackingResource
         from slm_assets.resources.trainer import TrainerResource
         from slm_assets.resources.warehouse import WarehouseResource
 

@@ -7,15 +7,15 @@ import dagster as dg
 
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.synth import synthetic_qa_5000
+from slm_assets.metadata import png_markdown
 from slm_assets.processes import FolderBusy, check_folder_free
 from slm_assets.resources.domains import DomainsResource
-from slm_assets.resources.tracking import TrackingResource
+from slm_assets.resources.mlflow_tracking import TrackingResource
 from slm_assets.resources.trainer import TrainerResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.storage import write_text_atomically
 from slm_assets.train.leakage import check_leakage
-from slm_assets.train.plots import png_markdown
 from slm_assets.train.sft_data import build_splits, dataset_hash, read_split, write_sft_dataset
 from slm_assets.versioning import code_version
 from slm_assets.warehouse import fetch_dicts, replace_domain_rows

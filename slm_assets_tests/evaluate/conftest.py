@@ -62,6 +62,6 @@ def tracking_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def tracking(tracking_dir):
-    from slm_assets.resources.tracking import TrackingResource
+    from slm_assets.resources.mlflow_tracking import TrackingResource
 
     return TrackingResource(tracking_uri=f"sqlite:///{tracking_dir / 'mlflow.db'}", artifacts_dir=str(tracking_dir / "mlruns"))

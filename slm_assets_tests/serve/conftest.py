@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from slm_assets.serve.auth import ApiKeys
-from slm_assets.serve.context import ServeSettings
+from slm_assets.serve.settings import ServeSettings
 
 API_KEY = "test-key-0123456789"
 OTHER_KEY = "second-key-abcdef"

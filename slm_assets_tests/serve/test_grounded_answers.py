@@ -6,9 +6,9 @@ import pytest
 from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.serve.app import create_app
 from slm_assets.serve.auth import ApiKeys
-from slm_assets.serve.context import ServeSettings
 from slm_assets.serve.open_book import load_retriever
 from slm_assets.serve.server import background_server
+from slm_assets.serve.settings import ServeSettings
 from slm_assets.warehouse import connect, insert_rows
 from slm_assets_tests.serve.conftest import API_KEY, SETTINGS, TUNED
 
