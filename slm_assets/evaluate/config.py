@@ -7,6 +7,8 @@ from pydantic import BaseModel, Field
 
 
 class BenchmarkConfig(BaseModel):
+    """The benchmark on held-out questions, the promotion gate, the LLM judge and latency runs."""
+
     max_questions: int | None = Field(default=60, description="Benchmark questions scored (None = whole test split).")
     max_new_tokens: int = Field(default=64, ge=1, description="Greedy decoding length per answer.")
     batch_size: int = Field(default=8, ge=1, description="Questions generated together.")
