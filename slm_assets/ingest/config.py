@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, field_validator
 class CrawlConfig(BaseModel):
     """Limits for fetching a domain's URLs; polite and bounded by default."""
 
-    seed_urls: list[str] = Field(default_factory=list, description="Pages to start from.")
+    seed_urls: list[str] = Field(default_factory=list, description="Pages to start from, e.g. [https://example.org/guide/].")
     allowed_hosts: list[str] = Field(
         default_factory=list, description="Hosts the crawler may visit; empty means the seeds' hosts."
     )
@@ -59,7 +59,8 @@ class SourcesConfig(BaseModel):
 
     folders: list[str] = Field(
         default_factory=list,
-        description="Local folders (relative to the project root or absolute) of .html .htm .md .rst .txt .pdf.",
+        description="Local folders (relative to the project root or absolute) of .html .htm .md .rst .txt .pdf, "
+        "e.g. [docs/my_domain].",
     )
     crawl: CrawlConfig = Field(default_factory=CrawlConfig, description="URLs and crawl limits.")
     use_inbox: bool = Field(default=True, description="Also read warehouse/inbox/<domain>/.")

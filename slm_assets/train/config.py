@@ -173,7 +173,8 @@ class DistillConfig(BaseModel):
 
     teacher_model: str | None = Field(
         default=None,
-        description="Same-tokenizer teacher (hub id or path). None = the merged `lora_adapter` model.",
+        description="Same-tokenizer teacher (hub id or path, e.g. HuggingFaceTB/SmolLM2-1.7B-Instruct for the bundled "
+        "SmolLM2-135M). None = the merged `lora_adapter` model.",
     )
     student_init: Literal["lora_adapter", "fresh"] = Field(
         default="lora_adapter",
