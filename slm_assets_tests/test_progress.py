@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from slm_assets.progress import RunProgress
 from slm_assets.train.pipes_logging import ProgressCadence
-from slm_assets_tests.conftest import write_domain
+from slm_assets_tests.helpers import write_domain
 
 
 class FakeClock:

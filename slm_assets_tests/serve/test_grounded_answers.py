@@ -10,7 +10,7 @@ from slm_assets.serve.open_book import load_retriever
 from slm_assets.serve.server import background_server
 from slm_assets.serve.settings import ServeSettings
 from slm_assets.warehouse import connect, insert_rows
-from slm_assets_tests.serve.conftest import API_KEY, SETTINGS, TUNED
+from slm_assets_tests.serve.helpers import API_KEY, SETTINGS, TUNED
 
 FACTS = {
     "rcd": "A type B RCD detects smooth DC residual currents above 6 mA in EV chargers.",
