@@ -68,8 +68,8 @@ def serve_only(args) -> None:
 
     from slm_assets.serve.app import create_app
     from slm_assets.serve.backends import LlamaCppBackend
-    from slm_assets.serve.context import ServeSettings
     from slm_assets.serve.server import run_server
+    from slm_assets.serve.settings import ServeSettings
 
     logging.basicConfig(level=logging.WARNING)
     backend = LlamaCppBackend(args.gguf, n_threads=args.server_threads, n_ctx=args.n_ctx, slots=args.slots)

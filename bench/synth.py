@@ -48,8 +48,8 @@ from slm_assets.synth.prompts import PROMPT_VERSION  # noqa: E402
 from slm_assets.synth.records import ChunkForSynth  # noqa: E402
 from slm_assets.synth.store import WarehouseQAStore  # noqa: E402
 from slm_assets.synth.teachers import make_chat_teacher  # noqa: E402
+from slm_assets.testing.teacher_server import FakeTeacherServer, approx_tokens  # noqa: E402
 from slm_assets.warehouse import connect  # noqa: E402
-from slm_assets_tests.fakes.teacher_server import FakeTeacherServer, approx_tokens  # noqa: E402
 
 SAMPLES = ROOT / "samples" / "ev_charging"
 TOPIC = "electric vehicle charging stations"

@@ -1,4 +1,13 @@
-"""The `slm-assets` command: materialise a domain, list domains, scaffold a new one."""
+"""The `slm-assets` command.
+
+  materialize   run a domain's assets in this process, one progress bar per asset
+  domains       list the domains defined in domains/
+  lineage       trace a model version back to its runs, QA pairs, chunks and source pages
+  init-domain   scaffold domains/<name>.yaml with every setting and its description
+  ask           answer a question from the domain's latest exported model, with sources
+  eval          score base and the latest model on your own questions
+  serve         serve a registered model version over an OpenAI/Ollama-compatible API
+"""
 
 import logging
 import os

@@ -42,16 +42,17 @@ class DomainSpec(BaseModel):
         default=BUNDLED_BASE_MODEL,
         description="`bundled:smollm2-135m-instruct`, a hub id (e.g. TinyLlama/TinyLlama-1.1B-Chat-v1.0) or a local directory.",
     )
-    sources: SourcesConfig = Field(default_factory=SourcesConfig)
-    process: ProcessConfig = Field(default_factory=ProcessConfig)
-    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
-    synth: SynthConfig = Field(default_factory=SynthConfig)
-    split: SplitConfig = Field(default_factory=SplitConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    distill: DistillConfig = Field(default_factory=DistillConfig)
-    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
-    export: ExportConfig = Field(default_factory=ExportConfig)
-    grounding: GroundingConfig = Field(default_factory=GroundingConfig)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig, description="Where the documents come from.")
+    process: ProcessConfig = Field(default_factory=ProcessConfig, description="Cleaning, deduplication, chunking.")
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig, description="The LLM that writes the QA pairs.")
+    synth: SynthConfig = Field(default_factory=SynthConfig, description="The QA budget and its limits.")
+    split: SplitConfig = Field(default_factory=SplitConfig, description="Train/val/test split by document.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Supervised fine-tuning (LoRA).")
+    distill: DistillConfig = Field(default_factory=DistillConfig, description="Distillation into the student.")
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig, description="Benchmark and promotion gate.")
+    export: ExportConfig = Field(default_factory=ExportConfig, description="GGUF export and registration.")
+    grounding: GroundingConfig = Field(
+        default_factory=GroundingConfig, description="Checking open-book answers against their passages.")
     source_file: Path | None = Field(default=None, exclude=True, description="The YAML this came from.")
 
     @field_validator("name")

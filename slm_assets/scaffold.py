@@ -1,75 +1,86 @@
-"""`slm-assets init-domain`: a new domain YAML with sensible defaults and the sources left to fill in."""
+"""`slm-assets init-domain`: a new domain YAML that lists every setting with its default and its description,
+written from the config models themselves (so a new field appears here as soon as it exists).
+
+Fields a training preset sets are written commented out, with each preset's value: left as comments they follow
+`train.preset`; uncommented they override it.
+"""
 
 import re
+import textwrap
 from pathlib import Path
 
-from slm_assets.domains import DOMAIN_NAME_RE, load_domain_file
+import yaml
+from pydantic import BaseModel
 
-TEMPLATE = """\
+from slm_assets.domains import DOMAIN_NAME_RE, DomainSpec, load_domain_file, parse_domain
+from slm_assets.train.config import DISTILL_PRESETS, PRESETS, DistillConfig, TrainConfig
+
+WIDTH = 110
+HEADER = """\
 # Domain: {topic}
 # One partition of every asset. Fill in `sources`, then materialise:
 #   slm-assets materialize --domain {name}
-name: {name}
-topic: {topic}
-use_case: qa
-description: >
-  A small model that answers questions about {topic}.
-base_model: bundled:smollm2-135m-instruct   # or a hub id (TinyLlama/TinyLlama-1.1B-Chat-v1.0) or a local dir
-
-sources:
-  folders: []              # e.g. [docs/{name}] — .html .htm .md .rst .txt .pdf
-  crawl:
-    seed_urls: []          # e.g. [https://example.org/guide/]
-    allowed_hosts: []      # default: the seeds' hosts
-    max_depth: 1
-    max_pages: 200
-    delay_s: 1.0           # per host; robots.txt is obeyed
-
-teacher:
-  provider: offline        # groq (GROQ_API_KEY), openai (base_url of Ollama/vLLM/llama.cpp), local
-  model: llama-3.3-70b-versatile
-
-synth:
-  n_pairs: 5000
-
-split:
-  val_fraction: 0.1
-  test_fraction: 0.15
-  context:
-    open_book_ratio: 0.5       # share of train/val examples asked with passages, as the server asks
-    k_distractors: 1
-    k_retrieve: 2              # passages per question when serving and benchmarking
-    unanswerable_ratio: 0.15   # open-book examples whose passages do not answer: "The documents do not say."
-
-train:
-  preset: demo             # smoke (tests), demo (CPU minutes), full (GPU)
-  # dpo: {{enabled: true}}   # preference phase after SFT against the model's own bad answers
-  backend: auto            # unsloth on CUDA when installed, else transformers + PEFT
-  packing: auto            # padding-free packing where FlashAttention is installed (CUDA)
-
-distill:
-  student_init: lora_adapter   # start the student from the trained adapter (or: fresh)
-  # teacher_model: HuggingFaceTB/SmolLM2-1.7B-Instruct   # same tokenizer; default: the merged lora_adapter
-
-benchmark:
-  # gold_questions: domains/gold/{name}.jsonl   # questions written by people; the gate then decides on them
-  primary_metric: rouge_l
-  min_improvement: 0.0     # the gate's paired-bootstrap lower bound must exceed this
-  compare_teacher: true    # an LLM teacher also answers the benchmark questions (and judges)
-
-grounding:                 # every open-book answer is checked against its passages
-  enabled: true
-  min_relevance: 0.25      # below it: "The documents do not say."
-
-export:
-  quantizations: [q4_k_m, q8_0]   # GGUF files; the first is served (also: f16, q6_k, q5_k_m)
+# Every setting is listed with its default; delete the ones you leave as they are.
 """
+# the preset tables of the models that have them
+PRESET_TABLES: dict[type[BaseModel], dict[str, dict]] = {TrainConfig: PRESETS, DistillConfig: DISTILL_PRESETS}
 
 
 def name_from_topic(topic: str) -> str:
     words = re.findall(r"[a-z0-9]+", topic.lower())
     name = "_".join(words)[:40].strip("_") or "domain"
     return name if name[0].isalpha() else f"d_{name}"
+
+
+def yaml_value(value) -> str:
+    """One value as flow-style YAML on one line (PyYAML's own quoting and float forms, so it reads back equal)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**9, allow_unicode=True).strip()
+    return text.removesuffix("\n...").strip()
+
+
+def _comment(text: str, indent: str) -> list[str]:
+    return [f"{indent}# {line}" for line in textwrap.wrap(text, WIDTH - len(indent) - 2, break_on_hyphens=False)]
+
+
+def _preset_values(model: type[BaseModel], field: str) -> dict[str, object] | None:
+    """{preset: value} when `field` of `model` is set by at least one preset, else None."""
+    table = PRESET_TABLES.get(model)
+    if not table or not any(field in values for values in table.values()):
+        return None
+    info = model.model_fields[field]
+    return {preset: values.get(field, info.default) for preset, values in table.items()}
+
+
+def model_lines(model: type[BaseModel], values: dict, depth: int = 0) -> list[str]:
+    """`values` (a model_dump of `model`) as YAML lines, each field under its description."""
+    indent, lines = "  " * depth, []
+    for field, info in model.model_fields.items():
+        if info.exclude or field not in values:
+            continue
+        if depth == 0 and lines:
+            lines.append("")
+        nested = info.annotation if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel) else None
+        lines += _comment(info.description or "", indent)
+        by_preset = _preset_values(model, field)
+        if nested is not None:
+            lines.append(f"{indent}{field}:")
+            lines += model_lines(nested, values[field], depth + 1)
+        elif by_preset is not None:
+            presets = ", ".join(f"{p} {yaml_value(v)}" for p, v in by_preset.items())
+            lines += _comment(f"Presets: {presets} (uncomment to override).", indent)
+            lines.append(f"{indent}# {field}: {yaml_value(values[field])}")
+        else:
+            lines.append(f"{indent}{field}: {yaml_value(values[field])}")
+    return lines
+
+
+def scaffold_text(topic: str, name: str) -> str:
+    """The YAML of a new domain: the defaults, with `topic` and a description filled in."""
+    topic = topic.strip().replace("\n", " ")
+    spec = parse_domain({"name": name, "topic": topic, "description": f"A small model that answers questions about "
+                         f"{topic}."})
+    body = model_lines(DomainSpec, spec.model_dump(mode="json"))
+    return HEADER.format(topic=topic, name=name) + "\n" + "\n".join(body) + "\n"
 
 
 def init_domain(topic: str, name: str | None, domains_dir: Path, force: bool = False) -> Path:
@@ -80,6 +91,6 @@ def init_domain(topic: str, name: str | None, domains_dir: Path, force: bool = F
     if path.exists() and not force:
         raise FileExistsError(f"{path} already exists (use --force to overwrite)")
     domains_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(TEMPLATE.format(topic=topic.strip().replace("\n", " "), name=name), encoding="utf-8")
+    path.write_text(scaffold_text(topic, name), encoding="utf-8")
     load_domain_file(path)  # the scaffold must itself be a valid domain
     return path

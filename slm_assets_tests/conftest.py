@@ -8,16 +8,11 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")
 
-import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-import yaml  # noqa: E402
 
-from slm_assets.settings import PROJECT_ROOT  # noqa: E402
-
-SAMPLE_HTML = PROJECT_ROOT / "samples" / "ev_charging" / "html"
-SAMPLE_PDF = PROJECT_ROOT / "samples" / "ev_charging" / "pdf"
+from slm_assets_tests.helpers import tiny_corpus, write_domain  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -37,33 +32,19 @@ def bundled_model_dir(models_cache) -> Path:
     return Path(resolve_model("bundled:smollm2-135m-instruct", models_cache))
 
 
-def tiny_corpus(target: Path, n_html: int = 8, n_pdf: int = 1) -> Path:
-    """A few of the team's sample pages (and PDFs), copied so a test can add or break files freely."""
-    target.mkdir(parents=True, exist_ok=True)
-    for path in sorted(SAMPLE_HTML.glob("*.html"))[:n_html]:
-        shutil.copy(path, target / path.name)
-    for path in sorted(SAMPLE_PDF.glob("*.pdf"))[:n_pdf]:
-        shutil.copy(path, target / path.name)
+@pytest.fixture(scope="session")
+def smollm2_tokenizer_dir(tmp_path_factory) -> Path:
+    """SmolLM2's tokenizer files only: read from the bundled GGUF's metadata (~6 s), no weights."""
+    from transformers import AutoTokenizer
+
+    from slm_assets.models import allow_transformers_gguf, bundled_gguf
+
+    allow_transformers_gguf()
+    gguf_file = bundled_gguf("smollm2-135m-instruct")
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
+    target = tmp_path_factory.mktemp("smollm2-tokenizer")
+    tokenizer.save_pretrained(target)
     return target
-
-
-def write_domain(domains_dir: Path, name: str, folders: list[str], **overrides) -> Path:
-    spec = {
-        "name": name,
-        "topic": "electric vehicle charging stations",
-        "sources": {"folders": folders},
-        "synth": {"n_pairs": 80},
-        "split": {"val_fraction": 0.15, "test_fraction": 0.2, "seed": 3},
-        "train": {"preset": "smoke"},
-        # a smoke-trained model need not beat base: the gate is tested on its own, here the graph must run through
-        "benchmark": {"max_questions": 8, "max_new_tokens": 16, "batch_size": 8, "min_improvement": -1.0,
-                      "max_echo_rate": 1.0},
-    }
-    spec.update(overrides)
-    domains_dir.mkdir(parents=True, exist_ok=True)
-    path = domains_dir / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
 
 
 @pytest.fixture
@@ -81,8 +62,8 @@ def resources_for(models_cache):
 
     def build(domains_dir: Path, warehouse_dir: Path) -> dict:
         from slm_assets.resources.domains import DomainsResource
+        from slm_assets.resources.mlflow_tracking import TrackingResource
         from slm_assets.resources.teacher import TeacherResource
-        from slm_assets.resources.tracking import TrackingResource
         from slm_assets.resources.trainer import TrainerResource
         from slm_assets.resources.warehouse import WarehouseResource
 

@@ -26,9 +26,9 @@ import pytest
 from slm_assets.processes import die_with_parent_preexec, process_alive
 from slm_assets.run_recovery import PID_TAG
 from slm_assets.settings import PROJECT_ROOT
-from slm_assets_tests.conftest import tiny_corpus, write_domain
-from slm_assets_tests.fakes.teacher_server import FakeTeacherServer
-from slm_assets_tests.fakes.web_site import start_site
+from slm_assets.testing.teacher_server import FakeTeacherServer
+from slm_assets.testing.web_site import start_site
+from slm_assets_tests.helpers import tiny_corpus, write_domain
 
 pytestmark = pytest.mark.slow
 SELECT = "raw_docs clean_chunks synthetic_qa_5000"
@@ -129,12 +129,11 @@ def _group_members(pgid: int) -> list[int]:
 
 @pytest.fixture
 def servers():
-    site, httpd = start_site()
+    site, server = start_site()
     with FakeTeacherServer() as teacher:
         yield site, teacher
         site.release.set()
-    httpd.shutdown()
-    httpd.server_close()
+    server.close()
 
 
 def test_kill_inside_assets_then_run_again(tmp_path, models_cache, servers):

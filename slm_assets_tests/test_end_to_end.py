@@ -28,7 +28,7 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
         checks = {(e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name):
                   e.asset_check_evaluation_data.passed
                   for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
-        chain = _lineage(warehouse, instance) if checks[("benchmark_report", "tuned_beats_base")] else None
+        chain = _lineage(warehouse, instance)
 
     assert set(meta) == {"raw_docs", "clean_chunks", "synthetic_qa_5000", "sft_dataset", "lora_adapter",
                          "distilled_model", "benchmark_report", "gguf_export"}
@@ -39,6 +39,9 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
     assert meta["lora_adapter"]["mlflow_run_id"].value
     assert checks[("sft_dataset", "no_benchmark_leakage")]
     assert checks[("gguf_export", "gguf_parity")]
+    # write_domain sets min_improvement -1 and max_echo_rate 1: the gate passes unless the graph is broken (the
+    # gate's own decisions are tested in evaluate/), so the version is registered and its lineage resolves
+    assert checks[("benchmark_report", "tuned_beats_base")]
 
     con = duckdb.connect(str(warehouse / "slm.duckdb"), read_only=True)
     splits = dict(con.execute("select split, count(distinct doc_id) from current_sft_examples group by split").fetchall())
@@ -61,20 +64,20 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
 
     client = MlflowClient(f"sqlite:///{warehouse / 'mlflow.db'}")
     versions = client.search_model_versions("name = 'slm-tiny'")
-    if checks[("benchmark_report", "tuned_beats_base")]:
-        assert len(versions) == 1
-        assert versions[0].tags["dagster.partition"] == "tiny"
-        assert client.get_model_version_by_alias("slm-tiny", "candidate").version == versions[0].version
-        # lineage: version -> run -> materialisations -> MLflow runs -> dataset -> QA -> chunks -> sources, pages
-        assert chain["version"] == "1" and chain["dagster_run_id"] == result.run_id
-        assert {m["asset"] for m in chain["materializations"]} >= {"raw_docs", "lora_adapter", "gguf_export"}
-        assert all(m["data_version"] for m in chain["materializations"] if m["asset"] == "sft_dataset")
-        assert {r["name"].split("-")[0] for r in chain["mlflow_runs"]} >= {"lora_adapter", "distilled_model"}
-        assert chain["qa_pairs_found"] == chain["qa_pairs_trained_on"] > 0
-        sources = {s["source"] for s in chain["sources"]}
-        assert sources and sources <= {str(p) for p in tiny_domain["corpus"].iterdir()}
-        assert any(s["pages"] for s in chain["sources"] if s["source"].endswith(".pdf")) or not any(
-            s.endswith(".pdf") for s in sources)
+    assert len(versions) == 1
+    assert versions[0].tags["dagster.partition"] == "tiny"
+    assert client.get_model_version_by_alias("slm-tiny", "candidate").version == versions[0].version
+    # lineage: version -> run -> materialisations -> MLflow runs -> dataset -> QA -> chunks -> sources, pages
+    assert chain["version"] == "1" and chain["dagster_run_id"] == result.run_id
+    assert {m["asset"] for m in chain["materializations"]} >= {"raw_docs", "lora_adapter", "gguf_export"}
+    sft = [m for m in chain["materializations"] if m["asset"] == "sft_dataset"]
+    assert sft and all(m["data_version"] for m in sft)
+    assert {r["name"].split("-")[0] for r in chain["mlflow_runs"]} >= {"lora_adapter", "distilled_model"}
+    assert chain["qa_pairs_found"] == chain["qa_pairs_trained_on"] > 0
+    sources = {s["source"] for s in chain["sources"]}
+    assert sources and sources <= {str(p) for p in tiny_domain["corpus"].iterdir()}
+    # PDF chunks carry their page range, HTML chunks none (whether the PDF's pairs landed in train or not)
+    assert all(bool(s["pages"]) == s["source"].endswith(".pdf") for s in chain["sources"])
 
 
 def _lineage(warehouse, instance) -> dict:

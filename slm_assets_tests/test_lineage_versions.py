@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from slm_assets.settings import PROJECT_ROOT
-from slm_assets_tests.conftest import SAMPLE_HTML, tiny_corpus, write_domain
+from slm_assets_tests.helpers import SAMPLE_HTML, tiny_corpus, write_domain
 
 DOMAIN = "tiny"
 DATA_ASSETS = ["raw_docs", "clean_chunks", "synthetic_qa_5000", "sft_dataset"]
@@ -23,7 +23,7 @@ DATA_ASSETS = ["raw_docs", "clean_chunks", "synthetic_qa_5000", "sft_dataset"]
 
 @pytest.fixture
 def project(tmp_path, monkeypatch, resources_for):
-    from slm_assets_tests.fakes.tiny_models import CASES, build_tiny_model
+    from slm_assets.testing.tiny_models import CASES, build_tiny_model
 
     base = build_tiny_model(CASES[0], tmp_path / "base_model")
     corpus = tiny_corpus(tmp_path / "corpus", n_html=4, n_pdf=0)

@@ -7,8 +7,8 @@ import dagster as dg
 from typer.testing import CliRunner
 
 from slm_assets.progress import RunProgress
-from slm_assets.train.tracking import ProgressCadence
-from slm_assets_tests.conftest import write_domain
+from slm_assets.train.pipes_logging import ProgressCadence
+from slm_assets_tests.helpers import write_domain
 
 
 class FakeClock:
@@ -102,7 +102,7 @@ def test_training_sink_logs_progress_and_evaluations_to_dagster_and_every_step_t
     from mlflow.tracking import MlflowClient
 
     from slm_assets.train.config import TrainConfig
-    from slm_assets.train.tracking import pipes_training_logger
+    from slm_assets.train.pipes_logging import pipes_training_logger
 
     class Pipes:
         log = logging.getLogger("test.pipes")

@@ -14,13 +14,13 @@ from slm_assets.evaluate.report import flat_metrics, latency_summary, markdown_t
 from slm_assets.evaluate.run import Evaluation
 from slm_assets.evaluate.teacher_answers import teacher_roles
 from slm_assets.export.registry import registered_name
+from slm_assets.metadata import png_markdown
 from slm_assets.models import load_tokenizer, load_tuned_model
 from slm_assets.resources.domains import DomainsResource
+from slm_assets.resources.mlflow_tracking import TrackingResource
 from slm_assets.resources.teacher import TeacherResource
-from slm_assets.resources.tracking import TrackingResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
-from slm_assets.train.plots import png_markdown
 from slm_assets.train.sft_data import read_split
 from slm_assets.versioning import code_version
 from slm_assets.warehouse import chunk_texts, document_sources

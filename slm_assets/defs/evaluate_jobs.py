@@ -13,8 +13,8 @@ from slm_assets.defs.evaluate import evaluation_metadata, log_evaluation
 from slm_assets.evaluate.teacher_answers import teacher_roles
 from slm_assets.evaluate.user_questions import default_out_dir, evaluate_user_questions
 from slm_assets.resources.domains import DomainsResource
+from slm_assets.resources.mlflow_tracking import TrackingResource
 from slm_assets.resources.teacher import TeacherResource
-from slm_assets.resources.tracking import TrackingResource
 from slm_assets.resources.warehouse import WarehouseResource
 
 

@@ -11,7 +11,7 @@ from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.export.bundle import model_card, write_bundle_manifest
 from slm_assets.export.registry import promote_if_it_won, register_version, registered_name
 from slm_assets.resources.domains import DomainsResource
-from slm_assets.resources.tracking import TrackingResource
+from slm_assets.resources.mlflow_tracking import TrackingResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.storage import write_text_atomically
 from slm_assets.train.sft_data import read_split

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from slm_assets.resources.domains import DomainsResource
+from slm_assets.resources.mlflow_tracking import TrackingResource
 from slm_assets.resources.teacher import TeacherResource
-from slm_assets.resources.tracking import TrackingResource
 from slm_assets.resources.trainer import TrainerResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.settings import get_settings

@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from slm_assets.resources.domains import DomainsResource
-from slm_assets.resources.tracking import TrackingResource
+from slm_assets.resources.mlflow_tracking import TrackingResource
 from slm_assets.resources.warehouse import WarehouseResource
 
 
@@ -21,8 +21,8 @@ class SweepConfig(dg.Config):
 def data_size_sweep(context: dg.OpExecutionContext, config: SweepConfig, warehouse: WarehouseResource,
                     domains: DomainsResource, tracking: TrackingResource) -> None:
     from slm_assets.evaluate.benchmark import evaluate_models
+    from slm_assets.metadata import png_markdown
     from slm_assets.models import load_tokenizer, load_tuned_model
-    from slm_assets.train.plots import png_markdown
     from slm_assets.train.sft_data import read_split
     from slm_assets.train.sweep import plot_sweep, run_sweep
 

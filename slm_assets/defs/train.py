@@ -10,9 +10,10 @@ from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.synth import synthetic_qa_5000
 from slm_assets.evaluate.domain_benchmark import gold_path
 from slm_assets.evaluate.user_questions import read_questions
+from slm_assets.metadata import png_markdown
 from slm_assets.processes import FolderBusy, check_folder_free
 from slm_assets.resources.domains import DomainsResource
-from slm_assets.resources.tracking import TrackingResource
+from slm_assets.resources.mlflow_tracking import TrackingResource
 from slm_assets.resources.trainer import TrainerResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
@@ -25,7 +26,6 @@ from slm_assets.train.leakage import (
     check_written_dataset,
     decontaminate,
 )
-from slm_assets.train.plots import png_markdown
 from slm_assets.train.sft_data import (
     build_splits,
     dataset_hash,

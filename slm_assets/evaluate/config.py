@@ -7,6 +7,8 @@ from pydantic import BaseModel, Field
 
 
 class BenchmarkConfig(BaseModel):
+    """The benchmark on held-out questions, the promotion gate, the LLM judge and latency runs."""
+
     max_questions: int | None = Field(default=60, description="Benchmark questions scored (None = whole test split).")
     max_new_tokens: int = Field(default=64, ge=1, description="Greedy decoding length per answer.")
     batch_size: int = Field(default=8, ge=1, description="Questions generated together.")
@@ -18,8 +20,9 @@ class BenchmarkConfig(BaseModel):
         "metric must be above this for the gate to pass.")
     gold_questions: Path | None = Field(
         default=None, description="Human-written questions (JSONL: question, answer, source, evidence, answerable, "
-        "split; a relative path is taken from the project root). When set, every model is scored on them, the "
-        "promotion gate uses them, and the synthetic test split becomes the report's second table.")
+        "split; a relative path is taken from the project root), e.g. domains/gold/<domain>.jsonl. When set, every "
+        "model is scored on them, the promotion gate uses them, and the synthetic test split becomes the report's "
+        "second table.")
     gate_on: Literal["served", "closed_book"] = Field(
         default="served", description="What the gate compares: answers as the server gives them (open book with the "
         "grounding check) or closed-book answers.")

@@ -9,6 +9,8 @@ QType = Literal["f16", "q8_0", "q6_k", "q5_k_m", "q4_k_m"]
 
 
 class ExportConfig(BaseModel):
+    """GGUF files per registered version and their parity checks."""
+
     quantizations: list[QType] = Field(
         default_factory=lambda: ["q4_k_m", "q8_0"], min_length=1,
         description="GGUF files written per version, first = the one served and put in the Modelfile; each is "

@@ -40,6 +40,9 @@ class DedupConfig(BaseModel):
 
 
 class ProcessConfig(BaseModel):
-    quality: QualityConfig = Field(default_factory=QualityConfig)
-    chunking: ChunkingConfig = Field(default_factory=ChunkingConfig)
-    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    """Raw documents to clean chunks: quality filters, deduplication, token-aware chunking."""
+
+    quality: QualityConfig = Field(
+        default_factory=QualityConfig, description="Heuristic filters for documents and chunks.")
+    chunking: ChunkingConfig = Field(default_factory=ChunkingConfig, description="Chunk sizes in base-model tokens.")
+    dedup: DedupConfig = Field(default_factory=DedupConfig, description="Exact and near-duplicate removal.")

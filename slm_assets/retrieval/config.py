@@ -5,6 +5,8 @@ from pydantic import BaseModel, Field
 
 
 class GroundingConfig(BaseModel):
+    """How open-book answers are checked against their passages."""
+
     enabled: bool = Field(
         default=True, description="Check every open-book answer against its passages (server, `slm-assets ask`, "
         "`eval --retrieval` and the benchmark's `_served` rows); off = return the model's text as it is.")

@@ -16,14 +16,16 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from slm_assets.serve.api_error import ApiError
 from slm_assets.serve.auth import ApiKeys, RateLimiter, openai_error
 from slm_assets.serve.backends import Backend
-from slm_assets.serve.context import ApiError, ModelEntry, ServeSettings
 from slm_assets.serve.metrics import ServeMetrics
 from slm_assets.serve.middleware import GatewayMiddleware
+from slm_assets.serve.model_entry import ModelEntry
 from slm_assets.serve.ollama_api import router as ollama_router
 from slm_assets.serve.openai_api import router as openai_router
 from slm_assets.serve.runner import Runner
+from slm_assets.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 

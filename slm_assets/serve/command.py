@@ -86,9 +86,9 @@ def serve(
     bounded_openmp_spin()  # before anything imports llama_cpp
     from slm_assets.serve.app import create_app
     from slm_assets.serve.auth import ApiKeys
-    from slm_assets.serve.context import ServeSettings
     from slm_assets.serve.registry_loader import ServedModelNotFound, resolve_served_model
     from slm_assets.serve.server import run_server
+    from slm_assets.serve.settings import ServeSettings
     from slm_assets.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

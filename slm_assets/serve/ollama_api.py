@@ -9,7 +9,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from slm_assets.serve.context import generate, lookup, max_tokens_for, note_prompt, open_stream, settings_of
+from slm_assets.serve.request_handling import (
+    generate,
+    lookup,
+    max_tokens_for,
+    note_prompt,
+    open_stream,
+    settings_of,
+)
 
 router = APIRouter()
 

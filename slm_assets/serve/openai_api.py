@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from slm_assets.serve.context import (
-    ApiError,
+from slm_assets.serve.api_error import ApiError
+from slm_assets.serve.open_book import OpenBook
+from slm_assets.serve.request_handling import (
     generate,
     lookup,
     max_tokens_for,
@@ -17,7 +18,6 @@ from slm_assets.serve.context import (
     open_stream,
     settings_of,
 )
-from slm_assets.serve.open_book import OpenBook
 
 router = APIRouter()
 

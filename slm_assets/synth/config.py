@@ -29,7 +29,7 @@ class TeacherConfig(BaseModel):
     )
     temperature: float = Field(default=0.7, ge=0, le=2, description="0 = greedy (local) / least random (APIs).")
     max_tokens: int = Field(default=1024, ge=16, description="Completion tokens per call.")
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0, description="Seconds one teacher call may take.")
     max_retries: int = Field(default=2, ge=0, description="Client retries on 429/5xx (retry-after honoured).")
     usd_per_million_prompt_tokens: float | None = Field(
         default=None, ge=0,
@@ -60,8 +60,8 @@ class SynthConfig(BaseModel):
         "passage's distinct facts, more only adds duplicates.",
     )
     seed: int = Field(default=13, description="Seeds chunk order and template choice.")
-    min_answer_words: int = Field(default=3, ge=1)
-    max_answer_words: int = Field(default=120, ge=1)
+    min_answer_words: int = Field(default=3, ge=1, description="Shorter answers are rejected.")
+    max_answer_words: int = Field(default=120, ge=1, description="Longer answers are rejected.")
     min_support: float = Field(
         default=0.5, ge=0, le=1, description="Share of the answer's content words found in its chunk (groundedness)."
     )

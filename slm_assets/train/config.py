@@ -1,11 +1,40 @@
 """Fine-tuning and distillation settings, with named presets.
 
-`smoke` is for tests (seconds), `demo` for the CPU demo (minutes), `full` for a GPU.
+`smoke` is for tests (seconds), `demo` for the CPU demo (minutes), `full` for a GPU. A preset is the only source
+of the values it sets: those fields have no class default, and a domain's own values go on top of the preset.
 """
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, model_validator
+
+Preset = Literal["smoke", "demo", "full"]
+DEFAULT_PRESET: Preset = "demo"
+
+PRESETS: dict[str, dict] = {
+    "smoke": {"max_steps": 6, "per_device_batch_size": 4, "max_length": 128, "eval_steps": 3, "max_val_examples": 8},
+    # demo, as measured by `make demo` (README, 2 quiet CPU cores, SmolLM2-135M): 40 steps in 6 min 48 s at
+    # 123 train tokens/s, peak RSS 11.0 GB. 288 tokens hold two passage windows, the question and the answer.
+    # Whole batches: `micro_batch_size: 2` peaked at 2.5 GB against 9.8 GB for a plain PEFT loop but trained
+    # 10.0 against 26.7 tokens/s (bench/results/train.json, busy cores), so it stays opt-in.
+    "demo": {"max_steps": 40, "per_device_batch_size": 8, "max_length": 288, "eval_steps": 20, "max_val_examples": 32},
+    "full": {"max_steps": 2000, "per_device_batch_size": 16, "max_length": 1024, "eval_steps": 100,
+             "learning_rate": 2e-4, "max_val_examples": 512},
+}
+
+# distillation follows the domain's `train.preset`
+DISTILL_PRESETS: dict[str, dict] = {
+    "smoke": {"max_steps": 4, "per_device_batch_size": 4, "max_length": 128, "max_val_examples": 8},
+    "demo": {"max_steps": 16, "per_device_batch_size": 8, "max_length": 288, "max_val_examples": 32},
+    "full": {"max_steps": 1000, "per_device_batch_size": 16, "max_length": 1024, "learning_rate": 2e-4},
+}
+
+
+def _preset_under(data, presets: dict[str, dict], preset):
+    """The preset's values with `data` on top (an unknown preset is left for the field's own validation)."""
+    if isinstance(data, dict) and preset in presets:
+        return {**presets[preset], **data}
+    return data
 
 
 class ContextConfig(BaseModel):
@@ -33,7 +62,8 @@ class SplitConfig(BaseModel):
         default=None, description="Cap on benchmark questions kept in the test split (None = all): those with the "
         "lowest hash of their id, so the kept set only grows or swaps a few questions as the corpus grows."
     )
-    context: ContextConfig = Field(default_factory=ContextConfig)
+    context: ContextConfig = Field(
+        default_factory=ContextConfig, description="Which examples carry retrieved passages in their prompt.")
 
 
 class LoraConfig(BaseModel):
@@ -74,26 +104,36 @@ class DpoConfig(BaseModel):
 class TrainConfig(BaseModel):
     """Supervised fine-tuning through TRL's SFTTrainer."""
 
-    preset: Literal["smoke", "demo", "full"] = Field(default="demo", description="Named starting point.")
-    max_steps: int = Field(default=120, ge=1, description="Optimizer steps.")
-    per_device_batch_size: int = Field(default=8, ge=1)
-    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    preset: Preset = Field(
+        default=DEFAULT_PRESET, description="Named starting point: smoke (tests, seconds), demo (CPU, minutes), full "
+        "(GPU). It sets max_steps, per_device_batch_size, max_length, eval_steps and max_val_examples (full also "
+        "learning_rate) here and in `distill`; fields set in the domain go on top.")
+    max_steps: int = Field(ge=1, description="Optimizer steps (from the preset).")
+    per_device_batch_size: int = Field(ge=1, description="Rows per optimizer step and per evaluation batch (from the "
+                                       "preset).")
+    gradient_accumulation_steps: int = Field(
+        default=1, ge=1, description="Batches accumulated into one optimizer step.")
     micro_batch_size: int | None = Field(
         default=None, ge=1,
         description="Rows per forward/backward pass: each batch of per_device_batch_size rows is accumulated from "
         "per_device_batch_size / micro_batch_size passes (the same optimizer step and loss normalisation), so "
         "activation memory scales with the micro-batch (~1.3 MB a token for SmolLM2-135M in fp32). None = the "
-        "whole batch in one pass. Measured on 2 busy CPU cores at batch 8 x 288: micro-batches of 2 peak at 2.5 GB "
-        "RSS instead of ~8 GB, but run about 2x slower per token, so it is for machines short of memory.",
+        "whole batch in one pass. Measured on 2 busy CPU cores at batch 8 x 288 (bench/results/train.json): "
+        "micro-batches of 2 peaked at 2.5 GB RSS against 9.8 GB for a plain PEFT loop, but trained 10.0 against "
+        "26.7 tokens/s, so it is for machines short of memory.",
     )
-    learning_rate: float = Field(default=5e-4, gt=0)
-    warmup_ratio: float = Field(default=0.05, ge=0, lt=1)
-    max_length: int = Field(default=192, ge=32, description="Tokens per example (prompt + completion).")
+    learning_rate: float = Field(
+        default=5e-4, gt=0, description="Peak learning rate of the cosine schedule (the full preset: 2e-4).")
+    warmup_ratio: float = Field(default=0.05, ge=0, lt=1, description="Share of max_steps spent warming up.")
+    max_length: int = Field(ge=32, description="Tokens per example, prompt + completion (from the preset).")
     max_train_examples: int | None = Field(default=None, description="Subsample the train split (None = all).")
-    max_val_examples: int = Field(default=64, ge=1, description="Validation examples evaluated.")
-    eval_steps: int = Field(default=30, ge=1)
-    seed: int = Field(default=42)
-    gradient_checkpointing: bool = Field(default=False)
+    max_val_examples: int = Field(ge=1, description="Validation examples evaluated (from the preset).")
+    eval_steps: int = Field(
+        ge=1, description="Steps between validation runs and checkpoints; the best checkpoint is kept (from the "
+        "preset).")
+    seed: int = Field(default=42, description="Seeds training and data order.")
+    gradient_checkpointing: bool = Field(
+        default=False, description="Recompute activations in backward: less memory, slower steps.")
     packing: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="Best-fit-decreasing packing of examples into max_length rows, trained padding-free (no pad "
@@ -106,8 +146,14 @@ class TrainConfig(BaseModel):
         "package), `transformers` (transformers + PEFT), or `auto` = unsloth when it is installed and CUDA is "
         "present, else transformers. Training is TRL's SFTTrainer either way, with the same settings.",
     )
-    lora: LoraConfig = Field(default_factory=LoraConfig)
-    dpo: DpoConfig = Field(default_factory=DpoConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig, description="The LoRA adapter trained.")
+    dpo: DpoConfig = Field(default_factory=DpoConfig, description="An optional preference phase after SFT.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_first(cls, data):
+        preset = data.get("preset", DEFAULT_PRESET) if isinstance(data, dict) else None
+        return _preset_under(data, PRESETS, preset)
 
     @model_validator(mode="after")
     def _micro_batch_divides_batch(self):
@@ -126,50 +172,41 @@ class DistillConfig(BaseModel):
 
     teacher_model: str | None = Field(
         default=None,
-        description="Same-tokenizer teacher (hub id or path). None = the merged `lora_adapter` model.",
+        description="Same-tokenizer teacher (hub id or path, e.g. HuggingFaceTB/SmolLM2-1.7B-Instruct for the bundled "
+        "SmolLM2-135M). None = the merged `lora_adapter` model.",
     )
     student_init: Literal["lora_adapter", "fresh"] = Field(
         default="lora_adapter",
         description="The student's adapter at step 0: the trained `lora_adapter` (its LoRA settings then apply, "
         "`lora` below is ignored) or a fresh adapter built from `lora`.",
     )
-    max_steps: int = Field(default=80, ge=1)
-    per_device_batch_size: int = Field(default=8, ge=1)
-    learning_rate: float = Field(default=5e-4, gt=0)
-    max_length: int = Field(default=192, ge=32)
+    max_steps: int = Field(ge=1, description="Optimizer steps (from train.preset).")
+    per_device_batch_size: int = Field(ge=1, description="Domain examples per step (from train.preset).")
+    learning_rate: float = Field(
+        default=5e-4, gt=0, description="Peak learning rate of the cosine schedule (the full preset: 2e-4).")
+    max_length: int = Field(ge=32, description="Tokens per example, prompt + completion (from train.preset).")
     temperature: float = Field(default=2.0, gt=0, description="Softening temperature for both KL terms.")
-    max_val_examples: int = Field(default=48, ge=1, description="Validation pairs for the domain-loss report.")
+    max_val_examples: int = Field(
+        default=48, ge=1, description="Validation pairs for the domain-loss report (smoke and demo presets: 8, 32).")
     ce_weight: float = Field(default=1.0, ge=0, description="Weight of cross-entropy on domain answers.")
     teacher_kl_weight: float = Field(default=0.5, ge=0, description="Weight of KL(teacher || student) on domain data.")
     base_kl_weight: float = Field(default=1.0, ge=0, description="Weight of KL(base || student) on general replay.")
-    seed: int = Field(default=42)
-    lora: LoraConfig = Field(default_factory=LoraConfig)
+    seed: int = Field(default=42, description="Seeds training and batch sampling.")
+    lora: LoraConfig = Field(
+        default_factory=LoraConfig, description="The fresh adapter's shape when student_init is `fresh`.")
 
-
-PRESETS: dict[str, dict] = {
-    "smoke": {"max_steps": 6, "per_device_batch_size": 4, "max_length": 128, "eval_steps": 3, "max_val_examples": 8},
-    # sized for ~4 minutes on 2 quiet CPU cores (~150 training tokens/s for SmolLM2-135M); 288 tokens hold two
-    # passage windows, the question and the answer (open-book examples are cut at 160). Whole batches: micro-batches
-    # of 2 (`micro_batch_size: 2`) cut the peak from ~8 GB to ~2.5 GB but ran ~2x slower per token (bench/train.py)
-    "demo": {"max_steps": 40, "per_device_batch_size": 8, "max_length": 288, "eval_steps": 20, "max_val_examples": 32},
-    "full": {"max_steps": 2000, "per_device_batch_size": 16, "max_length": 1024, "eval_steps": 100,
-             "learning_rate": 2e-4, "max_val_examples": 512},
-}
-
-DISTILL_PRESETS: dict[str, dict] = {
-    "smoke": {"max_steps": 4, "per_device_batch_size": 4, "max_length": 128, "max_val_examples": 8},
-    "demo": {"max_steps": 16, "per_device_batch_size": 8, "max_length": 288, "max_val_examples": 32},
-    "full": {"max_steps": 1000, "per_device_batch_size": 16, "max_length": 1024, "learning_rate": 2e-4},
-}
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_first(cls, data, info: ValidationInfo):
+        """The preset is train's: `DistillConfig.model_validate(raw, context={"preset": ...})`, demo without."""
+        return _preset_under(data, DISTILL_PRESETS, (info.context or {}).get("preset", DEFAULT_PRESET))
 
 
 def train_config_from(raw: dict | None) -> TrainConfig:
     """A preset's values, then the domain's own fields on top."""
-    raw = dict(raw or {})
-    preset = raw.get("preset", "demo")
-    return TrainConfig(**{**PRESETS[preset], **raw, "preset": preset})
+    return TrainConfig.model_validate(dict(raw or {}))
 
 
 def distill_config_from(raw: dict | None, preset: str) -> DistillConfig:
-    raw = dict(raw or {})
-    return DistillConfig(**{**DISTILL_PRESETS[preset], **raw})
+    """Train's preset's distillation values, then the domain's own fields on top."""
+    return DistillConfig.model_validate(dict(raw or {}), context={"preset": preset})

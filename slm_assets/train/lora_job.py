@@ -17,8 +17,8 @@ def main() -> None:
     from slm_assets.storage import write_text_atomically
     from slm_assets.train.config import TrainConfig
     from slm_assets.train.lora import train_lora
+    from slm_assets.train.pipes_logging import pipes_training_logger
     from slm_assets.train.plots import loss_curve
-    from slm_assets.train.tracking import pipes_training_logger
 
     logging.basicConfig(level=logging.INFO)
     with open_dagster_pipes() as pipes:

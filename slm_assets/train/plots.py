@@ -1,6 +1,5 @@
 """Loss curves as small PNGs (for MLflow and the Dagster UI)."""
 
-import base64
 from pathlib import Path
 
 from slm_assets.storage import replaced_atomically
@@ -28,8 +27,3 @@ def loss_curve(history: list[dict], path: Path, title: str, keys: tuple[str, ...
     plt.close(fig)
     return path
 
-
-def png_markdown(path: Path, alt: str) -> str:
-    """Markdown with the PNG inlined, so the Dagster UI shows it without opening files."""
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f"![{alt}](data:image/png;base64,{data})"

@@ -1,37 +1,19 @@
 """A failed run is recorded (domain, step, error) and posted as JSON to a real HTTP server on 127.0.0.1."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import dagster as dg
 import pytest
 
 from slm_assets.alerts import read_failures
 from slm_assets.defs.alerts import run_failure_alert
+from slm_assets.testing.local_http import webhook_server
 
 
 @pytest.fixture
 def webhook():
     """A local hook that stores each POSTed JSON body and answers with the status in `answer`."""
     received, answer = [], {"status": 200}
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"content_type": self.headers["Content-Type"], "body": json.loads(body)})
-            self.send_response(answer["status"])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received, answer
-    server.shutdown()
-    server.server_close()
+    with webhook_server(received, answer) as server:
+        yield f"{server.url}/hook", received, answer
 
 
 domain = dg.DynamicPartitionsDefinition(name="domain")

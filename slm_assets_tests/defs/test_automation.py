@@ -110,41 +110,19 @@ def test_weekly_schedule_requests_one_run_per_domain(workspace):
 
 def test_changed_url_content_requests_one_run_and_unchanged_none(workspace):
     """The sensor re-checks a domain's seed URLs (conditional requests): new content once, same content never."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from slm_assets.testing.local_http import page_server
 
-    page = {"body": b"<html><body><article><h1>Tariffs</h1><p>Charging costs 0.39 EUR per kWh.</p></article></body></html>"}
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            if self.path == "/robots.txt":
-                self.send_response(404)
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(page["body"])))
-            self.end_headers()
-            self.wfile.write(page["body"])
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/tariffs.html"
-    (workspace / "domains" / "ev.yaml").write_text(
-        "name: ev\ntopic: EV charging\nsources:\n  crawl:\n"
-        f"    seed_urls: ['{url}']\n    delay_s: 0\n    allowed_private_networks: ['127.0.0.1/32']\n")
-    try:
-        with dg.instance_for_test() as instance:
-            requests, cursor = _tick(instance, None)
-            assert requests == []  # the first look records the domain's sources
-            requests, cursor = _tick(instance, cursor)
-            assert requests == []  # same bytes again: nothing retrains
-            page["body"] = page["body"].replace(b"0.39", b"0.45")
-            requests, cursor = _tick(instance, cursor)
-            assert len(requests) == 1
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    pages = {"/tariffs.html":
+             b"<html><body><article><h1>Tariffs</h1><p>Charging costs 0.39 EUR per kWh.</p></article></body></html>"}
+    with page_server(pages) as server, dg.instance_for_test() as instance:
+        (workspace / "domains" / "ev.yaml").write_text(
+            "name: ev\ntopic: EV charging\nsources:\n  crawl:\n"
+            f"    seed_urls: ['{server.url}/tariffs.html']\n    delay_s: 0\n"
+            "    allowed_private_networks: ['127.0.0.1/32']\n")
+        requests, cursor = _tick(instance, None)
+        assert requests == []  # the first look records the domain's sources
+        requests, cursor = _tick(instance, cursor)
+        assert requests == []  # same bytes again: nothing retrains
+        pages["/tariffs.html"] = pages["/tariffs.html"].replace(b"0.39", b"0.45")
+        requests, cursor = _tick(instance, cursor)
+        assert len(requests) == 1

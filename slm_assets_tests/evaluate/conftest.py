@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_assets_tests.evaluate.tiny_models import make_tiny_llama
+from slm_assets.testing.tiny_models import save_tiny_smollm2
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -19,23 +19,8 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def smollm2_tokenizer(tmp_path_factory) -> Path:
-    """SmolLM2's tokenizer files only, read from the bundled GGUF's metadata (no weights)."""
-    from transformers import AutoTokenizer
-
-    from slm_assets.models import allow_transformers_gguf, bundled_gguf
-
-    allow_transformers_gguf()
-    gguf_file = bundled_gguf("smollm2-135m-instruct")
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
-    target = tmp_path_factory.mktemp("smollm2-tokenizer")
-    tokenizer.save_pretrained(target)
-    return target
-
-
-@pytest.fixture(scope="session")
-def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer) -> Path:
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), smollm2_tokenizer)
+def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
+    return save_tiny_smollm2(tmp_path_factory.mktemp("tiny-llama"), smollm2_tokenizer_dir)
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +47,6 @@ def tracking_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def tracking(tracking_dir):
-    from slm_assets.resources.tracking import TrackingResource
+    from slm_assets.resources.mlflow_tracking import TrackingResource
 
     return TrackingResource(tracking_uri=f"sqlite:///{tracking_dir / 'mlflow.db'}", artifacts_dir=str(tracking_dir / "mlruns"))

@@ -10,9 +10,9 @@ from slm_assets.artifacts import latest_run_dir
 from slm_assets.defs.evaluate import benchmark_report
 from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.snapshots import write_snapshot
+from slm_assets.testing.judge_server import FakeJudgeServer
 from slm_assets.warehouse import connect
-from slm_assets_tests.evaluate.tiny_models import EV_QUESTIONS, sft_rows
-from slm_assets_tests.fakes.judge_server import FakeJudgeServer
+from slm_assets_tests.evaluate.rows import EV_QUESTIONS, sft_rows
 
 
 def _adapter(base_dir, target, seed: int):

@@ -8,8 +8,8 @@ from slm_assets.evaluate.judge import LLMJudge
 from slm_assets.evaluate.report import flat_metrics
 from slm_assets.evaluate.run import run_evaluation
 from slm_assets.synth.teachers import make_chat_teacher
-from slm_assets_tests.evaluate.tiny_models import sft_rows
-from slm_assets_tests.fakes.judge_server import FakeJudgeServer
+from slm_assets.testing.judge_server import FakeJudgeServer
+from slm_assets_tests.evaluate.rows import sft_rows
 
 CONFIG = BenchmarkConfig(max_questions=4, max_new_tokens=6, batch_size=2, latency_prompts=2,
                          latency_max_new_tokens=4, latency_gguf=False)

@@ -13,7 +13,7 @@ from slm_assets.evaluate.judge import (
     reconcile,
 )
 from slm_assets.synth.teachers import make_chat_teacher
-from slm_assets_tests.fakes.judge_server import MALFORMED_MARKER, FakeJudgeServer, sections
+from slm_assets.testing.judge_server import MALFORMED_MARKER, FakeJudgeServer, sections
 
 GOOD = "The Type 2 connector is the European AC standard."
 BAD = "Bananas are rich in potassium."
@@ -142,7 +142,7 @@ def test_teacher_answers_benchmark_questions_in_order_and_a_failed_call_leaves_i
     from slm_assets.evaluate.benchmark import evaluate_models, tuned_candidates
     from slm_assets.evaluate.config import BenchmarkConfig
     from slm_assets.evaluate.teacher_answers import TeacherAnswerer, TeacherAnswersFailed
-    from slm_assets_tests.evaluate.tiny_models import EV_QUESTIONS, sft_rows
+    from slm_assets_tests.evaluate.rows import EV_QUESTIONS, sft_rows
 
     prompts = [r["prompt"] for r in sft_rows()]
     with FakeJudgeServer(answers=dict(EV_QUESTIONS[:2])) as server:

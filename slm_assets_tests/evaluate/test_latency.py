@@ -7,7 +7,7 @@ import pytest
 from slm_assets.evaluate.latency import measure_latency
 from slm_assets.evaluate.latency_llama_cpp import BatchedGreedy
 from slm_assets.evaluate.timed_run import percentile
-from slm_assets_tests.evaluate.tiny_models import sft_rows
+from slm_assets_tests.evaluate.rows import sft_rows
 
 PROMPTS = [r["prompt"] for r in sft_rows()[:3]]
 FIELDS = ("ttft_p50_s", "ttft_p95_s", "latency_p50_s", "latency_p95_s", "decode_tokens_per_s",

@@ -16,7 +16,7 @@ from slm_assets.evaluate.user_questions import (
     read_questions,
     to_test_rows,
 )
-from slm_assets_tests.fakes.judge_server import FakeJudgeServer
+from slm_assets.testing.judge_server import FakeJudgeServer
 
 GOOD = [
     {"question": "Which connector do European AC chargers use?", "answer": "The Type 2 connector.",

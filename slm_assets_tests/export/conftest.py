@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_assets.models import allow_transformers_gguf, bundled_gguf, resolve_model
+from slm_assets.models import resolve_model
 
 BUNDLED = "smollm2-135m-instruct"
 
@@ -22,14 +22,3 @@ def bundled_model_dir(tmp_path_factory) -> Path:
     return Path(resolve_model(f"bundled:{BUNDLED}", _models_cache(tmp_path_factory)))
 
 
-@pytest.fixture(scope="session")
-def smollm2_tokenizer_dir(tmp_path_factory) -> Path:
-    """SmolLM2's tokenizer files only: read from the bundled GGUF's metadata (~6 s), no weights."""
-    from transformers import AutoTokenizer
-
-    allow_transformers_gguf()
-    gguf_file = bundled_gguf(BUNDLED)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
-    target = tmp_path_factory.mktemp("smollm2-tokenizer")
-    tokenizer.save_pretrained(target)
-    return target

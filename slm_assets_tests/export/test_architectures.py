@@ -9,8 +9,8 @@ import pytest
 from slm_assets.export.chat_format import chat_format_for
 from slm_assets.export.gguf import export_ggufs, gguf_architecture
 from slm_assets.export.parity import check_parity, gguf_generate_smoke
-from slm_assets_tests.fakes.go_template import render
-from slm_assets_tests.fakes.tiny_models import CASES, build_tiny_model
+from slm_assets.testing.go_template import render
+from slm_assets.testing.tiny_models import CASES, build_tiny_model
 
 PROMPTS = ["What is the difference between AC and DC charging?", "Which connector do European fast chargers use?"]
 CONVERSATION = [

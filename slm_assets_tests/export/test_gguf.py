@@ -15,7 +15,7 @@ from slm_assets.export.gguf import (
 )
 from slm_assets.export.modelfile import CHATML_STOPS, write_modelfile
 from slm_assets.export.parity import DEFAULT_TOLERANCES, check_parity, gguf_generate_smoke, gguf_qtype
-from slm_assets_tests.evaluate.tiny_models import make_tiny_llama
+from slm_assets.testing.tiny_models import save_tiny_smollm2
 
 EV_PROMPTS = [
     "What is the difference between AC and DC charging for an electric car?",
@@ -26,7 +26,7 @@ EV_PROMPTS = [
 
 @pytest.fixture(scope="module")
 def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), smollm2_tokenizer_dir)
+    return save_tiny_smollm2(tmp_path_factory.mktemp("tiny-llama"), smollm2_tokenizer_dir)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_quantizer_writes_each_type_and_it_loads(tiny_llama_dir, tiny_f16, tmp_p
 
 
 def test_parity_fails_for_a_gguf_of_other_weights(tmp_path, smollm2_tokenizer_dir, tiny_llama_dir):
-    other = make_tiny_llama(tmp_path / "other", smollm2_tokenizer_dir, seed=1)
+    other = save_tiny_smollm2(tmp_path / "other", smollm2_tokenizer_dir, seed=1)
     info = convert_to_gguf(other, tmp_path / "other-f32.gguf", "f32")
 
     report = check_parity(tiny_llama_dir, info.path, EV_PROMPTS[:2], max_new_tokens=4)
@@ -118,7 +118,7 @@ def test_export_writes_each_quantisation_with_metadata_and_tokenizer(tiny_llama_
 
 
 def test_refuses_an_architecture_the_converter_does_not_know(tmp_path):
-    from slm_assets_tests.fakes.tiny_models import unsupported_model
+    from slm_assets.testing.tiny_models import unsupported_model
 
     model_dir = unsupported_model(tmp_path / "made-up")
 
@@ -192,7 +192,7 @@ def test_smollm2_modelfile_comes_from_its_own_chat_template(smollm2_tokenizer_di
     from transformers import AutoTokenizer
 
     from slm_assets.export.chat_format import chat_format_for
-    from slm_assets_tests.fakes.go_template import render
+    from slm_assets.testing.go_template import render
 
     conversation = [{"role": "system", "content": "You answer questions about EV charging."},
                     {"role": "user", "content": "What is CCS?"}, {"role": "assistant", "content": "A DC plug."},

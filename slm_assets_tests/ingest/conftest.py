@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from slm_assets.ingest.config import CrawlConfig
-from slm_assets_tests.fakes.web_site import Site, start_site
+from slm_assets.testing.web_site import Site, start_site
 
 # Small limits so hostile routes end fast: the whole folder stays well under 30 s.
 TEST_LIMITS = dict(
@@ -26,8 +26,7 @@ def _serve(robots_status: int | None = None) -> Iterator[Site]:
         yield site
     finally:
         site.stop.set()  # ends the trickling routes
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 @pytest.fixture(scope="session")

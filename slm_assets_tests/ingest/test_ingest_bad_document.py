@@ -8,7 +8,7 @@ from slm_assets.ingest import local
 from slm_assets.ingest.collect import collect_documents
 from slm_assets.ingest.config import SourcesConfig
 from slm_assets.ingest.documents import ParseError
-from slm_assets_tests.conftest import tiny_corpus
+from slm_assets_tests.helpers import tiny_corpus
 
 
 def _parser_that_breaks(monkeypatch) -> None:

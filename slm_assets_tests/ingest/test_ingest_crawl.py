@@ -102,10 +102,16 @@ def test_concurrency_is_per_host_and_bounded(site, crawl_config, fake_dns,
 
 
 def test_consumer_may_stop_early(site, crawl_config):
-    pages = fetch_pages(crawl_config([site.url("/good.html"), site.url("/good2.html"), site.url("/chain/3")]))
+    """One host is fetched one page at a time: when the consumer stops after the first page, the other seeds are
+    never requested."""
+    later = ("/good2.html", "/chain/3")
+    before = {path: len(site.requested(path)) for path in later}  # the site is shared by the whole session
+    pages = fetch_pages(crawl_config([site.url("/good.html"), *(site.url(path) for path in later)]))
     first = next(pages)
     pages.close()  # shuts the pool down and closes the client without raising
-    assert isinstance(first, FetchedPage | IngestFailure)
+    assert isinstance(first, FetchedPage) and first.url == site.url("/good.html")
+    time.sleep(0.2)  # room for a wrongly started fetch to reach the server
+    assert {path: len(site.requested(path)) for path in later} == before
 
 
 def test_unexpected_error_in_one_page_does_not_end_the_crawl(site, crawl_config, monkeypatch):

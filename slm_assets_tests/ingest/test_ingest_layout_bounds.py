@@ -9,7 +9,7 @@ from reportlab.pdfgen import canvas
 from slm_assets.ingest.documents import ParseError
 from slm_assets.ingest.pdf import parse_pdf
 from slm_assets.ingest.pdf_layout import PageContent, Row, Word, find_gutter, reading_order
-from slm_assets_tests.ingest import ingest_pdfs
+from slm_assets.testing import pdfs
 
 WIDTH = 595.0
 
@@ -61,25 +61,25 @@ def _pdf(pagesize, draw, rotation: int = 0) -> bytes:
 
 def _two_columns_and_text_off_the_page(c) -> None:
     c.setFont("Helvetica", 9)
-    y = ingest_pdfs.HEIGHT - 120
-    for left, right in zip(ingest_pdfs.LEFT_COLUMN, ingest_pdfs.RIGHT_COLUMN, strict=True):
+    y = pdfs.HEIGHT - 120
+    for left, right in zip(pdfs.LEFT_COLUMN, pdfs.RIGHT_COLUMN, strict=True):
         c.drawString(50, y, left)
-        c.drawString(ingest_pdfs.WIDTH / 2 + 15, y, right)
+        c.drawString(pdfs.WIDTH / 2 + 15, y, right)
         y -= 13
-    c.drawString(ingest_pdfs.WIDTH + 60, 400, "A note printed beyond the right edge of the page.")
+    c.drawString(pdfs.WIDTH + 60, 400, "A note printed beyond the right edge of the page.")
     c.drawString(-300, 380, "A note printed beyond the left edge.")
 
 
 def test_pdf_with_text_outside_the_page_box_is_read():
-    document = parse_pdf(_pdf(ingest_pdfs.A4, _two_columns_and_text_off_the_page))
-    assert ingest_pdfs.LEFT_COLUMN[0] in document.text and ingest_pdfs.RIGHT_COLUMN[-1] in document.text
+    document = parse_pdf(_pdf(pdfs.A4, _two_columns_and_text_off_the_page))
+    assert pdfs.LEFT_COLUMN[0] in document.text and pdfs.RIGHT_COLUMN[-1] in document.text
     assert "unreadable_pages" not in document.metadata
 
 
 @pytest.mark.parametrize("rotation", [90, 180, 270])
 def test_rotated_pages_are_read(rotation):
-    document = parse_pdf(_pdf(ingest_pdfs.A4, _two_columns_and_text_off_the_page, rotation))
-    assert ingest_pdfs.LEFT_COLUMN[0] in document.text and ingest_pdfs.RIGHT_COLUMN[-1] in document.text
+    document = parse_pdf(_pdf(pdfs.A4, _two_columns_and_text_off_the_page, rotation))
+    assert pdfs.LEFT_COLUMN[0] in document.text and pdfs.RIGHT_COLUMN[-1] in document.text
 
 
 @pytest.mark.parametrize("pagesize", [(0, 842), (595, 0), (0, 0)])

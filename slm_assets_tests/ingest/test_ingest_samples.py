@@ -3,9 +3,6 @@
 Another part of the project writes the corpus; these tests skip (with the reason) until it exists.
 """
 
-import functools
-import http.server
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +11,7 @@ from slm_assets.ingest.collect import collect_documents
 from slm_assets.ingest.config import SourcesConfig
 from slm_assets.ingest.documents import ParsedDocument, ParseError
 from slm_assets.ingest.pdf import parse_pdf, parse_pdfs_parallel
+from slm_assets.testing.local_http import directory_server
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "ev_charging"
 
@@ -29,19 +27,10 @@ def _files(kind: str, suffixes: tuple[str, ...]) -> list[Path]:
 def test_sample_html_corpus_crawls(crawl_config):
     files = _files("html", (".html", ".htm"))
     root = SAMPLES / "html"
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        port = server.server_address[1]
-        seeds = [f"http://127.0.0.1:{port}/{p.relative_to(root).as_posix()}" for p in files[:40]]
+    with directory_server(root) as server:
+        seeds = [f"{server.url}/{p.relative_to(root).as_posix()}" for p in files[:40]]
         config = crawl_config(seeds, max_pages=len(seeds), max_bytes=10_000_000, total_timeout_s=10)
         result = collect_documents("ev_charging", SourcesConfig(crawl=config, use_inbox=False), folders=[])
-    finally:
-        server.shutdown()
-        server.server_close()
     assert len(result.documents) + result.duplicates + len(result.failures) == len(seeds)
     assert len(result.documents) >= 0.8 * len(seeds), result.failures[:5]
     assert all(f["stage"] == "parse" for f in result.failures), result.failures[:5]

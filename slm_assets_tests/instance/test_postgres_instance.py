@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from slm_assets.settings import PROJECT_ROOT
-from slm_assets_tests.conftest import tiny_corpus, write_domain
+from slm_assets_tests.helpers import tiny_corpus, write_domain
 
 POSTGRES_YAML = PROJECT_ROOT / "deploy" / "dagster.postgres.yaml"
 

@@ -17,15 +17,8 @@ import dagster as dg
 import pytest
 
 from slm_assets.settings import PROJECT_ROOT
-from slm_assets_tests.conftest import SAMPLE_HTML, tiny_corpus, write_domain
-from slm_assets_tests.ui.test_dagster_ui import (
-    _default_signals,
-    _free_port,
-    _http_ok,
-    _stop,
-    _tail,
-    _wait_until,
-)
+from slm_assets_tests.helpers import SAMPLE_HTML, tiny_corpus, write_domain
+from slm_assets_tests.ui.dagster_dev import default_signals, free_port, http_ok, stop, tail, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.daemon]
 
@@ -70,13 +63,13 @@ def _start(tmp_path: Path, models_cache: Path, corpus: Path):
     env.update(DAGSTER_HOME=str(home), SLM_DOMAINS_DIR=str(tmp_path / "domains"),
                SLM_WAREHOUSE_DIR=str(tmp_path / "warehouse"), SLM_MODELS_CACHE=str(models_cache),
                HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    port, log = _free_port(), tmp_path / "dagster_dev.log"
+    port, log = free_port(), tmp_path / "dagster_dev.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
             [str(Path(sys.executable).with_name("dagster")), "dev", "-h", "127.0.0.1", "-p", str(port),
              "-w", "workspace.yaml"],
             cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_default_signals,
+            start_new_session=True, preexec_fn=default_signals,
         )
     return server, home, log, f"http://127.0.0.1:{port}"
 
@@ -87,23 +80,23 @@ def test_a_dropped_document_becomes_a_new_registered_version_by_itself(tmp_path,
     warehouse = tmp_path / "warehouse"
     server, home, log, base = _start(tmp_path, models_cache, corpus)
     try:
-        _wait_until("webserver", lambda: _http_ok(f"{base}/server_info"), START_S, server, log)
+        wait_until("webserver", lambda: http_ok(f"{base}/server_info"), START_S, server, log)
         with dg.DagsterInstance.from_config(str(home)) as instance:
             # the first look of new_documents_sensor records the domain's sources; nothing runs for them
-            _wait_until("new_documents_sensor's first look", lambda: DOMAIN in _sensor_cursor(
+            wait_until("new_documents_sensor's first look", lambda: DOMAIN in _sensor_cursor(
                 instance, "new_documents_sensor"), START_S, server, log)
             assert instance.get_runs() == []
             dropped = time.monotonic()
             shutil.copy(new_doc, corpus / new_doc.name)
             # only the Dagster instance is polled: opening MLflow's SQLite store while a run creates it races
             # its table migrations; gguf_export registers the version before it materialises
-            _wait_until("gguf_export materialised (a registered model version)", lambda: _materialization(
+            wait_until("gguf_export materialised (a registered model version)", lambda: _materialization(
                 instance, "gguf_export"), LOOP_S, server, log, every_s=5)
             drop_to_registered_s = time.monotonic() - dropped
             runs = {r.run_id: r for r in instance.get_runs()}
             materialized = {a: _materialization(instance, a) for a in ["raw_docs", *DOWNSTREAM]}
     finally:
-        left = _stop(server)
+        left = stop(server)
     assert not left, f"dagster processes left after stopping dagster dev: {left}"
     print(f"drop-to-registered: {drop_to_registered_s:.0f} s")
 
@@ -114,7 +107,7 @@ def test_a_dropped_document_becomes_a_new_registered_version_by_itself(tmp_path,
         tags = runs[materialized[asset].run_id].tags
         assert tags.get("dagster/sensor_name") == "automation_condition_sensor" or tags.get(
             "dagster/from_automation_condition") == "true", (asset, tags)
-    assert not [r.run_id for r in runs.values() if r.status == dg.DagsterRunStatus.FAILURE], _tail(log)
+    assert not [r.run_id for r in runs.values() if r.status == dg.DagsterRunStatus.FAILURE], tail(log)
 
     lora = materialized["lora_adapter"].asset_materialization.metadata
     assert lora["steps"].value == 6 and lora["resumed_from"].value == ""  # the smoke preset's full steps

@@ -3,46 +3,20 @@
 The model's answers are gibberish: tests check the protocols, limits and bookkeeping, not content.
 """
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from slm_assets.serve.auth import ApiKeys
-from slm_assets.serve.context import ServeSettings
-
-API_KEY = "test-key-0123456789"
-OTHER_KEY = "second-key-abcdef"
-TUNED = "slm-tiny"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
-SYSTEM_PROMPT = "You are a concise expert assistant on tiny test models."
-
-# Small limits so the error tests are cheap: 422 above 64 tokens, 413 above 64 KiB.
-SETTINGS = dict(max_tokens_cap=64, default_max_tokens=16, default_temperature=0.0, max_body_bytes=65536,
-                rate_limit_per_minute=100_000, rate_limit_burst=10_000, log_prompts=False)
+from slm_assets.testing.tiny_models import save_tiny_smollm2
+from slm_assets_tests.serve.helpers import API_KEY, SYSTEM_PROMPT, TOKENIZER_FILES, TUNED, make_app
 
 
 @pytest.fixture(scope="session")
 def tiny_hf_dir(tmp_path_factory, bundled_model_dir) -> Path:
     """A randomly initialised LlamaForCausalLM (hidden 64, 2 layers) saved with SmolLM2's tokenizer
     (taken from the bundled model converted once into `models_cache`, or SLM_TEST_MODELS_CACHE)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(bundled_model_dir)
-    target = tmp_path_factory.mktemp("tiny-llama")
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, intermediate_size=128, max_position_embeddings=1024,
-                         tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2,
-                         initializer_range=0.2)  # sharp logits: visible gibberish rather than blank lines
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = LlamaForCausalLM(config)
-    model.save_pretrained(target)
-    for name in TOKENIZER_FILES:
-        if (bundled_model_dir / name).exists():
-            shutil.copy(bundled_model_dir / name, target / name)
-    return target
+    return save_tiny_smollm2(tmp_path_factory.mktemp("tiny-llama"), bundled_model_dir, seed=0,
+                             tokenizer_files=TOKENIZER_FILES)
 
 
 @pytest.fixture(scope="session")
@@ -64,13 +38,6 @@ def tiny_models(tiny_gguf) -> dict:
     yield models
     for backend in models.values():
         backend.close()
-
-
-def make_app(models: dict, **overrides):
-    from slm_assets.serve.app import create_app
-
-    return create_app(models, ServeSettings(**{**SETTINGS, **overrides}),
-                      api_keys=ApiKeys.from_keys([API_KEY, OTHER_KEY]))
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ import pytest
 
 from slm_assets.serve.app import OPEN_PATHS, create_app
 from slm_assets.serve.auth import ApiKeys
-from slm_assets.serve.context import ServeSettings
-from slm_assets_tests.serve.conftest import API_KEY
+from slm_assets.serve.settings import ServeSettings
+from slm_assets_tests.serve.helpers import API_KEY
 
 # Route table of an app built without models: the same routes as any other.
 _APP = create_app({}, ServeSettings(), api_keys=ApiKeys.from_keys(["collection-only"]))

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from slm_assets_tests.serve.conftest import API_KEY, make_app
+from slm_assets_tests.serve.helpers import API_KEY, make_app
 
 PROMPTS = [
     "<|im_start|>user\nWhat is the difference between AC and DC charging?<|im_end|>\n<|im_start|>assistant\n",

@@ -12,7 +12,7 @@ import slm_assets.serve.server as server_module
 from slm_assets.export.modelfile import write_modelfile
 from slm_assets.export.registry import register_version
 from slm_assets.serve.command import serve
-from slm_assets_tests.serve.conftest import API_KEY
+from slm_assets_tests.serve.helpers import API_KEY
 
 app = typer.Typer()
 app.command("serve")(serve)

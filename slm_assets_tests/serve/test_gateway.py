@@ -9,7 +9,7 @@ import httpx
 import openai
 
 from slm_assets.serve.auth import ApiKeys, RateLimiter, presented_key
-from slm_assets_tests.serve.conftest import API_KEY, TUNED, make_app
+from slm_assets_tests.serve.helpers import API_KEY, TUNED, make_app
 
 SECRET_QUESTION = "my-secret-question-4711"
 

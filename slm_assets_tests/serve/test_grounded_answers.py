@@ -6,12 +6,12 @@ import pytest
 from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.serve.app import create_app
 from slm_assets.serve.auth import ApiKeys
-from slm_assets.serve.context import ServeSettings
 from slm_assets.serve.open_book import load_retriever
 from slm_assets.serve.server import background_server
+from slm_assets.serve.settings import ServeSettings
 from slm_assets.snapshots import write_snapshot
 from slm_assets.warehouse import connect
-from slm_assets_tests.serve.conftest import API_KEY, SETTINGS, TUNED
+from slm_assets_tests.serve.helpers import API_KEY, SETTINGS, TUNED
 
 FACTS = {
     "rcd": "A type B RCD detects smooth DC residual currents above 6 mA in EV chargers.",

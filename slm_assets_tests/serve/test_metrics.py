@@ -3,7 +3,7 @@
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from slm_assets_tests.serve.conftest import TUNED
+from slm_assets_tests.serve.helpers import TUNED
 
 
 def scrape(server: str, auth: dict) -> dict[tuple, float]:

@@ -4,7 +4,7 @@ import json
 
 import httpx
 
-from slm_assets_tests.serve.conftest import TUNED
+from slm_assets_tests.serve.helpers import TUNED
 
 
 def _lines(response: httpx.Response) -> list[dict]:

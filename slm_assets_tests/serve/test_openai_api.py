@@ -3,7 +3,7 @@
 import openai
 import pytest
 
-from slm_assets_tests.serve.conftest import API_KEY, SYSTEM_PROMPT, TUNED, make_app
+from slm_assets_tests.serve.helpers import API_KEY, SYSTEM_PROMPT, TUNED, make_app
 
 QUESTION = [{"role": "user", "content": "What is the difference between AC and DC charging?"}]
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_assets_tests.serve.conftest import API_KEY, TUNED
+from slm_assets_tests.serve.helpers import API_KEY, TUNED
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

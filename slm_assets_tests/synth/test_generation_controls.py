@@ -7,9 +7,9 @@ from slm_assets.synth.config import SynthConfig, TeacherConfig
 from slm_assets.synth.generate import generate_qa
 from slm_assets.synth.store import WarehouseQAStore
 from slm_assets.synth.teachers import make_chat_teacher
+from slm_assets.testing.teacher_server import FakeTeacherServer
 from slm_assets.warehouse import connect
-from slm_assets_tests.fakes.teacher_server import FakeTeacherServer
-from slm_assets_tests.synth.test_llm_teacher import chunks
+from slm_assets_tests.synth.helpers import chunks
 
 
 def groq_teacher(url: str, max_retries: int = 1):

@@ -18,7 +18,7 @@ import duckdb
 
 from slm_assets.synth.generate import call_key
 from slm_assets.synth.prompts import TEMPLATES, build_messages
-from slm_assets_tests.fakes.teacher_server import FakeTeacherServer
+from slm_assets.testing.teacher_server import FakeTeacherServer
 from slm_assets_tests.synth.kill_run import DOMAIN, MODEL, SEED, TOPIC, config, generate, make_chunks
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from slm_assets.synth.config import SynthConfig
 from slm_assets.synth.generate import GenerationSummary, generate_qa
 from slm_assets.synth.local_teacher import LocalTeacher
 from slm_assets.synth.prompts import TEMPLATES
-from slm_assets_tests.synth.test_llm_teacher import chunks
+from slm_assets_tests.synth.helpers import chunks
 
 
 class StubTokenizer:

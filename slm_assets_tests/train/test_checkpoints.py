@@ -3,7 +3,7 @@
 import json
 
 from slm_assets.train.checkpoints import RUN_FILE, mark_finished, read_run, resume_point, run_identity
-from slm_assets_tests.train.test_train_units import (
+from slm_assets_tests.train.helpers import (
     tiny_model_with_tokenizer,
     write_chat_split,
 )

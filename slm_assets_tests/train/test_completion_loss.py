@@ -4,19 +4,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from slm_assets.testing.tiny_models import tiny_llama
 from slm_assets.train import completion_loss as sliced
 from slm_assets.train.chat_tokens import IGNORE
 
 
 def tiny_lora_model(vocab: int = 300):
     from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
-    model = get_peft_model(LlamaForCausalLM(config), LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
-                                                                target_modules="all-linear", task_type="CAUSAL_LM"))
+    base = tiny_llama(vocab, hidden_size=32, intermediate_size=64, max_position_embeddings=64)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear",
+                                            task_type="CAUSAL_LM"))
     for name, parameter in model.named_parameters():  # LoRA B starts at zero: make the adapter matter
         if "lora_B" in name:
             torch.nn.init.normal_(parameter, std=0.1)

@@ -5,7 +5,7 @@ import pytest
 from slm_assets.text import ABSTAIN
 from slm_assets.train.config import DpoConfig
 from slm_assets.train.dpo import preference_pairs, rejection_reason
-from slm_assets_tests.train.test_train_units import (
+from slm_assets_tests.train.helpers import (
     tiny_model_with_tokenizer,
     write_chat_split,
 )

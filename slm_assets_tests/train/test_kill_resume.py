@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from slm_assets_tests.train.test_train_units import (
+from slm_assets_tests.train.helpers import (
     tiny_model_with_tokenizer,
     write_chat_split,
 )

@@ -2,7 +2,7 @@
 
 from slm_assets.train.config import train_config_from
 from slm_assets.train.sweep import plot_sweep, run_sweep
-from slm_assets_tests.train.test_train_units import (
+from slm_assets_tests.train.helpers import (
     tiny_model_with_tokenizer,
     write_chat_split,
 )

@@ -1,6 +1,5 @@
 """Training pieces on a tiny randomly initialised Llama built from a config: no download, seconds."""
 
-import json
 
 import pytest
 import torch
@@ -8,26 +7,7 @@ import torch
 from slm_assets.train.chat_tokens import IGNORE, encode_chat, pad_batch
 from slm_assets.train.distill import masked_ce, masked_kl
 from slm_assets.train.memory import MemoryEstimate, ModelTooLarge, ensure_fits, estimate_training_memory
-
-
-def tiny_model_with_tokenizer(tiny_llama_dir, bundled_model_dir, target):
-    """The tiny architecture with SmolLM2's real tokenizer (vocabulary resized to match), saved to `target`."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(bundled_model_dir)
-    config = AutoConfig.from_pretrained(tiny_llama_dir)
-    config.vocab_size = len(tokenizer)
-    AutoModelForCausalLM.from_config(config).save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    return target
-
-
-def write_chat_split(folder, n: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"prompt": [{"role": "user", "content": f"Question {i}?"}],
-             "completion": [{"role": "assistant", "content": f"Answer number {i}."}]} for i in range(n)]
-    for split in ("train", "val"):
-        (folder / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+from slm_assets_tests.train.helpers import tiny_model_with_tokenizer, write_chat_split
 
 
 def test_kl_is_zero_for_identical_distributions_and_positive_otherwise():
@@ -91,12 +71,12 @@ def test_lora_adapter_trains_on_a_tiny_model(tiny_llama_dir, tmp_path, bundled_m
 def test_qlora_loads_the_base_in_4bit_nf4_and_dora_is_passed_to_peft(tmp_path):
     import bitsandbytes as bnb
     from peft import get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from slm_assets.testing.tiny_models import tiny_llama
 
     # 4-bit blocks are 64 values wide: layers must be at least that
     tiny_llama_dir = tmp_path / "tiny128"
-    LlamaForCausalLM(LlamaConfig(vocab_size=256, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                                 num_attention_heads=4, num_key_value_heads=2)).save_pretrained(tiny_llama_dir)
+    tiny_llama(256, hidden_size=128, intermediate_size=256).save_pretrained(tiny_llama_dir)
 
     from slm_assets.train.config import LoraConfig
     from slm_assets.train.lora import load_base_for_training, peft_lora_config

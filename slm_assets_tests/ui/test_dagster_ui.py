@@ -7,20 +7,16 @@ job's "Materialize all" dialog, and the run page shows it succeed. Minutes on 2 
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from slm_assets.processes import set_parent_death_signal
 from slm_assets.settings import PROJECT_ROOT
-from slm_assets_tests.conftest import tiny_corpus, write_domain
+from slm_assets_tests.helpers import tiny_corpus, write_domain
+from slm_assets_tests.ui.dagster_dev import default_signals, free_port, http_ok, stop, tail, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -34,102 +30,6 @@ DOMAIN = "tiny"
 SERVER_START_S, PARTITION_S = 240, 240
 # the smoke run takes 3-6 min on 2 idle cores; a machine shared with other work needs more
 RUN_S = float(os.environ.get("SLM_UI_RUN_TIMEOUT_S", "1500"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _default_signals() -> None:
-    # a shell without job control starts children with SIGINT/SIGTERM ignored; dagster dev would never stop
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    set_parent_death_signal()  # a test run killed with SIGKILL takes dagster dev with it
-
-
-def _processes() -> dict[int, tuple[int, int, str]]:
-    """pid -> (ppid, process group, state) of every live process, from /proc."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] != "Z":  # a zombie has exited; only its parent's wait is missing
-            found[int(entry)] = (int(fields[1]), int(fields[2]), fields[0])
-    return found
-
-
-def _group_and_descendants(root: int) -> set[int]:
-    procs = _processes()
-    members = {pid for pid, (_, pgid, _) in procs.items() if pgid == root}
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, (ppid, _, _) in procs.items() if ppid == parent and pid not in members]
-        members.update(children)
-        frontier.extend(children)
-    return members & set(procs)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _stop(server: subprocess.Popen) -> list[str]:
-    """Stops dagster dev's process group; returns the command lines of any `dagster` process still alive after."""
-    ours = _group_and_descendants(server.pid)
-    try:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=30)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (ours | _group_and_descendants(server.pid)) & set(_processes()):
-        time.sleep(1)
-    left = (ours | _group_and_descendants(server.pid)) & set(_processes())
-    names = [_cmdline(pid)[:160] for pid in left]
-    for pid in left:  # never leave them running, even when the test is about to fail on them
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return [n for n in names if "dagster" in n]
-
-
-def _wait_until(what: str, condition, timeout_s: float, server: subprocess.Popen, log: Path, every_s: float = 2):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"dagster dev exited ({server.returncode}) while waiting for {what}:\n{_tail(log)}")
-        value = condition()
-        if value:
-            return value
-        time.sleep(every_s)
-    pytest.fail(f"no {what} after {timeout_s} s:\n{_tail(log)}")
-
-
-def _tail(log: Path, chars: int = 4000) -> str:
-    return log.read_text(errors="replace")[-chars:] if log.exists() else "(no log)"
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def _assert_png(path: Path) -> None:
@@ -157,21 +57,21 @@ def test_dagster_ui_shows_the_graph_and_materialises_a_domain(tmp_path, models_c
     env.update(DAGSTER_HOME=str(home), SLM_DOMAINS_DIR=str(tmp_path / "domains"),
                SLM_WAREHOUSE_DIR=str(tmp_path / "warehouse"), SLM_MODELS_CACHE=str(models_cache),
                HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    port, log = _free_port(), tmp_path / "dagster_dev.log"
+    port, log = free_port(), tmp_path / "dagster_dev.log"
     base = f"http://127.0.0.1:{port}"
     dagster = Path(sys.executable).with_name("dagster")
     with log.open("wb") as out:
         server = subprocess.Popen(
             [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
             cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_default_signals,
+            start_new_session=True, preexec_fn=default_signals,
         )
     shots = {name: tmp_path / f"{name}.png" for name in ("graph", "launch", "run")}
     try:
-        _wait_until("webserver", lambda: _http_ok(f"{base}/server_info"), SERVER_START_S, server, log)
+        wait_until("webserver", lambda: http_ok(f"{base}/server_info"), SERVER_START_S, server, log)
         with dg.DagsterInstance.from_config(str(home)) as instance:
             # the daemon's domain_partitions_sensor (RUNNING by default) adds one partition per domain YAML
-            _wait_until("`tiny` partition from domain_partitions_sensor",
+            wait_until("`tiny` partition from domain_partitions_sensor",
                         lambda: DOMAIN in instance.get_dynamic_partitions("domain"), PARTITION_S, server, log)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -183,7 +83,7 @@ def test_dagster_ui_shows_the_graph_and_materialises_a_domain(tmp_path, models_c
                 _wait_for_success(page, expect, base, run_id, shots["run"], server, log, instance)
                 browser.close()
     finally:
-        left = _stop(server)
+        left = stop(server)
     assert not left, f"dagster processes left after stopping dagster dev: {left}"
     for path in shots.values():
         _assert_png(path)
@@ -220,7 +120,7 @@ def _launch_from_ui(page, expect, base: str, shots: dict, server, log: Path, ins
     def launched_run():
         return next((r.run_id for r in instance.get_runs(runs) if r.run_id not in before), None)
 
-    return _wait_until("run launched from the UI", launched_run, 60, server, log, every_s=1)
+    return wait_until("run launched from the UI", launched_run, 60, server, log, every_s=1)
 
 
 def _wait_for_success(page, expect, base: str, run_id: str, shot: Path, server, log: Path,
@@ -232,9 +132,9 @@ def _wait_for_success(page, expect, base: str, run_id: str, shot: Path, server, 
         run = instance.get_run_by_id(run_id)
         return run.status if run.is_finished else None
 
-    status = _wait_until(f"end of run {run_id}", finished, RUN_S, server, log, every_s=10)
+    status = wait_until(f"end of run {run_id}", finished, RUN_S, server, log, every_s=10)
     if status != dg.DagsterRunStatus.SUCCESS:
-        pytest.fail(f"run {run_id} ended {status.value}:\n{_failure_messages(instance, run_id)}\n{_tail(log)}")
+        pytest.fail(f"run {run_id} ended {status.value}:\n{_failure_messages(instance, run_id)}\n{tail(log)}")
     page.goto(f"{base}/runs/{run_id}")
     expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=60_000)
     expect(page.get_by_text(f"partition: {DOMAIN}").first).to_be_visible()

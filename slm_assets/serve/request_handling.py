@@ -1,72 +1,15 @@
-"""What the route modules share: settings, the served models, request bookkeeping, API errors."""
+"""What every OpenAI and Ollama route does with a request: find the model it names, bound its tokens, queue its
+generation on the model's runner, and record what it used for the access log and the metrics."""
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from slm_assets.serve.backends import Backend, Delta, Generation
+from slm_assets.serve.api_error import ApiError
+from slm_assets.serve.backends import Delta, Generation
 from slm_assets.serve.metrics import ServeMetrics
-from slm_assets.serve.runner import QueueFull, Runner
-
-
-class ServeSettings(BaseSettings):
-    """Server limits. Every field can be set as `SLM_SERVE_<FIELD>` in the environment."""
-
-    model_config = SettingsConfigDict(env_prefix="SLM_SERVE_", extra="ignore", frozen=True)
-
-    api_keys_file: Path | None = Field(
-        default=None, description="File with one API key per line, added to the comma-separated SLM_API_KEYS.")
-    max_tokens_cap: int = Field(default=1024, ge=1, description="Requests asking for more tokens get 422.")
-    default_max_tokens: int = Field(default=256, ge=1, description="Used when a request sets no limit.")
-    default_temperature: float = Field(default=0.7, ge=0, description="Used when a request sets none.")
-    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Larger request bodies get 413.")
-    rate_limit_per_minute: float = Field(default=120, ge=0, description="Per API key; 0 disables the limit.")
-    rate_limit_burst: int = Field(default=20, ge=1, description="Requests a key may send at once.")
-    max_queue: int = Field(default=256, ge=1, description="Generations waiting per model group before 503.")
-    log_prompts: bool = Field(default=False, description="Put prompts into the access log (off: privacy).")
-    warmup: bool = Field(default=True, description="Generate one token per model at startup, before /readyz is 200.")
-
-
-@dataclass
-class ModelEntry:
-    """One served model name: its backend, its registry version and the worker it queues on."""
-
-    name: str
-    backend: Backend
-    runner: Runner
-    loaded_at: float = field(default_factory=time.time)
-
-    @property
-    def version(self) -> str:
-        return str(getattr(self.backend, "version", "") or "")
-
-    @property
-    def system_prompt(self) -> str | None:
-        return getattr(self.backend, "system_prompt", None)
-
-    @property
-    def kind(self) -> str:
-        return getattr(self.backend, "kind", type(self.backend).__name__)
-
-    def with_system(self, messages: list[dict]) -> list[dict]:
-        """The model's system prompt first, unless the request brings its own (as Ollama's SYSTEM does)."""
-        if self.system_prompt and not any(m.get("role") == "system" for m in messages):
-            return [{"role": "system", "content": self.system_prompt}, *messages]
-        return messages
-
-
-class ApiError(Exception):
-    """An error answered as JSON: OpenAI's error shape on /v1, Ollama's `{"error": "..."}` on /api."""
-
-    def __init__(self, status: int, message: str, code: str | None = None, type_: str = "invalid_request_error",
-                 param: str | None = None, headers: dict | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code, self.type, self.param = status, message, code, type_, param
-        self.headers = headers
+from slm_assets.serve.model_entry import ModelEntry
+from slm_assets.serve.runner import QueueFull
+from slm_assets.serve.settings import ServeSettings
 
 
 def state(request) -> dict:

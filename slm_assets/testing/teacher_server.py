@@ -31,7 +31,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from slm_assets.testing.local_http import LocalServer
 
 FRAMES = ["What should I know about {kp}?", "Can you explain {kp}?", "How does {kp} work in practice?",
           "What is important about {kp}?", "Tell me about {kp}.", "Why does {kp} matter?",
@@ -134,12 +136,11 @@ class FakeTeacherServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.server = LocalServer(Handler, name=type(self).__name__)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return self.server.url
 
     @staticmethod
     def kind(body: dict) -> str:
@@ -233,10 +234,9 @@ class FakeTeacherServer:
         return json.dumps({"verdicts": verdicts})
 
     def __enter__(self):
-        self.thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc):
         self.release.set()  # held handler threads end before the server does
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()

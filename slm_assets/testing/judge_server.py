@@ -16,7 +16,9 @@ the order in which concurrent requests arrive. Every request body is recorded.
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from slm_assets.testing.local_http import LocalServer
 
 MALFORMED_MARKER = "<<judge-me-badly>>"
 SECTION = re.compile(r"\[(Question|Reference answer|Answer A|Answer B)\]\n(.*?)\n\[End of", re.DOTALL)
@@ -66,12 +68,11 @@ class FakeJudgeServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.server = LocalServer(Handler, name=type(self).__name__)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return self.server.url
 
     def judge_requests(self) -> list[dict]:
         return [r for r in self.requests if "Answer A" in sections(r["body"])]
@@ -96,9 +97,8 @@ class FakeJudgeServer:
         return "```json\n" + json.dumps({"winner": winner, "reason": "closer to the reference"}) + "\n```"
 
     def __enter__(self):
-        self.thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()

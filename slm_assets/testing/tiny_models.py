@@ -1,6 +1,10 @@
-"""Tiny randomly initialised models of each architecture family, with tokenizers trained offline.
+"""Tiny randomly initialised models, built from a config (no download).
 
-Every model: 2 layers, hidden 64, a vocabulary of a few hundred tokens, saved with `save_pretrained`
+`tiny_llama` is the one Llama builder: 2 layers, 4 heads, 2 KV heads, the sizes a test names.
+`save_tiny_smollm2` saves one with SmolLM2's vocabulary and tokenizer: it generates in milliseconds per token.
+
+`build_tiny_model` makes one model of each architecture family, with tokenizers trained offline.
+Every such model: 2 layers, hidden 64, a vocabulary of a few hundred tokens, saved with `save_pretrained`
 like a merged fine-tune, plus a chat template of its family (modelled on the family's published HF
 template). Weights are drawn with std 0.2 (not the usual 0.02) so logits span several units and a
 conversion bug moves them far outside any tolerance. Building one takes about a second.
@@ -15,10 +19,49 @@ Tokenizers:
 """
 
 import json
+import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from slm_assets.export.gguf import LLAMA3_REGEX, QWEN2_REGEX
+
+LAYERS = {"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}
+# saved tiny models: hidden 64, and weights drawn with std 0.2 so logits span several units (visible gibberish
+# rather than blank lines; a conversion bug moves them far outside any tolerance)
+SHARP = {"hidden_size": 64, "intermediate_size": 128, "initializer_range": 0.2, "tie_word_embeddings": True}
+SMOLLM2_VOCAB = 49152
+
+
+def tiny_llama(vocab_size: int, hidden_size: int, intermediate_size: int, seed: int | None = None, **config):
+    """A random LlamaForCausalLM with LAYERS and these sizes (`config`: any other LlamaConfig field). With `seed`
+    the weights are drawn under a forked RNG (the global one untouched); without, from torch's global RNG."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=intermediate_size,
+                         **LAYERS, **config)
+    if seed is None:
+        return LlamaForCausalLM(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(config)
+
+
+def save_tiny_smollm2(target: Path, tokenizer_dir: Path, seed: int = 0,
+                      tokenizer_files: Iterable[str] | None = None) -> Path:
+    """A tiny random Llama with SmolLM2's vocabulary and special-token ids, saved with the tokenizer files of
+    `tokenizer_dir` (all of them, or those of `tokenizer_files` that exist) as a model directory."""
+    model = tiny_llama(SMOLLM2_VOCAB, SHARP["hidden_size"], SHARP["intermediate_size"], seed=seed,
+                       max_position_embeddings=1024, initializer_range=SHARP["initializer_range"],
+                       tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    model.save_pretrained(target)
+    files = (tokenizer_dir / name for name in tokenizer_files) if tokenizer_files else tokenizer_dir.iterdir()
+    for item in files:
+        if item.exists():
+            shutil.copy(item, target / item.name)
+    return target
+
 
 CORPUS = [
     "Electric vehicles charge from AC wall boxes at home and from DC fast chargers on highways.",
@@ -157,9 +200,8 @@ def _hf_tokenizer(case: TinyCase, target: Path):
 def _config(case: TinyCase, vocab_size: int, bos_id: int, eos_id: int):
     import transformers
 
-    common = dict(vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, intermediate_size=128, max_position_embeddings=512, initializer_range=0.2,
-                  bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=eos_id, tie_word_embeddings=True)
+    common = dict(vocab_size=vocab_size, **LAYERS, **SHARP, max_position_embeddings=512, bos_token_id=bos_id,
+                  eos_token_id=eos_id, pad_token_id=eos_id)
     if case.config_class == "Gemma3TextConfig":
         common.update(head_dim=16, sliding_window=64, query_pre_attn_scalar=16)
     if case.config_class == "Phi3Config":

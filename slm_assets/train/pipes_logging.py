@@ -1,4 +1,5 @@
-"""MLflow logging from inside a training process, by run id (no global active-run state)."""
+"""What a training child process logs: metrics and parameters to MLflow by run id (no global active-run state),
+evaluations and progress lines to Dagster through Pipes."""
 
 import logging
 import time

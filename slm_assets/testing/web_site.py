@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from slm_assets_tests.ingest import ingest_pdfs
+from slm_assets.testing import pdfs
+from slm_assets.testing.local_http import LocalServer
 
 GOOD_TEXT = (
     "Level 2 chargers use alternating current and add about forty kilometres of range per hour. "
@@ -151,10 +152,10 @@ def _held(h: Handler) -> None:
 
 
 def build_routes(site: Site) -> dict[str, Route]:
-    pdfs = {
-        "/doc.pdf": ingest_pdfs.normal_pdf(), "/two-column.pdf": ingest_pdfs.two_column_pdf(),
-        "/table.pdf": ingest_pdfs.table_pdf(), "/corrupt.pdf": ingest_pdfs.corrupt_pdf(),
-        "/encrypted.pdf": ingest_pdfs.encrypted_pdf(), "/empty.pdf": b"", "/scanned.pdf": ingest_pdfs.image_only_pdf(),
+    pdf_files = {
+        "/doc.pdf": pdfs.normal_pdf(), "/two-column.pdf": pdfs.two_column_pdf(),
+        "/table.pdf": pdfs.table_pdf(), "/corrupt.pdf": pdfs.corrupt_pdf(),
+        "/encrypted.pdf": pdfs.encrypted_pdf(), "/empty.pdf": b"", "/scanned.pdf": pdfs.image_only_pdf(),
         "/garbage.pdf": b"%PDF-1.4\n" + bytes(range(256)) * 20 + b"\n%%EOF\n",
     }
     duplicate = page("Duplicate", GOOD2_TEXT)
@@ -194,11 +195,11 @@ def build_routes(site: Site) -> dict[str, Route]:
         "/redirect-no-location": lambda h: h.redirect(None),
         "/redirect-robots": lambda h: h.redirect("/private/secret.html", 301),
         "/private/secret.html": lambda h: h.reply(page("Secret", GOOD_TEXT + " Secret.")),
-        "/binary.html": lambda h: h.reply(ingest_pdfs.png_bytes() + b"\x00" * 100),
+        "/binary.html": lambda h: h.reply(pdfs.png_bytes() + b"\x00" * 100),
         "/nul.html": lambda h: h.reply(b"<html>" + bytes(range(256)) * 4),
         "/dup-a.html": lambda h: h.reply(duplicate),
         "/dup-b.html": lambda h: h.reply(duplicate),
-        "/image.png": lambda h: h.reply(ingest_pdfs.png_bytes(), "image/png"),
+        "/image.png": lambda h: h.reply(pdfs.png_bytes(), "image/png"),
         "/no-type": lambda h: h.reply(b"just some bytes \x01\x02", None),
         "/etag.html": _conditional,
         "/held.html": _held,
@@ -209,7 +210,7 @@ def build_routes(site: Site) -> dict[str, Route]:
             b"<html><head><script>var a = 1;</script></head><body><nav><a href='/'>Home</a></nav>"
             b"<script>document.write('hi')</script></body></html>"),
     }
-    for path, data in pdfs.items():
+    for path, data in pdf_files.items():
         routes[path] = lambda h, data=data: h.reply(data, "application/pdf")
     for n in range(1, 8):
         routes[f"/chain/{n}"] = lambda h, n=n: h.redirect(f"/chain/{n - 1}")
@@ -217,14 +218,14 @@ def build_routes(site: Site) -> dict[str, Route]:
     return routes
 
 
-def start_site(robots_status: int | None = None) -> tuple[Site, http.server.ThreadingHTTPServer]:
-    """Start a server on a free port; `robots_status` overrides /robots.txt with that error status."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    site = Site(host="127.0.0.1", port=server.server_address[1])
+def start_site(robots_status: int | None = None) -> tuple[Site, LocalServer]:
+    """Start a server on a free port; `robots_status` overrides /robots.txt with that error status. Stop it with
+    `site.stop.set()` (ends the trickling routes), then `server.close()`."""
+    server = LocalServer(Handler)
+    site = Site(host="127.0.0.1", port=server.port)
     routes = build_routes(site)
     if robots_status is not None:
         routes["/robots.txt"] = lambda h: h.send_error(robots_status)
-    server.RequestHandlerClass = type("SiteHandler", (Handler,), {"site": site, "routes": routes})
-    threading.Thread(target=server.serve_forever, name=f"site-{site.port}", daemon=True).start()
-    return site, server
+    server.httpd.RequestHandlerClass = type("SiteHandler", (Handler,), {"site": site, "routes": routes})
+    server.thread.name = f"site-{site.port}"
+    return site, server.start()
