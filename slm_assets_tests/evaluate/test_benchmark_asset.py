@@ -8,39 +8,9 @@ import yaml
 
 from slm_assets.artifacts import latest_run_dir
 from slm_assets.defs.evaluate import benchmark_report
-from slm_assets.retrieval.index import ChunkIndex
-from slm_assets.snapshots import write_snapshot
 from slm_assets.testing.judge_server import FakeJudgeServer
-from slm_assets.warehouse import connect
-from slm_assets_tests.evaluate.rows import EV_QUESTIONS, sft_rows
-
-
-def _adapter(base_dir, target, seed: int):
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base_dir)),
-                               LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-    model.save_pretrained(str(target))
-
-
-def _warehouse(root, base_dir):
-    artifacts = root / "artifacts" / "ev"
-    rows = sft_rows()
-    (artifacts / "sft").mkdir(parents=True)
-    (artifacts / "sft" / "test.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    _adapter(base_dir, artifacts / "lora" / "adapter", 1)
-    _adapter(base_dir, artifacts / "distilled" / "adapter", 2)
-    chunks = [{"chunk_id": r["chunk_id"], "doc_id": r["doc_id"], "text": a} for r, (_, a) in zip(rows, EV_QUESTIONS, strict=True)]
-    ChunkIndex.build(chunks)[0].save(artifacts / "index")
-    with connect(root / "slm.duckdb") as con:
-        write_snapshot(con, "ev", "clean_chunks", {"clean_documents": [], "curation_rejections": [], "clean_chunks": [
-            {**c, "domain": "ev", "chunk_index": i, "n_tokens": 10, "heading": None, "page_start": None,
-             "page_end": None, "char_start": 0, "char_end": len(c["text"]), "source": "test", "cluster_id": c["chunk_id"]}
-            for i, c in enumerate(chunks)]}, None, [])
+from slm_assets_tests.evaluate.rows import EV_QUESTIONS
+from slm_assets_tests.evaluate.warehouse import benchmark_warehouse
 
 
 def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny_llama_dir, tracking):
@@ -49,7 +19,7 @@ def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny
     from slm_assets.resources.warehouse import WarehouseResource
 
     root = tmp_path / "warehouse"
-    _warehouse(root, tiny_llama_dir)
+    benchmark_warehouse(root, tiny_llama_dir)
     domains = tmp_path / "domains"
     domains.mkdir()
     # the teacher answers every benchmark question with its reference answer: the best scores, yet never promoted

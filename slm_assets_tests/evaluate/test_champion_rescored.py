@@ -8,7 +8,7 @@ import yaml
 
 from slm_assets.defs.evaluate import benchmark_report
 from slm_assets.export.registry import register_version
-from slm_assets_tests.evaluate.test_benchmark_asset import _warehouse
+from slm_assets_tests.evaluate.warehouse import benchmark_warehouse
 
 
 def _materialise(tmp_path, root, base_dir, tracking, benchmark: dict):
@@ -47,7 +47,7 @@ def _register_champion(tracking, bundle, base_dir) -> str:
 def test_the_champion_is_rescored_and_a_candidate_that_answers_the_same_is_not_promoted(tmp_path, tiny_llama_dir,
                                                                                        tracking):
     root = tmp_path / "warehouse"
-    _warehouse(root, tiny_llama_dir)
+    benchmark_warehouse(root, tiny_llama_dir)
     lora = root / "artifacts" / "ev" / "lora" / "adapter"
     # both candidates and the champion are the same adapter: same answers, so the difference is exactly zero
     shutil.rmtree(root / "artifacts" / "ev" / "distilled" / "adapter")
@@ -77,7 +77,7 @@ def test_the_champion_is_rescored_and_a_candidate_that_answers_the_same_is_not_p
 def test_a_champion_with_missing_files_is_reported_and_the_candidate_is_compared_with_base(tmp_path, tiny_llama_dir,
                                                                                           tracking):
     root = tmp_path / "warehouse"
-    _warehouse(root, tiny_llama_dir)
+    benchmark_warehouse(root, tiny_llama_dir)
     version = _register_champion(tracking, tmp_path / "bundles" / "deleted", tiny_llama_dir)
 
     report, metadata = _materialise(tmp_path, root, tiny_llama_dir, tracking, {"min_improvement": -1.0})
