@@ -159,22 +159,25 @@ def test_sft_dataset_asset_writes_document_splits_and_its_blocking_check_reads_t
     import dagster as dg
     import yaml
 
+    from slm_assets.artifacts import latest_run_dir
     from slm_assets.defs.train import sft_dataset
     from slm_assets.resources.domains import DomainsResource
     from slm_assets.resources.warehouse import WarehouseResource
-    from slm_assets.warehouse import connect, replace_domain_rows
+    from slm_assets.snapshots import write_snapshot
+    from slm_assets.warehouse import connect
 
     pairs, texts, docs = corpus()
     root, now = tmp_path / "warehouse", datetime(2024, 1, 1)
     with connect(root / "slm.duckdb") as con:
-        replace_domain_rows(con, "raw_documents", "ev", [
+        write_snapshot(con, "ev", "raw_docs", {"ingest_failures": [], "raw_documents": [
             {"domain": "ev", "doc_id": d, "source": f"/corpus/{d}.html", "source_type": "file", "text": "x",
-             "parser": "html", "fetched_at": now} for d in sorted(set(docs.values()))])
-        replace_domain_rows(con, "clean_chunks", "ev", [
+             "parser": "html", "fetched_at": now} for d in sorted(set(docs.values()))]}, None, [])
+        write_snapshot(con, "ev", "clean_chunks", {"clean_documents": [], "curation_rejections": [], "clean_chunks": [
             {"domain": "ev", "chunk_id": c, "doc_id": docs[c], "chunk_index": 0, "text": t, "n_tokens": 30,
-             "char_start": 0, "char_end": len(t), "source": "test", "cluster_id": c} for c, t in texts.items()])
-        replace_domain_rows(con, "qa_pairs", "ev", [{**p, "domain": "ev", "status": "accepted", "created_at": now}
-                                                    for p in pairs])
+             "char_start": 0, "char_end": len(t), "source": "test", "cluster_id": c} for c, t in texts.items()]},
+            None, [])
+        write_snapshot(con, "ev", "synthetic_qa_5000", {"qa_pairs": [
+            {**p, "domain": "ev", "status": "accepted", "created_at": now} for p in pairs]}, None, [])
     ChunkIndex.build([{"chunk_id": c, "doc_id": docs[c], "text": t} for c, t in texts.items()], dense=False)[0].save(
         root / "artifacts" / "ev" / "index")
     gold_file = tmp_path / "gold.jsonl"
@@ -195,7 +198,7 @@ def test_sft_dataset_asset_writes_document_splits_and_its_blocking_check_reads_t
                  if e.event_type_value == "ASSET_CHECK_EVALUATION")
     assert check.check_name == "no_benchmark_leakage" and check.passed
     assert check.metadata["test_passages"].value == 0 and check.metadata["held_out_gold_evidence"].value == 0
-    manifest = json.loads((root / "artifacts" / "ev" / "sft" / "manifest.json").read_text())
+    manifest = json.loads((latest_run_dir(root / "artifacts" / "ev" / "sft") / "manifest.json").read_text())
     assert manifest["document_splits"] == split_documents(sorted(set(docs.values())), CONFIG)
     metadata = result.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata
     assert metadata["gold_overlap"].value["gold_questions"] == 20
