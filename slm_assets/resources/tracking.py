@@ -1,5 +1,6 @@
 """MLflow tracking and registry (SQLite under the warehouse by default)."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -33,3 +34,21 @@ class TrackingResource(dg.ConfigurableResource):
 
     def end_run(self, run_id: str, ok: bool) -> None:
         self.client().set_terminated(run_id, status="FINISHED" if ok else "FAILED")
+
+    @contextmanager
+    def active_run(self, domain: str, run_name: str, tags: dict[str, str]):
+        """A run in the domain's experiment made MLflow's active run, for the fluent APIs that need one
+        (`mlflow.<flavour>.log_model`); yields its id. Ended FINISHED, or FAILED when the block raises; the
+        process-wide tracking and registry URIs are put back afterwards."""
+        import mlflow
+
+        run_id = self.start_run(domain, run_name, tags)
+        previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        try:
+            with mlflow.start_run(run_id=run_id):  # ends it FAILED if the block raises
+                yield run_id
+        finally:
+            mlflow.set_tracking_uri(previous[0])
+            mlflow.set_registry_uri(previous[1])
