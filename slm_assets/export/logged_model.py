@@ -38,7 +38,7 @@ def log_merged_model(merged_dir: Path, served_name: str, card: str, max_new_toke
 
     model = AutoModelForCausalLM.from_pretrained(str(merged_dir))  # the dtype it was saved in
     tokenizer = AutoTokenizer.from_pretrained(str(merged_dir))
-    model.config._name_or_path = served_name  # what chat responses name as `model` (else a local folder)
+    model.name_or_path = served_name  # what chat responses name as `model` (else a local folder)
     info = mlflow.transformers.log_model(
         transformers_model={"model": model, "tokenizer": tokenizer}, name=MODEL_PATH, task="llm/v1/chat",
         model_card=ModelCard(card),  # ours; without one MLflow asks the hub for a card named after the folder
