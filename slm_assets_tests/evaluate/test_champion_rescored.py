@@ -6,6 +6,7 @@ import shutil
 import dagster as dg
 import yaml
 
+from slm_assets.artifacts import latest_run_dir
 from slm_assets.defs.evaluate import benchmark_report
 from slm_assets.export.registry import register_version
 from slm_assets_tests.evaluate.test_benchmark_asset import _warehouse
@@ -31,7 +32,7 @@ def _materialise(tmp_path, root, base_dir, tracking, benchmark: dict):
                                            "domains": DomainsResource(domains_dir=str(domains)),
                                            "teacher": TeacherResource(provider_override="offline"),
                                            "tracking": tracking})
-    report = json.loads((root / "artifacts" / "ev" / "benchmark" / "report.json").read_text())
+    report = json.loads((latest_run_dir(root / "artifacts" / "ev" / "benchmark") / "report.json").read_text())
     metadata = result.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata
     return report, metadata
 
@@ -61,7 +62,7 @@ def test_the_champion_is_rescored_and_a_candidate_that_answers_the_same_is_not_p
     assert {"champion", "champion_open_book", "champion_served"} <= set(report["models"])
     assert report["best_model"] in {"lora_adapter", "distilled_model"}  # the champion is never a candidate
     assert report["sources"]["champion"].startswith(f"slm-ev v{version}")
-    per_question = [line for line in (root / "artifacts" / "ev" / "benchmark" / "per_question.csv")
+    per_question = [line for line in (latest_run_dir(root / "artifacts" / "ev" / "benchmark") / "per_question.csv")
                     .read_text().splitlines()[1:] if line]
     assert len(per_question) == report["n_questions"] == 4  # the same questions, in the same run
     promotion = report["promotion"]
@@ -70,7 +71,7 @@ def test_the_champion_is_rescored_and_a_candidate_that_answers_the_same_is_not_p
     assert promotion["interval"] == [0.0, 0.0] and promotion["n_questions"] == 4 and not promotion["passed"]
     assert metadata["promote"].value is False and metadata["promotion_questions"].value == 4
     assert f"champion v{version} re-scored from" in metadata["promotion"].value
-    markdown = (root / "artifacts" / "ev" / "benchmark" / "report.md").read_text()
+    markdown = (latest_run_dir(root / "artifacts" / "ev" / "benchmark") / "report.md").read_text()
     assert "Champion: champion v" in markdown and "95% interval [+0.0000, +0.0000] over 4 questions" in markdown
 
 
@@ -90,4 +91,4 @@ def test_a_champion_with_missing_files_is_reported_and_the_candidate_is_compared
     assert "missing files" in promotion["champion"]["problem"]
     assert f"champion v{version} could not be loaded (missing files" in promotion["verdict"]
     assert promotion["passed"] and promotion["compared"] == report["compared"]  # min_improvement -1: beats base
-    assert "could not be loaded" in (root / "artifacts" / "ev" / "benchmark" / "report.md").read_text()
+    assert "could not be loaded" in (latest_run_dir(root / "artifacts" / "ev" / "benchmark") / "report.md").read_text()
