@@ -4,16 +4,21 @@ Real parts: a tiny random Llama with a LoRA adapter, llama.cpp's converter, quan
 SQLite in a temporary folder; the bundle stays readable by the server and the champion loader."""
 
 import json
+import shutil
 from pathlib import Path
 
+import dagster as dg
 import mlflow
 import pytest
 
 from slm_assets.domains import DomainSpec
+from slm_assets.evaluate.champion import champion_files
 from slm_assets.export.package import BuiltBundle, build_bundle
 from slm_assets.export.publish import publish_bundle
 from slm_assets.resources.tracking import TrackingResource, fluent_uris
+from slm_assets.serve.registry_loader import resolve_served_model
 from slm_assets_tests.fakes.tiny_models import CASES, build_tiny_model
+from slm_assets_tests.test_lineage_versions import project  # noqa: F401  (a fixture: a real warehouse and DAGSTER_HOME)
 
 DOMAIN = "ev"
 SCORES = {"base": 0.10, "lora_adapter": 0.30}
@@ -108,6 +113,11 @@ def test_a_registered_version_comes_from_a_run_with_the_model_ggufs_report_and_m
     assert reply["model"] == "slm-ev" and reply["usage"]["completion_tokens"] > 0
     assert reply["choices"][0]["message"]["role"] == "assistant"
 
+    # the server and the champion loader still find the files on disk through the `bundle` tag
+    served = resolve_served_model(DOMAIN, alias="champion", tracking_uri=tracking.tracking_uri)
+    assert (served.version, served.gguf_path, served.merged_dir) == ("1", bundle / "ev-f16.gguf", bundle / "merged")
+    assert champion_files(version, str(trained["base"])) == (bundle / "adapter", None, None)
+
 
 def _artifact_paths(client, run_id: str, path: str | None = None) -> set[str]:
     found = set()
@@ -134,3 +144,41 @@ def test_a_bundle_that_fails_parity_is_recorded_in_a_run_and_not_registered(tmp_
     assert run.data.metrics["parity.q8_0.passed"] == 0.0
     assert {"benchmark/report.json", "lineage/manifest.json"} <= _artifact_paths(client, run.info.run_id)
     assert not client.search_registered_models()
+
+
+def test_gguf_export_registers_a_version_from_its_run_and_lineage_lists_that_run(project, trained):  # noqa: F811
+    """The asset end to end on a real warehouse: data assets materialised by Dagster, then gguf_export on a
+    LoRA adapter and a benchmark folder as the training and benchmark assets leave them."""
+    import yaml
+
+    from slm_assets.artifacts import publish_latest
+    from slm_assets.defs.export import gguf_export
+    from slm_assets_tests.test_lineage_versions import DOMAIN as LINEAGE_DOMAIN
+    from slm_assets_tests.test_lineage_versions import build, cli
+
+    data_run = build(project)
+    domain_file = next(Path(project["resources"]["domains"].domains_dir).glob("*.yaml"))
+    spec = yaml.safe_load(domain_file.read_text())
+    spec["export"] = {"quantizations": ["f16"], "parity_prompts": 2, "parity_max_new_tokens": 4}
+    domain_file.write_text(yaml.safe_dump(spec))
+    warehouse = project["resources"]["warehouse"]
+    for kind in ("lora", "benchmark"):
+        shutil.copytree(trained[kind], warehouse.artifacts(LINEAGE_DOMAIN, kind, "run-test"), dirs_exist_ok=True)
+        publish_latest(warehouse.artifacts(LINEAGE_DOMAIN, kind, "run-test"))
+    spec_base = project["resources"]["domains"].get(LINEAGE_DOMAIN).base_model
+    assert Path(spec_base).name == "base_model"  # the adapter was made on a tiny model built the same way
+
+    with dg.DagsterInstance.from_config(str(project["home"])) as instance:
+        result = dg.materialize([gguf_export], partition_key=LINEAGE_DOMAIN, instance=instance,
+                                resources=project["resources"])
+    assert result.success
+    metadata = result.asset_materializations_for_node("gguf_export")[0].metadata
+    assert metadata["version"].value == "1"
+    client = project["resources"]["tracking"].client()
+    version = client.get_model_version(f"slm-{LINEAGE_DOMAIN}", "1")
+    assert version.run_id == metadata["mlflow_run_id"].value
+    assert version.tags["snapshot.sft_dataset"].startswith("sft_dataset-")
+    lineage = json.loads(cli("lineage", LINEAGE_DOMAIN, "--version", "1", "--json"))
+    export_runs = [r for r in lineage["mlflow_runs"] if r["run_id"] == version.run_id]
+    assert export_runs and export_runs[0]["status"] == "FINISHED" and export_runs[0]["dagster_run_id"] == result.run_id
+    assert lineage["dagster_runs"]["sft_dataset"] == data_run
