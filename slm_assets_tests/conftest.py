@@ -7,6 +7,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"  # MLflow 3 sends usage events to its servers unless told not to
 
 from pathlib import Path  # noqa: E402
 

@@ -42,7 +42,9 @@ def write_bundle_manifest(con, spec, domain_yaml: str, bundle: Path, artifact_di
     return manifest, registration_tags(manifest["lineage"])
 
 
-def model_card(spec, report: dict, manifest: dict, ggufs: dict, parity: dict, name: str, version: str) -> str:
+def model_card(spec, report: dict, manifest: dict, ggufs: dict, parity: dict, name: str, version: str | None) -> str:
+    """README.md of the bundle (and of the logged MLflow model, written before its version number exists)."""
+    title = f"{name} v{version}" if version else name
     metric = report["primary_metric"]
     rows = "\n".join(
         f"| {m} | {s['rouge_l']:.3f} | {s['bleu']:.3f} | {s['exact_match']:.3f} | {s['token_f1']:.3f} |"
@@ -50,7 +52,7 @@ def model_card(spec, report: dict, manifest: dict, ggufs: dict, parity: dict, na
     )
     files = "\n".join(f"- `{Path(g['path']).name}` ({q}, {g['bytes'] / 2**20:.1f} MiB, parity "
                       f"{'passed' if parity[q]['passed'] else 'FAILED'})" for q, g in ggufs.items())
-    return f"""# {name} v{version}
+    return f"""# {title}
 
 A small model specialised in **{spec.topic}**, fine-tuned by slm_assets from `{spec.base_model}`
 (exported variant: `{manifest['exported_model']}`).

@@ -15,8 +15,11 @@ def registered_name(prefix: str, domain: str) -> str:
 
 
 def register_version(client, name: str, source_uri: str, run_id: str | None, tags: dict[str, str],
-                     description: str = "") -> str:
-    """Create the registered model if needed and add a version pointing at the bundle. Returns the version."""
+                     description: str = "", model_id: str | None = None) -> str:
+    """Create the registered model if needed and add a version; alias `candidate` moves to it. Returns the version.
+
+    gguf_export passes its run's logged model (`models:/<model_id>`, the run id and the model id), so
+    `models:/<name>/<version>` loads with MLflow; the tags carry the bundle folder and the data snapshots."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -24,7 +27,7 @@ def register_version(client, name: str, source_uri: str, run_id: str | None, tag
     except MlflowException:
         client.create_registered_model(name, description=description)
     version = client.create_model_version(name=name, source=source_uri, run_id=run_id, tags=tags,
-                                          description=description)
+                                          description=description, model_id=model_id)
     client.set_registered_model_alias(name, "candidate", version.version)
     return str(version.version)
 

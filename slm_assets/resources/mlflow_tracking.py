@@ -1,5 +1,7 @@
 """MLflow tracking and registry (SQLite under the warehouse by default)."""
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -33,3 +35,38 @@ class TrackingResource(dg.ConfigurableResource):
 
     def end_run(self, run_id: str, ok: bool) -> None:
         self.client().set_terminated(run_id, status="FINISHED" if ok else "FAILED")
+
+    @contextmanager
+    def active_run(self, domain: str, run_name: str, tags: dict[str, str]):
+        """A run in the domain's experiment made MLflow's active run, for the fluent APIs that need one
+        (`mlflow.<flavour>.log_model`); yields its id. Ended FINISHED, or FAILED when the block raises."""
+        import mlflow
+
+        run_id = self.start_run(domain, run_name, tags)
+        with fluent_uris(self.tracking_uri), mlflow.start_run(run_id=run_id):  # FAILED if the block raises
+            yield run_id
+
+
+@contextmanager
+def fluent_uris(uri: str):
+    """MLflow's process-wide tracking and registry URIs set to `uri` for the block, then put back as they were.
+
+    MLflow keeps them as module globals mirrored into environment variables (which child processes inherit);
+    its own `_use_tracking_uri` restores the tracking one the same way, there is none for the registry."""
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    saved = tracking_utils._tracking_uri, registry_utils._registry_uri
+    saved_env = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
