@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_HOME ?= $(CURDIR)/warehouse/.dagster
 DOMAIN ?= ev_charging
 
