@@ -16,9 +16,8 @@ the order in which concurrent requests arrive. Every request body is recorded.
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler
 
-from slm_assets.testing.local_http import LocalServer
+from slm_assets.testing.local_http import LocalServer, QuietHandler
 
 MALFORMED_MARKER = "<<judge-me-badly>>"
 SECTION = re.compile(r"\[(Question|Reference answer|Answer A|Answer B)\]\n(.*?)\n\[End of", re.DOTALL)
@@ -40,33 +39,23 @@ class FakeJudgeServer:
         self.lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server.lock:
                     server.requests.append({"path": self.path, "body": body})
                     behaviour = server.script.pop(0) if server.script else "ok"
                 if behaviour == "500":
-                    self._send(500, {"error": {"message": "judge overloaded"}})
+                    self.send_json(500, {"error": {"message": "judge overloaded"}})
                     return
                 content = server.reply(body, behaviour)
-                self._send(200, {
+                self.send_json(200, {
                     "id": "judge-1", "object": "chat.completion", "created": 0, "model": body["model"],
                     "choices": [{"index": 0, "finish_reason": "stop",
                                  "message": {"role": "assistant", "content": content}}],
                     "usage": {"prompt_tokens": 50, "completion_tokens": 12, "total_tokens": 62},
                 })
 
-            def _send(self, status: int, payload: dict):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
         self.server = LocalServer(Handler, name=type(self).__name__)
 

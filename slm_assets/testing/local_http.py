@@ -39,10 +39,20 @@ class LocalServer:
 
 
 class QuietHandler(http.server.BaseHTTPRequestHandler):
-    """No access log on stderr."""
+    """No access log on stderr; `send_json` answers a JSON body."""
 
     def log_message(self, *args):
         pass
+
+    def send_json(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
 
 
 def directory_server(root: Path) -> LocalServer:

@@ -31,9 +31,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 
-from slm_assets.testing.local_http import LocalServer
+from slm_assets.testing.local_http import LocalServer, QuietHandler
 
 FRAMES = ["What should I know about {kp}?", "Can you explain {kp}?", "How does {kp} work in practice?",
           "What is important about {kp}?", "Tell me about {kp}.", "Why does {kp} matter?",
@@ -82,10 +81,7 @@ class FakeTeacherServer:
         self.hold_after, self.holding, self.release = hold_after, threading.Event(), threading.Event()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 kind = server.kind(body)
@@ -104,15 +100,15 @@ class FakeTeacherServer:
                     server.holding.set()
                     server.release.wait(600)
                 if not self.path.endswith("/chat/completions"):
-                    return self._send(404, {"error": {"message": "not found"}})
+                    return self.send_json(404, {"error": {"message": "not found"}})
                 if behaviour == "429":
-                    return self._send(429, {"error": {"message": "rate limit"}}, {"retry-after": server.retry_after})
+                    return self.send_json(429, {"error": {"message": "rate limit"}}, {"retry-after": server.retry_after})
                 if behaviour == "500":
-                    return self._send(500, {"error": {"message": "boom"}})
+                    return self.send_json(500, {"error": {"message": "boom"}})
                 prompt_tokens = sum(server.count_tokens(m["content"]) + 4 for m in body["messages"])
                 entry, wait = server.admit(prompt_tokens)
                 if entry is None:
-                    return self._send(429, {"error": {"message": "rate limit reached", "type": "tokens"}},
+                    return self.send_json(429, {"error": {"message": "rate limit reached", "type": "tokens"}},
                                       {"retry-after": str(math.ceil(wait))})
                 if behaviour == "stall":
                     time.sleep(5)
@@ -121,20 +117,11 @@ class FakeTeacherServer:
                 with server.lock:
                     entry[1] += usage["completion_tokens"]
                 time.sleep(delay)
-                self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                self.send_json(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                                  "choices": [{"index": 0, "finish_reason": "stop",
                                               "message": {"role": "assistant", "content": content}}],
                                  "usage": {**usage, "total_tokens": sum(usage.values())}})
 
-            def _send(self, status, payload, headers=None):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
 
         self.server = LocalServer(Handler, name=type(self).__name__)
 
