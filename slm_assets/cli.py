@@ -287,6 +287,7 @@ def eval_questions(
         evaluate_user_questions,
         read_questions,
     )
+    from slm_assets.export.gguf import write_temporary_gguf
     from slm_assets.models import ModelNotAvailable
     from slm_assets.resources.teacher import TeacherResource
 
@@ -298,7 +299,7 @@ def eval_questions(
         roles = teacher_roles(TeacherResource(groq_api_key=settings.groq_api_key), spec)
         open_book = domain_open_book(domain) if retrieval else None
         evaluation = evaluate_user_questions(spec, questions, settings.artifacts_dir, settings.models_cache_dir, out,
-                                             open_book=open_book, **roles)
+                                             open_book=open_book, write_gguf=write_temporary_gguf, **roles)
     except (DomainError, QuestionsError, NoTrainedModel, ModelNotAvailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

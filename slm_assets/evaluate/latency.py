@@ -106,16 +106,6 @@ def time_transformers(model, tokenizer, prompts: list[list[dict]], max_new_token
                     memory_increase_mb=memory.increase_mb, memory_kind=memory.kind, extra={"dtype": dtype})
 
 
-def write_temporary_gguf(model, tokenizer, qtype: str, workdir: Path) -> Path:
-    """The in-memory model saved as safetensors and exported as one GGUF (for timing; the export writes its own)."""
-    from slm_assets.export.gguf import export_ggufs
-
-    model_dir = workdir / "hf"
-    model.save_pretrained(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
-    return export_ggufs(model_dir, workdir, "latency", [qtype])[qtype].path
-
-
 def measure_latency(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
                     fixed_length: bool = True, warmup: int = 1, gguf_path: Path | None = None,
                     model_name: str = "", threads: int | None = None) -> dict:

@@ -180,3 +180,11 @@ def open_llama(gguf_path: Path, **kwargs):
     except ValueError as exc:
         raise GgufExportError(f"llama.cpp (llama-cpp-python {llama_cpp.__version__}) cannot load {gguf_path.name}, "
                               f"architecture {gguf_architecture(gguf_path)!r}: {exc}") from exc
+
+
+def write_temporary_gguf(model, tokenizer, qtype: str, workdir: Path) -> Path:
+    """The in-memory model saved as safetensors and exported as one GGUF (for timing; the export writes its own)."""
+    model_dir = workdir / "hf"
+    model.save_pretrained(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    return export_ggufs(model_dir, workdir, "latency", [qtype])[qtype].path

@@ -28,11 +28,12 @@ from datetime import UTC, datetime
 
 from slm_assets.synth.config import SynthConfig
 from slm_assets.synth.gates import QuestionDeduper, gate_failure
-from slm_assets.synth.limits import TeacherLimits
 from slm_assets.synth.offline_teacher import OfflineTeacher
 from slm_assets.synth.prompts import TEMPLATES, Template
 from slm_assets.synth.records import ChunkForSynth, TeacherResult
-from slm_assets.synth.teachers import LLMTeacher, TeacherError
+from slm_assets.synth.teachers import LLMTeacher
+from slm_assets.teacher_client.client import TeacherError
+from slm_assets.teacher_client.limits import TeacherLimits
 
 log = logging.getLogger(__name__)
 OFFLINE_TEMPLATE = Template("offline-rules", OfflineTeacher.template_version, "mixed", "derived from the text")

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from slm_assets.losses import answer_loss, encode_chat, pad_batch
 from slm_assets.models import load_tokenizer, load_tuned_model, pick_device, resolve_model
 from slm_assets.storage import replaced_atomically
-from slm_assets.train.chat_tokens import encode_chat, pad_batch
 from slm_assets.train.config import DistillConfig
 from slm_assets.train.lora import peft_lora_config
 from slm_assets.train.sft_data import read_split
@@ -75,7 +75,7 @@ def rows_kl(teacher_rows, student_rows, temperature: float):
 
 def masked_kl(teacher_logits, student_logits, labels, temperature: float):
     """`rows_kl` over the answer positions of full logits (B, T, V); labels (B, T)."""
-    from slm_assets.train.completion_loss import completion_rows
+    from slm_assets.losses import completion_rows
 
     return rows_kl(completion_rows(teacher_logits, labels)[0], completion_rows(student_logits, labels)[0], temperature)
 
@@ -84,27 +84,9 @@ def masked_ce(logits, labels):
     """Mean CE over answer positions of full logits (B, T, V)."""
     import torch.nn.functional as F
 
-    from slm_assets.train.completion_loss import completion_rows
+    from slm_assets.losses import completion_rows
 
     return F.cross_entropy(*completion_rows(logits, labels))
-
-
-def answer_loss(model, examples, pad_id: int, device: str, batch_size: int = 8) -> float:
-    """Token-weighted mean CE over answer tokens (perplexity = exp of it); the head runs on answer positions only."""
-    import torch
-    import torch.nn.functional as F
-
-    from slm_assets.train.completion_loss import answer_logits
-
-    total, count = 0.0, 0
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(examples), batch_size):
-            ids, mask, labels = (t.to(device) for t in pad_batch(examples[i : i + batch_size], pad_id))
-            rows, targets = answer_logits(model, ids, mask, labels)  # (N, V), (N,)
-            total += float(F.cross_entropy(rows, targets, reduction="sum"))
-            count += targets.numel()
-    return total / max(1, count)
 
 
 def distill(
@@ -123,7 +105,7 @@ def distill(
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
 
-    from slm_assets.train.completion_loss import answer_logits
+    from slm_assets.losses import answer_logits
 
     torch.manual_seed(config.seed)
     device = pick_device()
