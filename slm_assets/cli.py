@@ -243,9 +243,9 @@ def ask(
         typer.echo(f"error: no exported model for {domain}: materialise gguf_export first", err=True)
         raise typer.Exit(2)
     gguf = sorted(bundle.glob("*.gguf"))[0]
-    from llama_cpp import Llama
+    from slm_assets.llama_models import open_llama
 
-    llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=os.cpu_count() or 2, verbose=False)
+    llm = open_llama(gguf, n_ctx=2048, n_threads=os.cpu_count() or 2)
 
     def generate(messages: list[dict]) -> str:
         reply = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.0)

@@ -23,6 +23,7 @@ from pathlib import Path
 from slm_assets.evaluate.latency_llama_cpp import time_llama_cpp, time_llama_cpp_batched
 from slm_assets.evaluate.peak_memory import PeakMemory
 from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, templated_prompts
+from slm_assets.models import end_of_generation_ids
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ def time_transformers(model, tokenizer, prompts: list[list[dict]], max_new_token
     device = next(model.parameters()).device
     cuda = device.type == "cuda"
     texts = templated_prompts(tokenizer, prompts)
-    eos = model.generation_config.eos_token_id
-    eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else []) | {tokenizer.eos_token_id}
+    eos_ids = end_of_generation_ids(model, tokenizer)
 
     def generate(batch: list[str], n_tokens: int):
         enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)

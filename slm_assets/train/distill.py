@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from slm_assets.losses import answer_loss, encode_chat, pad_batch
-from slm_assets.models import load_tokenizer, load_tuned_model, pick_device, resolve_model
+from slm_assets.models import load_causal_lm, load_tokenizer, load_tuned_model, pick_device
 from slm_assets.storage import replaced_atomically
 from slm_assets.train.config import DistillConfig
 from slm_assets.train.lora import peft_lora_config
@@ -103,7 +103,7 @@ def distill(
     import torch
     import torch.nn.functional as F
     from peft import get_peft_model
-    from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
+    from transformers import get_cosine_schedule_with_warmup
 
     from slm_assets.losses import answer_logits
 
@@ -113,13 +113,13 @@ def distill(
     pad_id = tokenizer.pad_token_id
     if config.teacher_model:
         teacher_name = config.teacher_model
-        teacher = AutoModelForCausalLM.from_pretrained(resolve_model(config.teacher_model, cache_dir)).to(device).eval()
+        teacher = load_causal_lm(config.teacher_model, cache_dir, device, dtype="auto")  # the checkpoint's dtype
     else:
         teacher_name = f"lora_adapter merged ({lora_adapter_dir})"
         teacher = load_tuned_model(base_model, cache_dir, lora_adapter_dir, device)
     if teacher.config.vocab_size != len(tokenizer) and teacher.config.vocab_size < len(tokenizer):
         raise ValueError(f"teacher {teacher_name} vocabulary ({teacher.config.vocab_size}) does not cover the student's")
-    base = AutoModelForCausalLM.from_pretrained(resolve_model(base_model, cache_dir), dtype=torch.float32)
+    base = load_causal_lm(base_model, cache_dir, "cpu", dtype=torch.float32)  # moved to `device` with its adapter
     if config.student_init == "lora_adapter":
         from peft import PeftModel
 
