@@ -31,15 +31,10 @@ def log_evaluation(tracking: TrackingResource, domain: str, run_name: str, tags:
                    evaluation: Evaluation, out_dir: Path, artifact_path: str) -> str:
     """One MLflow run: every finite score, judge and latency number as a metric, the report folder as artifacts."""
     client = tracking.client()
-    run_id = tracking.start_run(domain, run_name, {**tags, "code_version": code_version()})
-    ok = False
-    try:
+    with tracking.mlflow_run(domain, run_name, {**tags, "code_version": code_version()}) as run_id:
         for key, value in flat_metrics(evaluation.result).items():
             client.log_metric(run_id, key, value)
         client.log_artifacts(run_id, str(out_dir), artifact_path)
-        ok = True
-    finally:
-        tracking.end_run(run_id, ok)
     return run_id
 
 
