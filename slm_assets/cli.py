@@ -213,12 +213,6 @@ def init_domain_command(
     typer.echo(f"wrote {path}: add sources, then `slm-assets materialize --domain {path.stem}`")
 
 
-def latest_bundle(domain: str) -> Path | None:
-    bundles = sorted((get_settings().artifacts_dir / domain / "export").glob("run-*/manifest.json"),
-                     key=lambda p: p.stat().st_mtime)
-    return bundles[-1].parent if bundles else None
-
-
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="The question."),
@@ -231,6 +225,7 @@ def ask(
     """Answer from the domain's latest exported model (GGUF via llama.cpp), with sources."""
     import json
 
+    from slm_assets.artifacts import newest_export_bundle
     from slm_assets.domains import load_domain
     from slm_assets.retrieval.answer import answer_question, chunk_sources
     from slm_assets.retrieval.index import ChunkIndex
@@ -238,7 +233,7 @@ def ask(
 
     spec = load_domain(domain)
     settings = get_settings()
-    bundle = latest_bundle(domain)
+    bundle = newest_export_bundle(settings.artifacts_dir / domain)
     if bundle is None:
         typer.echo(f"error: no exported model for {domain}: materialise gguf_export first", err=True)
         raise typer.Exit(2)

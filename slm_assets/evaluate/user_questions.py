@@ -123,18 +123,13 @@ class LatestModel:
 
 def latest_model(artifacts_dir: Path, domain: str) -> LatestModel:
     """The newest export bundle with a merged model, else the LoRA adapter."""
+    from slm_assets.artifacts import latest_run_dir, newest_export_bundle
+
     domain_dir = Path(artifacts_dir) / domain
-    merged = [p.parent for p in (domain_dir / "export").glob("run-*/merged/config.json")]
-    if merged:
-        def age(model_dir: Path) -> float:
-            manifest = model_dir.parent / "manifest.json"  # written last by gguf_export
-            return (manifest if manifest.exists() else model_dir / "config.json").stat().st_mtime
-
-        newest = max(merged, key=age)
-        ggufs = sorted(newest.parent.glob("*.gguf"))
-        return LatestModel("bundle", newest, ggufs[0] if ggufs else None)
-    from slm_assets.artifacts import latest_run_dir
-
+    bundle = newest_export_bundle(domain_dir, "merged/config.json")
+    if bundle is not None:
+        ggufs = sorted(bundle.glob("*.gguf"))
+        return LatestModel("bundle", bundle / "merged", ggufs[0] if ggufs else None)
     adapter = latest_run_dir(domain_dir / "lora") / "adapter"
     if (adapter / "adapter_config.json").exists():
         return LatestModel("adapter", adapter, None)
