@@ -22,7 +22,8 @@ from pathlib import Path
 
 from slm_assets.evaluate.latency_llama_cpp import time_llama_cpp, time_llama_cpp_batched
 from slm_assets.evaluate.peak_memory import PeakMemory
-from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, templated_prompts
+from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun
+from slm_assets.generation import templated_prompts
 from slm_assets.models import end_of_generation_ids
 
 log = logging.getLogger(__name__)

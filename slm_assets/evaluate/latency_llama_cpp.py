@@ -5,7 +5,8 @@ import time
 from pathlib import Path
 
 from slm_assets.evaluate.peak_memory import PeakMemory
-from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, cpu_threads, templated_prompts
+from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, cpu_threads
+from slm_assets.generation import templated_prompts
 from slm_assets.llama_batch import FILE_TYPE_NAMES, BatchContext, end_of_generation
 from slm_assets.llama_models import context_size, open_llama
 

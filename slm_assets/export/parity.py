@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slm_assets.generation import templated_prompts
 from slm_assets.llama_models import context_size, open_llama
 
 log = logging.getLogger(__name__)
@@ -187,8 +188,7 @@ def qtype_tolerance(gguf_path: Path) -> tuple[str, Tolerance]:
 
 def templated_ids(tokenizer, prompts: list[str]) -> tuple[list[str], list[list[int]]]:
     """Each prompt as a user message under the HF chat template: (texts, HF token ids)."""
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
-                                           add_generation_prompt=True) for p in prompts]
+    texts = templated_prompts(tokenizer, [[{"role": "user", "content": p}] for p in prompts])
     # The template writes any special tokens itself, as HF's chat path does (no extra BOS).
     return texts, [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
 
