@@ -76,7 +76,7 @@ def decode_speed(llm, n_tokens: int) -> float:
 
 
 def measure(path: Path, text: str, args) -> dict:
-    from slm_assets.export.gguf import open_llama
+    from slm_assets.llama_models import open_llama
 
     llm = open_llama(path, n_ctx=args.window + 8, n_threads=args.threads, n_threads_batch=args.threads,
                      logits_all=True)

@@ -80,9 +80,9 @@ def serve_only(args) -> None:
 
 def direct_only(args) -> None:
     """Child process: median decode tokens/s of llama-cpp-python directly, under this process's OpenMP env."""
-    from llama_cpp import Llama
+    from slm_assets.llama_models import open_llama
 
-    llm = Llama(model_path=str(args.gguf), n_threads=args.threads, n_ctx=args.n_ctx, verbose=False)
+    llm = open_llama(args.gguf, n_threads=args.threads, n_ctx=args.n_ctx)
     tokens = llm.create_chat_completion(messages=DECODE_PROMPT, max_tokens=args.decode_tokens,
                                         temperature=0)["usage"]["completion_tokens"]
     runs = [rates(direct_decode(llm, args.decode_tokens), tokens) for _ in range(args.repeats)]
@@ -192,9 +192,9 @@ def thread_settings(args) -> dict:
 
 def compare_decode(args, url: str, key: str) -> dict:
     """The server vs llama-cpp-python directly (this process: no OpenMP variables set, its defaults)."""
-    from llama_cpp import Llama
+    from slm_assets.llama_models import open_llama
 
-    llm = Llama(model_path=str(args.gguf), n_threads=args.threads, n_ctx=args.n_ctx, verbose=False)
+    llm = open_llama(args.gguf, n_threads=args.threads, n_ctx=args.n_ctx)
     direct_tokens = llm.create_chat_completion(messages=DECODE_PROMPT, max_tokens=args.decode_tokens,
                                                temperature=0)["usage"]["completion_tokens"]
     server_decode(url, key, args.decode_tokens)  # warm the server's worker thread

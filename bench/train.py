@@ -72,7 +72,7 @@ class Curve:
     """Validation loss at chosen steps; the time spent evaluating is kept apart from training time."""
 
     def __init__(self, tokenizer, val_rows: list[dict], seq: int, every: int):
-        from slm_assets.train.chat_tokens import encode_chat
+        from slm_assets.losses import encode_chat
 
         self.examples = [encode_chat(tokenizer, r["prompt"], r["completion"][0]["content"], seq) for r in val_rows]
         self.pad_id, self.every = tokenizer.pad_token_id, every
@@ -82,7 +82,7 @@ class Curve:
     def maybe(self, model, step: int, last: bool = False) -> None:
         if step % self.every and not last:
             return
-        from slm_assets.train.distill import answer_loss
+        from slm_assets.losses import answer_loss
 
         started = time.perf_counter()
         loss = answer_loss(model, self.examples, self.pad_id, str(model.device), batch_size=1)  # no padding
@@ -106,7 +106,7 @@ def run_plain(model_dir: str, rows, curve: Curve, config) -> dict:
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_cosine_schedule_with_warmup
 
-    from slm_assets.train.chat_tokens import encode_chat, pad_batch
+    from slm_assets.losses import encode_chat, pad_batch
     from slm_assets.train.lora import peft_lora_config
 
     torch.manual_seed(config.seed)

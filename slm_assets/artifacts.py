@@ -32,3 +32,17 @@ def run_dirs(kind_dir: Path) -> list[Path]:
     if not Path(kind_dir).is_dir():
         return []
     return sorted(p for p in Path(kind_dir).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def newest_export_bundle(domain_dir: Path, holding: str = "manifest.json") -> Path | None:
+    """The newest export bundle (`<domain_dir>/export/run-*`) that holds `holding` (a file or a path inside
+    it), or None. A bundle's age is its manifest.json's (written last by gguf_export), else that file's."""
+    found = [p.parents[len(Path(holding).parts) - 1] for p in (Path(domain_dir) / "export").glob(f"run-*/{holding}")]
+    if not found:
+        return None
+
+    def age(bundle: Path) -> float:
+        manifest = bundle / "manifest.json"
+        return (manifest if manifest.exists() else bundle / holding).stat().st_mtime
+
+    return max(found, key=age)

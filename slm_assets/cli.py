@@ -213,12 +213,6 @@ def init_domain_command(
     typer.echo(f"wrote {path}: add sources, then `slm-assets materialize --domain {path.stem}`")
 
 
-def latest_bundle(domain: str) -> Path | None:
-    bundles = sorted((get_settings().artifacts_dir / domain / "export").glob("run-*/manifest.json"),
-                     key=lambda p: p.stat().st_mtime)
-    return bundles[-1].parent if bundles else None
-
-
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="The question."),
@@ -231,6 +225,7 @@ def ask(
     """Answer from the domain's latest exported model (GGUF via llama.cpp), with sources."""
     import json
 
+    from slm_assets.artifacts import newest_export_bundle
     from slm_assets.domains import load_domain
     from slm_assets.retrieval.answer import answer_question, chunk_sources
     from slm_assets.retrieval.index import ChunkIndex
@@ -238,14 +233,14 @@ def ask(
 
     spec = load_domain(domain)
     settings = get_settings()
-    bundle = latest_bundle(domain)
+    bundle = newest_export_bundle(settings.artifacts_dir / domain)
     if bundle is None:
         typer.echo(f"error: no exported model for {domain}: materialise gguf_export first", err=True)
         raise typer.Exit(2)
     gguf = sorted(bundle.glob("*.gguf"))[0]
-    from llama_cpp import Llama
+    from slm_assets.llama_models import open_llama
 
-    llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=os.cpu_count() or 2, verbose=False)
+    llm = open_llama(gguf, n_ctx=2048, n_threads=os.cpu_count() or 2)
 
     def generate(messages: list[dict]) -> str:
         reply = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.0)
@@ -287,6 +282,7 @@ def eval_questions(
         evaluate_user_questions,
         read_questions,
     )
+    from slm_assets.export.gguf import write_temporary_gguf
     from slm_assets.models import ModelNotAvailable
     from slm_assets.resources.teacher import TeacherResource
 
@@ -298,7 +294,7 @@ def eval_questions(
         roles = teacher_roles(TeacherResource(groq_api_key=settings.groq_api_key), spec)
         open_book = domain_open_book(domain) if retrieval else None
         evaluation = evaluate_user_questions(spec, questions, settings.artifacts_dir, settings.models_cache_dir, out,
-                                             open_book=open_book, **roles)
+                                             open_book=open_book, write_gguf=write_temporary_gguf, **roles)
     except (DomainError, QuestionsError, NoTrainedModel, ModelNotAvailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

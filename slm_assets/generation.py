@@ -11,6 +11,11 @@ class Generated:
     new_tokens: int
 
 
+def templated_prompts(tokenizer, prompts: list[list[dict]]) -> list[str]:
+    """Each chat prompt rendered by the tokenizer's chat template, ready for the assistant's turn."""
+    return [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+
+
 def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int) -> list[Generated]:
     """Left-padded batched greedy decoding of chat prompts."""
     import torch
@@ -20,7 +25,7 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
     out: list[Generated] = []
     for i in range(0, len(prompts), batch_size):
         batch = prompts[i : i + batch_size]
-        texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in batch]
+        texts = templated_prompts(tokenizer, batch)
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
         started = time.perf_counter()
         with torch.no_grad():

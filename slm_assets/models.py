@@ -169,6 +169,16 @@ def load_causal_lm(reference: str, cache_dir: Path, device: str | None = None, d
     return model.to(device).eval()
 
 
+def end_of_generation_ids(model, tokenizer=None) -> set[int]:
+    """The token ids that end a transformers model's answer: its generation config's eos id(s), and the
+    tokenizer's eos when a tokenizer is given and has one."""
+    eos = model.generation_config.eos_token_id
+    ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if tokenizer is not None and tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids
+
+
 def load_tuned_model(base_model: str, cache_dir: Path, adapter_dir: Path | None, device: str | None = None):
     """Base model with a LoRA adapter merged in (or the plain base when adapter_dir is None), fp32, eval mode."""
     import torch

@@ -231,3 +231,48 @@ def document_sources(con: duckdb.DuckDBPyConnection, domain: str) -> dict[str, s
     """doc_id -> the current document's stored source (path or URL)."""
     return dict(con.execute("select doc_id, source from current_raw_documents where domain = ?",
                             [domain]).fetchall())
+
+
+def chunks_with_titles(con: duckdb.DuckDBPyConnection, domain: str) -> list[dict]:
+    """The domain's current clean chunks with their document's title, in chunk id order."""
+    return fetch_dicts(
+        con,
+        """select c.chunk_id, c.doc_id, c.text, c.heading, c.source, c.page_start, d.title
+           from current_clean_chunks c join current_raw_documents d on d.domain = c.domain and d.doc_id = c.doc_id
+           where c.domain = ? order by c.chunk_id""",
+        [domain],
+    )
+
+
+def reusable_chunks(con: duckdb.DuckDBPyConnection, domain: str, config_hash: str) -> dict[str, list[dict]]:
+    """doc_id -> current chunks of documents chunked under `config_hash` with no chunk rejected (reused as is)."""
+    previous: dict[str, list[dict]] = {}
+    for row in fetch_dicts(
+        con,
+        """select c.* from current_clean_chunks c
+           join current_clean_documents d on d.domain = c.domain and d.doc_id = c.doc_id
+           where c.domain = ? and d.config_hash = ? and d.chunks_rejected = 0""",
+        [domain, config_hash],
+    ):
+        previous.setdefault(row["doc_id"], []).append(row)
+    return previous
+
+
+def qa_pair_stats(con: duckdb.DuckDBPyConnection, domain: str) -> dict:
+    """Counts of the domain's current QA pairs: by status, rejections by reason (first word), accepted by
+    question type, and the accepted (question, answer) pairs."""
+    totals = con.execute(
+        "select status, count(*) from current_qa_pairs where domain = ? group by status", [domain]
+    ).fetchall()
+    reasons = con.execute(
+        """select split_part(reject_reason, ' ', 1) as reason, count(*) from current_qa_pairs
+           where domain = ? and status = 'rejected' group by reason order by 2 desc""", [domain]
+    ).fetchall()
+    types = con.execute(
+        """select question_type, count(*) from current_qa_pairs where domain = ? and status = 'accepted'
+           group by 1 order by 2 desc""", [domain]
+    ).fetchall()
+    accepted = con.execute(
+        "select question, answer from current_qa_pairs where domain = ? and status = 'accepted'", [domain]).fetchall()
+    return {"by_status": dict(totals), "rejected_by_reason": dict(reasons), "question_types": dict(types),
+            "accepted_pairs": accepted}

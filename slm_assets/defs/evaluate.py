@@ -13,7 +13,8 @@ from slm_assets.evaluate.domain_benchmark import DomainData, run_domain_benchmar
 from slm_assets.evaluate.report import flat_metrics, latency_summary, markdown_table
 from slm_assets.evaluate.run import Evaluation
 from slm_assets.evaluate.teacher_answers import teacher_roles
-from slm_assets.export.registry import registered_name
+from slm_assets.export.gguf import write_temporary_gguf
+from slm_assets.export.registry import champion_version, registered_name
 from slm_assets.metadata import png_markdown
 from slm_assets.models import load_tokenizer, load_tuned_model
 from slm_assets.resources.domains import DomainsResource
@@ -30,15 +31,10 @@ def log_evaluation(tracking: TrackingResource, domain: str, run_name: str, tags:
                    evaluation: Evaluation, out_dir: Path, artifact_path: str) -> str:
     """One MLflow run: every finite score, judge and latency number as a metric, the report folder as artifacts."""
     client = tracking.client()
-    run_id = tracking.start_run(domain, run_name, {**tags, "code_version": code_version()})
-    ok = False
-    try:
+    with tracking.mlflow_run(domain, run_name, {**tags, "code_version": code_version()}) as run_id:
         for key, value in flat_metrics(evaluation.result).items():
             client.log_metric(run_id, key, value)
         client.log_artifacts(run_id, str(out_dir), artifact_path)
-        ok = True
-    finally:
-        tracking.end_run(run_id, ok)
     return run_id
 
 
@@ -101,7 +97,7 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     out_dir = warehouse.run_artifacts(spec.name, "benchmark", context.run.run_id)
     evaluation, synthetic = run_domain_benchmark(
         spec, models, load_tokenizer(spec.base_model, cache), data, out_dir, teacher_roles(teacher, spec),
-        sources=sources, champion=champion)
+        sources=sources, champion=champion, write_gguf=write_temporary_gguf)
     for note in evaluation.result.notes:
         context.log.info(note)
     run_id = log_evaluation(tracking, spec.name, f"benchmark_report-{context.run.run_id[:8]}",
@@ -128,7 +124,7 @@ def models_to_score(spec, warehouse: WarehouseResource, tracking: TrackingResour
               for name, adapter in (("base", None), ("lora_adapter", lora_dir), ("distilled_model", distilled_dir))}
     sources = {"base": spec.base_model, "lora_adapter": str(lora_dir), "distilled_model": str(distilled_dir)}
     registered = registered_name(spec.export.registered_model_prefix, spec.name)
-    champion_model, champion = load_champion(tracking.client(), registered, spec.base_model, cache)
+    champion_model, champion = load_champion(champion_version(tracking.client(), registered), spec.base_model, cache)
     if champion_model is not None:
         models[CHAMPION], sources[CHAMPION] = champion_model, f"{registered} v{champion.version} ({champion.source})"
     return models, sources, champion

@@ -12,6 +12,7 @@ from pydantic import Field
 from slm_assets.defs.evaluate import evaluation_metadata, log_evaluation
 from slm_assets.evaluate.teacher_answers import teacher_roles
 from slm_assets.evaluate.user_questions import default_out_dir, evaluate_user_questions
+from slm_assets.export.gguf import write_temporary_gguf
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.mlflow_tracking import TrackingResource
 from slm_assets.resources.teacher import TeacherResource
@@ -37,7 +38,7 @@ def evaluate_questions_op(context: dg.OpExecutionContext, config: EvaluateQuesti
     out_dir = Path(config.out_dir) if config.out_dir else default_out_dir(warehouse.root_path / "artifacts",
                                                                           spec.name, questions)
     evaluation = evaluate_user_questions(spec, questions, warehouse.root_path / "artifacts", warehouse.models_cache_dir,
-                                         out_dir, **teacher_roles(teacher, spec))
+                                         out_dir, write_gguf=write_temporary_gguf, **teacher_roles(teacher, spec))
     run_id = log_evaluation(tracking, spec.name, f"evaluate_questions-{context.run.run_id[:8]}",
                             {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name,
                              "questions_path": str(questions)}, evaluation, out_dir, "user_eval")

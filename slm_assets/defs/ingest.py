@@ -1,15 +1,11 @@
 """raw_docs: a domain's documents from folders, its inbox and URLs."""
 
-from collections import Counter
-
 import dagster as dg
 
 from slm_assets.defs.partitions import domain_partitions
-from slm_assets.ingest.collect import collect_documents, keep_stored_on_failure
+from slm_assets.ingest.run import ingest_domain
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.warehouse import WarehouseResource
-from slm_assets.snapshots import write_snapshot
-from slm_assets.warehouse import fetch_dicts
 
 
 @dg.asset(
@@ -25,20 +21,10 @@ from slm_assets.warehouse import fetch_dicts
 )
 def raw_docs(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource):
     spec = domains.get(context.partition_key)
-    with warehouse.connect() as con:
-        stored = fetch_dicts(con, "select * from current_raw_documents where domain = ?", [spec.name])
-    validators = {r["source"]: {"etag": r["etag"], "last_modified": r["last_modified"]}
-                  for r in stored if r["source_type"] == "url"}
     inbox = warehouse.inbox(spec.name) if spec.sources.use_inbox else None
-    result = collect_documents(spec.name, spec.sources, spec.folder_paths(), inbox, validators)
-    documents = keep_stored_on_failure(result, stored)
-    for failure in result.failures:
-        context.log.warning(f"{failure['source']}: {failure['stage']}: {failure['reason']}")
-    with warehouse.connect() as con:
-        snapshot = write_snapshot(con, spec.name, "raw_docs", {"raw_documents": documents,
-                                                               "ingest_failures": result.failures},
-                                  context.run.run_id, parent_ids=[])
-    parsers = Counter(d["parser"] for d in documents)
+    run = ingest_domain(warehouse.connect, spec.name, spec.sources, spec.folder_paths(), inbox, context.run.run_id,
+                        warn=context.log.warning)
+    documents, result = run.documents, run.result
     return dg.MaterializeResult(
         metadata={
             "documents": len(documents),
@@ -46,18 +32,16 @@ def raw_docs(context: dg.AssetExecutionContext, warehouse: WarehouseResource, do
             "unchanged_urls": len(result.unchanged_urls),
             "duplicate_sources": result.duplicates,
             "kept_from_earlier_runs": len(documents) - len(result.documents),
-            "by_parser": dg.MetadataValue.json(dict(parsers)),
+            "by_parser": dg.MetadataValue.json(run.parsers),
             "total_chars": sum(len(d["text"]) for d in documents),
             "table": "current_raw_documents",
-            "snapshot_id": snapshot.snapshot_id,
-            "failed_inputs": dg.MetadataValue.md(
-                "\n".join(f"- `{f['source']}`: {f['reason']}" for f in result.failures[:50]) or "none"
-            ),
+            "snapshot_id": run.snapshot.snapshot_id,
+            "failed_inputs": dg.MetadataValue.md(run.failures_markdown()),
         },
         check_results=[dg.AssetCheckResult(
             check_name="has_documents", passed=bool(documents),
             metadata={"documents": len(documents)},
             description=None if documents else f"no readable documents for {spec.name}: check its sources",
         )],
-        data_version=dg.DataVersion(snapshot.hash),
+        data_version=dg.DataVersion(run.snapshot.hash),
     )

@@ -41,14 +41,13 @@ def data_size_sweep(context: dg.OpExecutionContext, config: SweepConfig, warehou
     cells = run_sweep(spec.base_model, cache, dataset_dir, out_dir, spec.train, config.sizes, config.steps, score)
     plot = plot_sweep(cells, out_dir / "sweep.png", metric)
     (out_dir / "sweep.json").write_text(json.dumps([vars(c) for c in cells], indent=2))
-    run_id = tracking.start_run(spec.name, f"data_size_sweep-{context.run.run_id[:8]}",
-                                {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name})
-    client = tracking.client()
-    for cell in cells:
-        client.log_metric(run_id, f"{metric}.n{cell.n_examples}", cell.score, step=cell.steps)
-    client.log_artifact(run_id, str(plot))
-    client.log_artifact(run_id, str(out_dir / "sweep.json"))
-    tracking.end_run(run_id, True)
+    with tracking.mlflow_run(spec.name, f"data_size_sweep-{context.run.run_id[:8]}",
+                             {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name}) as run_id:
+        client = tracking.client()
+        for cell in cells:
+            client.log_metric(run_id, f"{metric}.n{cell.n_examples}", cell.score, step=cell.steps)
+        client.log_artifact(run_id, str(plot))
+        client.log_artifact(run_id, str(out_dir / "sweep.json"))
     # shown on the lora_adapter asset page for this domain
     context.log_event(dg.AssetObservation(
         asset_key="lora_adapter", partition=spec.name,

@@ -9,12 +9,7 @@ from slm_assets.defs.process import clean_chunks
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.teacher import TeacherResource
 from slm_assets.resources.warehouse import WarehouseResource
-from slm_assets.snapshots import current_snapshot_ids
-from slm_assets.synth.diversity import data_quality
-from slm_assets.synth.generate import GenerationSummary, generate_qa
-from slm_assets.synth.records import ChunkForSynth
-from slm_assets.synth.store import WarehouseQAStore, export_accepted
-from slm_assets.warehouse import fetch_dicts
+from slm_assets.synth.run import SynthRun, run_synthesis
 
 
 class SynthRunConfig(dg.Config):
@@ -58,90 +53,54 @@ def synthetic_qa_5000(
         k: v for k, v in {"provider": config.teacher_provider, "model": config.teacher_model}.items() if v
     })
     client = teacher.for_domain(teacher_config, spec.topic, synth_config.seed)
+    exports_dir = warehouse.run_artifacts(spec.name, "synthetic_qa", context.run.run_id)
     with warehouse.connect() as con:
-        chunk_rows = fetch_dicts(
-            con,
-            """select c.chunk_id, c.doc_id, c.text, c.heading, c.source, c.page_start, d.title
-               from current_clean_chunks c join current_raw_documents d on d.domain = c.domain and d.doc_id = c.doc_id
-               where c.domain = ? order by c.chunk_id""",
-            [spec.name],
-        )
-        chunks = [ChunkForSynth(r["chunk_id"], r["doc_id"], r["text"], r["heading"], r["title"], r["source"],
-                                r["page_start"]) for r in chunk_rows]
-        store = WarehouseQAStore(con, spec.name, context.run.run_id)  # resumes an interrupted run's draft
-        if config.fresh:
-            store.reset()
-        pruned = store.prune_stale()
-        if pruned:
-            context.log.info(f"dropped {pruned} stored pairs whose chunks changed or left the corpus")
-
-        def progress(summary: GenerationSummary) -> None:
-            if summary.calls_made % 50 == 0:
-                context.log.info(
-                    f"{summary.accepted_total}/{synth_config.n_pairs} accepted, {summary.rejected_new} rejected, "
-                    f"{summary.calls_made} calls, {summary.prompt_tokens + summary.completion_tokens} tokens"
-                )
-
-        summary = generate_qa(spec.name, chunks, client, synth_config, store,
-                              concurrency=config.concurrency if client.provider != "offline" else 1,
-                              progress=progress)
-        context.log.info(summary.stopped_because)
-        snapshot = store.seal(current_snapshot_ids(con, spec.name, ["clean_chunks"]))
-        exports_dir = warehouse.run_artifacts(spec.name, "synthetic_qa", context.run.run_id)
-        exports = export_accepted(con, spec.name, exports_dir)
-        publish_latest(exports_dir)
-        totals = con.execute(
-            "select status, count(*) from current_qa_pairs where domain = ? group by status", [spec.name]
-        ).fetchall()
-        reasons = con.execute(
-            """select split_part(reject_reason, ' ', 1) as reason, count(*) from current_qa_pairs
-               where domain = ? and status = 'rejected' group by reason order by 2 desc""", [spec.name]
-        ).fetchall()
-        types = con.execute(
-            """select question_type, count(*) from current_qa_pairs where domain = ? and status = 'accepted'
-               group by 1 order by 2 desc""", [spec.name]
-        ).fetchall()
-        quality = data_quality(con.execute(
-            "select question, answer from current_qa_pairs where domain = ? and status = 'accepted'", [spec.name]).fetchall())
-    counts = dict(totals)
-    accepted = counts.get("accepted", 0)
-    tokens = summary.prompt_tokens + summary.completion_tokens
+        run = run_synthesis(con, spec.name, context.run.run_id, client, synth_config, exports_dir,
+                            concurrency=config.concurrency, fresh=config.fresh, say=context.log.info)
+    publish_latest(exports_dir)
+    target = synth_config.n_pairs
     return dg.MaterializeResult(
-        metadata={
-            "accepted": accepted,
-            "rejected": counts.get("rejected", 0),
-            "target": synth_config.n_pairs,
-            "new_this_run": summary.accepted_new,
-            "teacher": f"{client.provider}:{client.model}",
-            "teacher_calls_made": summary.calls_made,
-            "teacher_calls_skipped_already_stored": summary.calls_skipped,
-            "teacher_call_errors": summary.call_errors,
-            "teacher_tokens_this_run": tokens,
-            "teacher_requests_this_run": summary.teacher_requests,
-            "teacher_prompt_tokens_this_run": summary.prompt_tokens,
-            "teacher_completion_tokens_this_run": summary.completion_tokens,
-            "estimated_cost_usd_this_run": round(summary.estimated_cost_usd, 4),
-            "rate_limit_pauses": summary.rate_limit_pauses,
-            "rate_limit_paused_s": round(summary.rate_limit_paused_s, 1),
-            "teacher_units_failed_left_for_next_run": summary.units_failed,
-            "judge_calls": summary.judge_calls,
-            "accepted_per_1k_tokens": round(1000 * summary.accepted_new / tokens, 2) if tokens else None,
-            "stopped_because": summary.stopped_because,
-            "rejected_by_reason": dg.MetadataValue.json(dict(reasons)),
-            "question_types": dg.MetadataValue.json(dict(types)),
-            **{f"data_{k}": v for k, v in quality.items()},
-            "exports": dg.MetadataValue.json(exports),
-            "table": "current_qa_pairs",
-            "snapshot_id": snapshot.snapshot_id,
-        },
+        metadata=synth_metadata(run, f"{client.provider}:{client.model}", target),
         check_results=[
             dg.AssetCheckResult(
-                check_name="target_reached", passed=accepted >= synth_config.n_pairs,
-                severity=dg.AssetCheckSeverity.WARN,
-                description=f"{accepted}/{synth_config.n_pairs}: {summary.stopped_because}",
+                check_name="target_reached", passed=run.accepted >= target, severity=dg.AssetCheckSeverity.WARN,
+                description=f"{run.accepted}/{target}: {run.summary.stopped_because}",
             ),
-            dg.AssetCheckResult(check_name="enough_pairs_to_train", passed=accepted >= 20,
-                                metadata={"accepted": accepted}),
+            dg.AssetCheckResult(check_name="enough_pairs_to_train", passed=run.accepted >= 20,
+                                metadata={"accepted": run.accepted}),
         ],
-        data_version=dg.DataVersion(snapshot.hash),
+        data_version=dg.DataVersion(run.snapshot.hash),
     )
+
+
+def synth_metadata(run: SynthRun, teacher: str, target: int) -> dict:
+    """Counts, the teacher's usage and cost, why the run stopped, rejections, question types, data quality."""
+    summary = run.summary
+    tokens = summary.prompt_tokens + summary.completion_tokens
+    return {
+        "accepted": run.accepted,
+        "rejected": run.stats["by_status"].get("rejected", 0),
+        "target": target,
+        "new_this_run": summary.accepted_new,
+        "teacher": teacher,
+        "teacher_calls_made": summary.calls_made,
+        "teacher_calls_skipped_already_stored": summary.calls_skipped,
+        "teacher_call_errors": summary.call_errors,
+        "teacher_tokens_this_run": tokens,
+        "teacher_requests_this_run": summary.teacher_requests,
+        "teacher_prompt_tokens_this_run": summary.prompt_tokens,
+        "teacher_completion_tokens_this_run": summary.completion_tokens,
+        "estimated_cost_usd_this_run": round(summary.estimated_cost_usd, 4),
+        "rate_limit_pauses": summary.rate_limit_pauses,
+        "rate_limit_paused_s": round(summary.rate_limit_paused_s, 1),
+        "teacher_units_failed_left_for_next_run": summary.units_failed,
+        "judge_calls": summary.judge_calls,
+        "accepted_per_1k_tokens": round(1000 * summary.accepted_new / tokens, 2) if tokens else None,
+        "stopped_because": summary.stopped_because,
+        "rejected_by_reason": dg.MetadataValue.json(run.stats["rejected_by_reason"]),
+        "question_types": dg.MetadataValue.json(run.stats["question_types"]),
+        **{f"data_{k}": v for k, v in run.quality.items()},
+        "exports": dg.MetadataValue.json(run.exports),
+        "table": "current_qa_pairs",
+        "snapshot_id": run.snapshot.snapshot_id,
+    }

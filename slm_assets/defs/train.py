@@ -17,26 +17,11 @@ from slm_assets.resources.mlflow_tracking import TrackingResource
 from slm_assets.resources.trainer import TrainerResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
-from slm_assets.snapshots import current_snapshot_ids, write_snapshot
 from slm_assets.train.checkpoints import interrupted_run_dir
 from slm_assets.train.gold_leakage import GoldQuestion, gold_questions
-from slm_assets.train.leakage import (
-    LeakageReport,
-    check_everything_seen,
-    check_written_dataset,
-    decontaminate,
-)
-from slm_assets.train.sft_data import (
-    build_splits,
-    dataset_hash,
-    read_split,
-    split_documents,
-    write_manifest,
-    write_sft_dataset,
-)
+from slm_assets.train.leakage import LeakageReport
+from slm_assets.train.sft_build import build_sft_dataset
 from slm_assets.versioning import code_version
-from slm_assets.warehouse import chunk_texts as current_chunk_texts
-from slm_assets.warehouse import document_sources, fetch_dicts
 
 
 @dg.asset(
@@ -58,40 +43,20 @@ from slm_assets.warehouse import document_sources, fetch_dicts
 )
 def sft_dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource):
     spec = domains.get(context.partition_key)
-    with warehouse.connect() as con:
-        pairs = fetch_dicts(con, "select * from current_qa_pairs where domain = ? and status = 'accepted'", [spec.name])
-        chunk_texts = current_chunk_texts(con, spec.name)
-        chunk_docs = dict(con.execute("select chunk_id, doc_id from current_clean_chunks where domain = ?",
-                                      [spec.name]).fetchall())
-        gold = load_gold(spec, document_sources(con, spec.name))
-        parents = current_snapshot_ids(con, spec.name, ["clean_chunks", "synthetic_qa_5000"])
-    index = ChunkIndex.load(warehouse.artifacts(spec.name, "index"))
-    built = build_splits(pairs, spec.system_prompt, spec.split, index, chunk_texts)
-    document_splits = split_documents([p["doc_id"] for p in pairs], spec.split)
-    # decontaminate what duplicated corpus text leaks (counted); structural leaks are left for the check to block
-    splits, dropped = decontaminate(built, check_everything_seen(built, chunk_docs, chunk_texts, document_splits, gold))
     out_dir = warehouse.run_artifacts(spec.name, "sft", context.run.run_id)
-    paths = write_sft_dataset(splits, chunk_texts, out_dir)
-    digest = dataset_hash(splits)
-    rows = [{"domain": spec.name, "qa_id": e["qa_id"], "split": split, "doc_id": e["doc_id"]}
-            for split, examples in splits.items() for e in examples]
-    with warehouse.connect() as con:
-        snapshot = write_snapshot(con, spec.name, "sft_dataset", {"sft_examples": rows}, context.run.run_id, parents)
-    write_manifest(out_dir, digest, splits, document_splits, dropped, snapshot.as_dict())
-    publish_latest(out_dir)
-    # the check reads back what was written, so it verifies the files, not the intention
-    report = check_written_dataset(out_dir, chunk_docs, chunk_texts, gold)
-    written = {s: read_split(out_dir, s) for s in ("train", "val", "test")}
-    metadata = sft_metadata(written, document_splits, dropped, report)
-    metadata.update({"dataset_hash": digest, "dataset_dir": dg.MetadataValue.path(str(out_dir)),
-                     "files": dg.MetadataValue.json(paths),
-                     "pairs_dropped_as_echo": len(pairs) - sum(len(v) for v in built.values())})
+    build = build_sft_dataset(warehouse.connect, spec.name, spec.system_prompt, spec.split,
+                              ChunkIndex.load(warehouse.artifacts(spec.name, "index")), context.run.run_id, out_dir,
+                              lambda doc_sources: load_gold(spec, doc_sources))
+    metadata = sft_metadata(build.written, build.document_splits, build.dropped, build.report)
+    metadata.update({"dataset_hash": build.digest, "dataset_dir": dg.MetadataValue.path(str(out_dir)),
+                     "files": dg.MetadataValue.json(build.paths), "pairs_dropped_as_echo": build.dropped_as_echo})
+    report = build.report
     return dg.MaterializeResult(
-        metadata={**metadata, "snapshot_id": snapshot.snapshot_id},
+        metadata={**metadata, "snapshot_id": build.snapshot.snapshot_id},
         check_results=[dg.AssetCheckResult(check_name="no_benchmark_leakage", passed=report.passed,
                                            description=report.describe(),
                                            metadata={k: v for k, v in report.counts().items()})],
-        data_version=dg.DataVersion(snapshot.hash),
+        data_version=dg.DataVersion(build.snapshot.hash),
     )
 
 
@@ -134,13 +99,8 @@ def train_out_of_process(context: dg.AssetExecutionContext, tracking: TrackingRe
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     tags = {"dagster.run_id": context.run.run_id, "dagster.partition": domain, "dagster.asset": asset,
             "code_version": code_version()}
-    run_id = tracking.start_run(domain, f"{asset}-{context.run.run_id[:8]}", tags)
-    ok = False
-    try:
+    with tracking.mlflow_run(domain, f"{asset}-{context.run.run_id[:8]}", tags) as run_id:
         result = trainer.run(context, module, {**extras, "tracking_uri": tracking.tracking_uri, "mlflow_run_id": run_id})
-        ok = True
-    finally:
-        tracking.end_run(run_id, ok)
     return dict(result.metadata or {}), run_id
 
 

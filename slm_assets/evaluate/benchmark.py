@@ -17,6 +17,7 @@ from slm_assets.evaluate.config import BenchmarkConfig
 from slm_assets.evaluate.metrics import corpus_bleu, score_pair, token_f1
 from slm_assets.evaluate.semantic import semantic_similarity
 from slm_assets.generation import generate_answers
+from slm_assets.losses import answer_loss, encode_chat
 from slm_assets.text import is_abstention, is_echo, rate, support_score
 
 METRICS = ["rouge_l", "bleu", "exact_match", "token_f1", "semantic_similarity"]
@@ -143,9 +144,6 @@ def generate_variant(variant: Variant, tokenizer, config: BenchmarkConfig) -> li
 
 
 def reference_perplexity(model, tokenizer, prompts: list[list[dict]], references: list[str]) -> float:
-    from slm_assets.train.chat_tokens import encode_chat
-    from slm_assets.train.distill import answer_loss
-
     examples = [encode_chat(tokenizer, p, ref, 768) for p, ref in zip(prompts, references, strict=True)]
     return math.exp(answer_loss(model, examples, tokenizer.pad_token_id, str(next(model.parameters()).device)))
 

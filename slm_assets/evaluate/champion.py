@@ -57,13 +57,12 @@ def champion_files(version, base_model: str) -> tuple[Path | None, Path | None, 
     return None, None, f"missing files: neither {adapter} nor {merged} holds model weights"
 
 
-def load_champion(client, registered_name: str, base_model: str, cache_dir: Path):
-    """(model or None, ChampionStatus). Missing or unreadable files give no model and a status that says why;
-    they never stop the benchmark."""
-    from slm_assets.export.registry import champion_version
+def load_champion(version, base_model: str, cache_dir: Path):
+    """(model or None, ChampionStatus) of `version`, the registered model version the `champion` alias points at
+    (None when there is none). Missing or unreadable files give no model and a status that says why; they never
+    stop the benchmark."""
     from slm_assets.models import ModelNotAvailable, load_causal_lm, load_tuned_model
 
-    version = champion_version(client, registered_name)
     if version is None:
         return None, ChampionStatus()
     number = str(version.version)

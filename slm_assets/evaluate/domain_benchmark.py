@@ -7,11 +7,11 @@ closed book, open book and as served; `bm25_sentence` (the best-matching corpus 
 beside them.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from slm_assets.evaluate.baselines import BestSentenceAnswerer
-from slm_assets.evaluate.run import Evaluation, run_evaluation
+from slm_assets.evaluate.run import Evaluation, EvaluationRequest, run_evaluation
 from slm_assets.evaluate.user_questions import read_questions, to_test_rows
 from slm_assets.settings import PROJECT_ROOT
 
@@ -42,33 +42,34 @@ def gold_rows(path: Path, system_prompt: str, split: str | None = None) -> tuple
 
 
 def run_domain_benchmark(spec, models: dict, tokenizer, data: DomainData, out_dir: Path, roles: dict,
-                         sources: dict[str, str], champion=None) -> tuple[Evaluation, Evaluation | None]:
+                         sources: dict[str, str], champion=None,
+                         write_gguf=None) -> tuple[Evaluation, Evaluation | None]:
     """(the evaluation the gate uses, the synthetic second table or None). `roles`: teacher_roles(...);
-    `champion`: champion.ChampionStatus (the re-scored champion is `models["champion"]` when it loaded)."""
+    `champion`: champion.ChampionStatus (the re-scored champion is `models["champion"]` when it loaded);
+    `write_gguf`: EvaluationRequest.write_gguf (the best model's GGUF for latency)."""
     baseline = {"bm25_sentence": BestSentenceAnswerer(data.chunk_texts)}
-    common = dict(index=data.index, k=spec.split.context.k_retrieve, grounding=spec.grounding,
-                  doc_sources=data.doc_sources, open_book=tuple(models), sources=sources,
-                  gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None)
     title = f"{spec.name} ({spec.topic})"
-    answerers = {**(roles.get("answerers") or {}), **baseline}
+    common = EvaluationRequest(
+        models, tokenizer, data.test_rows, spec.benchmark, out_dir, title, index=data.index,
+        k=spec.split.context.k_retrieve, chunk_texts=data.chunk_texts, grounding=spec.grounding,
+        doc_sources=data.doc_sources, open_book=tuple(models), sources=sources, write_gguf=write_gguf,
+        gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None)
+    with_teacher = replace(common, **{**roles, "answerers": {**(roles.get("answerers") or {}), **baseline}},
+                           champion=champion)
     gold = gold_path(spec)
     if gold is None:
-        main = run_evaluation(models, tokenizer, data.test_rows, spec.benchmark, out_dir, title,
-                              chunk_texts=data.chunk_texts, **{**roles, "answerers": answerers}, **common,
-                              champion=champion)
-        return main, None
+        return run_evaluation(with_teacher), None
     rows, evidence = gold_rows(gold, spec.system_prompt)
     intro = (f"{len(rows)} human-written gold questions from `{gold.name}` "
              f"({sum(not r['answerable'] for r in rows)} that the documents do not answer), greedy decoding.")
-    main = run_evaluation(models, tokenizer, rows, replace_config(spec.benchmark, max_questions=None), out_dir,
-                          title, chunk_texts=evidence, intro=intro, **{**roles, "answerers": answerers}, **common,
-                          champion=champion)
+    main = run_evaluation(replace(with_teacher, rows=rows, config=replace_config(spec.benchmark, max_questions=None),
+                                  chunk_texts=evidence, intro=intro))
     synthetic_config = replace_config(spec.benchmark, max_questions=spec.benchmark.synthetic_max_questions,
                                       latency_prompts=0, llm_judge=False)
-    synthetic = run_evaluation(models, tokenizer, data.test_rows, synthetic_config, out_dir / "synthetic",
-                               f"{title}: synthetic test split", chunk_texts=data.chunk_texts, answerers=baseline,
-                               intro="Questions made by the teacher from held-out documents (the training "
-                               "distribution: a model that parrots its templates scores well here).", **common)
+    synthetic = run_evaluation(replace(
+        common, config=synthetic_config, out_dir=out_dir / "synthetic", title=f"{title}: synthetic test split",
+        answerers=baseline, intro="Questions made by the teacher from held-out documents (the training "
+        "distribution: a model that parrots its templates scores well here)."))
     return main, synthetic
 
 

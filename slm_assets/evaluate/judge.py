@@ -17,6 +17,9 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from slm_assets.teacher_client.client import ChatClient, TeacherError
+from slm_assets.teacher_client.limits import TeacherLimits
+
 log = logging.getLogger(__name__)
 
 JUDGE_SYSTEM = (
@@ -96,7 +99,7 @@ def performance_ratio(wins: int, losses: int) -> float:
 
 
 class LLMJudge:
-    """A pairwise judge over a chat teacher (`slm_assets.synth.teachers.ChatTeacher`, built at temperature 0).
+    """A pairwise judge over a chat teacher (`slm_assets.teacher_client.client.ChatClient`, built at temperature 0).
 
     `limits` (a `TeacherLimits`) keeps the calls inside the teacher's requests/tokens per minute.
     """
@@ -109,12 +112,10 @@ class LLMJudge:
         return f"llm_judge:{self.teacher.provider}:{self.teacher.model}"
 
     def verdict(self, question: str, answer_a: str, answer_b: str, reference: str | None) -> Verdict:
-        from slm_assets.synth.teachers import TeacherError
-
         messages = judge_messages(self.topic, question, answer_a, answer_b, reference)
         try:
             # the teacher's own call path: rate limits, usage accounting, typed errors with status
-            content, prompt_tokens, completion_tokens = self.teacher._call(messages, self.limits, self.max_tokens)
+            content, prompt_tokens, completion_tokens = self.teacher.call(messages, self.limits, self.max_tokens)
         except TeacherError as exc:
             return Verdict(None, error=str(exc)[:300])
         try:
@@ -195,9 +196,6 @@ def domain_chat_teacher(teachers, spec, max_tokens: int):
     `teachers` is anything with TeacherResource's `provider_override` and `for_domain` (the resource itself in
     Dagster and the CLI); `spec` a DomainSpec. Offline and local teachers are not chat-completions clients.
     """
-    from slm_assets.synth.limits import TeacherLimits
-    from slm_assets.synth.teachers import ChatTeacher, TeacherError
-
     provider = getattr(teachers, "provider_override", None) or spec.teacher.provider
     if provider not in LLM_PROVIDERS:
         return None, None, f"the domain's teacher is {provider!r}, not an LLM provider ({', '.join(LLM_PROVIDERS)})"
@@ -206,7 +204,7 @@ def domain_chat_teacher(teachers, spec, max_tokens: int):
         teacher = teachers.for_domain(config, spec.topic, spec.benchmark.seed)
     except TeacherError as exc:  # e.g. groq without GROQ_API_KEY
         return None, None, f"cannot reach the {provider} teacher: {exc}"
-    if not isinstance(teacher, ChatTeacher):
+    if not isinstance(teacher, ChatClient):
         return None, None, f"the {provider} teacher is not a chat-completions client"
     return teacher, TeacherLimits.per_minute(spec.synth.requests_per_minute, spec.synth.tokens_per_minute), None
 

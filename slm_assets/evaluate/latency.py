@@ -22,7 +22,9 @@ from pathlib import Path
 
 from slm_assets.evaluate.latency_llama_cpp import time_llama_cpp, time_llama_cpp_batched
 from slm_assets.evaluate.peak_memory import PeakMemory
-from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, templated_prompts
+from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun
+from slm_assets.generation import templated_prompts
+from slm_assets.models import end_of_generation_ids
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,7 @@ def time_transformers(model, tokenizer, prompts: list[list[dict]], max_new_token
     device = next(model.parameters()).device
     cuda = device.type == "cuda"
     texts = templated_prompts(tokenizer, prompts)
-    eos = model.generation_config.eos_token_id
-    eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else []) | {tokenizer.eos_token_id}
+    eos_ids = end_of_generation_ids(model, tokenizer)
 
     def generate(batch: list[str], n_tokens: int):
         enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
@@ -104,16 +105,6 @@ def time_transformers(model, tokenizer, prompts: list[list[dict]], max_new_token
                     threads=torch.get_num_threads(), max_new_tokens=max_new_tokens, ttft_s=ttft, latency_s=latency,
                     new_tokens=tokens, decode_s=decode, wall_s=wall, peak_memory_mb=memory.peak_mb,
                     memory_increase_mb=memory.increase_mb, memory_kind=memory.kind, extra={"dtype": dtype})
-
-
-def write_temporary_gguf(model, tokenizer, qtype: str, workdir: Path) -> Path:
-    """The in-memory model saved as safetensors and exported as one GGUF (for timing; the export writes its own)."""
-    from slm_assets.export.gguf import export_ggufs
-
-    model_dir = workdir / "hf"
-    model.save_pretrained(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
-    return export_ggufs(model_dir, workdir, "latency", [qtype])[qtype].path
 
 
 def measure_latency(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,

@@ -5,8 +5,10 @@ import time
 from pathlib import Path
 
 from slm_assets.evaluate.peak_memory import PeakMemory
-from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, cpu_threads, templated_prompts
+from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, cpu_threads
+from slm_assets.generation import templated_prompts
 from slm_assets.llama_batch import FILE_TYPE_NAMES, BatchContext, end_of_generation
+from slm_assets.llama_models import context_size, open_llama
 
 
 def _prompt_ids(tokenizer, prompts: list[list[dict]]) -> list[list[int]]:
@@ -15,7 +17,7 @@ def _prompt_ids(tokenizer, prompts: list[list[dict]]) -> list[list[int]]:
 
 
 def _context_size(ids: list[list[int]], max_new_tokens: int) -> int:
-    return (max(len(i) for i in ids) + max_new_tokens + 8 + 63) // 64 * 64
+    return context_size(max(len(i) for i in ids), max_new_tokens)
 
 
 def _load(gguf_path: Path, threads: int, n_gpu_layers: int | None, **context):
@@ -26,8 +28,8 @@ def _load(gguf_path: Path, threads: int, n_gpu_layers: int | None, **context):
     if n_gpu_layers is None:
         n_gpu_layers = -1 if offload else 0
     started = time.perf_counter()
-    llm = llama_cpp.Llama(model_path=str(gguf_path), n_threads=threads, n_threads_batch=threads,
-                          n_gpu_layers=n_gpu_layers, seed=0, verbose=False, **context)
+    llm = open_llama(gguf_path, n_threads=threads, n_threads_batch=threads, n_gpu_layers=n_gpu_layers, seed=0,
+                     **context)
     device = "cuda" if offload and n_gpu_layers else "cpu"
     return llm, n_gpu_layers, device, time.perf_counter() - started
 

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from slm_assets.evaluate.benchmark import METRICS, BenchmarkResult
+from slm_assets.plots import pyplot, save_png
 from slm_assets.storage import replaced_atomically, write_text_atomically
 
 LATENCY_FIELDS = ("ttft_p50_s", "ttft_p95_s", "latency_p50_s", "latency_p95_s", "decode_tokens_per_s",
@@ -163,17 +164,8 @@ def flat_metrics(result: BenchmarkResult, sep: str = ".") -> dict[str, float]:
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_metrics(result: BenchmarkResult, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     names = list(result.models)
     fig, ax = plt.subplots(figsize=(7, 3.5))
     width = 0.8 / max(1, len(names))
@@ -185,14 +177,12 @@ def plot_metrics(result: BenchmarkResult, path: Path) -> None:
     ax.set_title("Held-out benchmark")
     ax.legend()
     fig.tight_layout()
-    with replaced_atomically(path) as staging:
-        fig.savefig(staging, dpi=80)
-    plt.close(fig)
+    save_png(fig, path, dpi=80)
 
 
 def plot_latency(latency: dict, path: Path) -> None:
     """Per-request TTFT and latency distributions per run (box + points)."""
-    plt = _pyplot()
+    plt = pyplot()
     runs = list(latency["runs"].items())
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     for ax, key, label in ((axes[0], "ttft_s", "time to first token (s)"), (axes[1], "latency_s", "request latency (s)")):
@@ -205,6 +195,4 @@ def plot_latency(latency: dict, path: Path) -> None:
         ax.set_ylim(bottom=0)
     fig.suptitle(f"{latency['model']}: {latency['prompts']} prompts x {latency['max_new_tokens']} tokens")
     fig.tight_layout()
-    with replaced_atomically(path) as staging:
-        fig.savefig(staging, dpi=80)
-    plt.close(fig)
+    save_png(fig, path, dpi=80)

@@ -6,6 +6,7 @@ Shared by the `benchmark_report` asset and user-supplied questions (`slm-assets 
 
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from slm_assets.evaluate.champion import ChampionStatus
 from slm_assets.evaluate.config import BenchmarkConfig
 from slm_assets.evaluate.gate import promotion_gate
 from slm_assets.evaluate.judge import LLMJudge, judge_rows
-from slm_assets.evaluate.latency import measure_latency, write_temporary_gguf
+from slm_assets.evaluate.latency import measure_latency
 from slm_assets.evaluate.report import write_report
 
 log = logging.getLogger(__name__)
@@ -35,53 +36,86 @@ class Evaluation:
         return self.gate["passed"]
 
 
-def run_evaluation(models: dict, tokenizer, rows: list[dict], config: BenchmarkConfig, out_dir: Path, title: str, *,
-                   index=None, k: int = 2, chunk_texts: dict[str, str] | None = None, judge: LLMJudge | None = None,
-                   judge_skipped: str | None = None, gguf_path: Path | None = None, gguf_qtype: str | None = "q4_k_m",
-                   sources: dict[str, str] | None = None, intro: str | None = None,
-                   answerers: dict | None = None, notes: list[str] | None = None, grounding=None,
-                   doc_sources: dict[str, str] | None = None,
-                   open_book: tuple[str, ...] = ("base", "lora_adapter"),
-                   champion: ChampionStatus | None = None) -> Evaluation:
-    """`judge`: an LLM judge, or None with `judge_skipped` saying why. Latency is timed on the best tuned
-    model; its GGUF is `gguf_path` when one exists, else written to a temporary file as `gguf_qtype`.
-    `answerers`: API models (the teacher) and baselines compared beside the local ones; `grounding`,
-    `doc_sources` and `open_book` as in evaluate_models. `champion`: the registered champion's status; when it
-    loaded, `models` holds it as `champion` and the promotion compares with it."""
-    result = evaluate_models(models, tokenizer, rows, config, index=index, k=k, chunk_texts=chunk_texts,
-                             answerers=answerers, grounding=grounding, doc_sources=doc_sources, open_book=open_book)
-    result.notes[:0] = list(notes or [])
-    result.sources = {**dict(sources or {}), **{n: a.name for n, a in (answerers or {}).items() if hasattr(a, "name")}}
-    gate = promotion_gate(result, config, champion)
-    best = gate["best_model"]
+@dataclass
+class EvaluationRequest:
+    """What one evaluation asks: the models, the questions, the config, where the report goes, and the optional
+    parts (retrieval, judge, latency's GGUF, compared answerers, the champion)."""
 
-    if not config.llm_judge:
-        result.notes.append("LLM judge switched off (benchmark.llm_judge: false); reference_f1 only.")
-    elif judge is None:
-        result.notes.append(f"No LLM judge: {judge_skipped or 'no LLM teacher configured'}; reference_f1 only.")
-    else:
-        for name in tuned_candidates(result):
-            result.llm_judge[name] = judge_rows(judge, result.rows, name, "base", config.judge_max_questions)
+    models: dict  # name -> loaded model; "base" is the baseline, the champion (when it loaded) is "champion"
+    tokenizer: object
+    rows: list[dict]  # benchmark rows: qa_id, prompt, question, reference ...
+    config: BenchmarkConfig
+    out_dir: Path
+    title: str
+    index: object = None  # retrieval.index.ChunkIndex for open-book prompts, or None
+    k: int = 2  # passages retrieved per open-book question
+    chunk_texts: dict[str, str] | None = None  # chunk id -> text, for groundedness
+    judge: LLMJudge | None = None  # an LLM judge, or None with `judge_skipped` saying why
+    judge_skipped: str | None = None
+    gguf_path: Path | None = None  # the best tuned model's GGUF, timed in llama.cpp, when one exists
+    gguf_qtype: str | None = "q4_k_m"  # else one is written to a temporary file in this type ...
+    # ... by this writer: (model, tokenizer, qtype, workdir) -> GGUF path (export.gguf.write_temporary_gguf)
+    write_gguf: Callable | None = None
+    sources: dict[str, str] | None = None  # model name -> what it was loaded from
+    intro: str | None = None  # the report's first paragraph
+    answerers: dict | None = None  # API models (the teacher) and baselines compared beside the local ones
+    notes: list[str] | None = None  # put first among the report's notes
+    grounding: object = None  # as in evaluate_models
+    doc_sources: dict[str, str] | None = None
+    open_book: tuple[str, ...] = ("base", "lora_adapter")
+    champion: ChampionStatus | None = None  # the registered champion's status; the promotion compares with it
 
+
+def run_evaluation(request: EvaluationRequest) -> Evaluation:
+    """Scores, the promotion gate, the LLM judge and latency of the best tuned model, written as a report."""
+    r, config = request, request.config
+    result = evaluate_models(r.models, r.tokenizer, r.rows, config, index=r.index, k=r.k, chunk_texts=r.chunk_texts,
+                             answerers=r.answerers, grounding=r.grounding, doc_sources=r.doc_sources,
+                             open_book=r.open_book)
+    result.notes[:0] = list(r.notes or [])
+    result.sources = {**dict(r.sources or {}), **{n: a.name for n, a in (r.answerers or {}).items()
+                                                  if hasattr(a, "name")}}
+    gate = promotion_gate(result, config, r.champion)
+    add_llm_judge(result, r)
     if config.latency_prompts:
-        prompts = [r["prompt"] for r in sorted(rows, key=lambda r: r["qa_id"])][: config.latency_prompts]
-        with tempfile.TemporaryDirectory(prefix="slm-latency-") as tmp:
-            gguf, skipped = gguf_path, None
-            if gguf is None and config.latency_gguf and gguf_qtype:
-                try:
-                    gguf = write_temporary_gguf(models[best], tokenizer, gguf_qtype, Path(tmp))
-                except ValueError as exc:  # an architecture llama.cpp's converter or quantizer refuses
-                    skipped = str(exc)
-            elif gguf is None:
-                skipped = "benchmark.latency_gguf is false"
-            result.latency = measure_latency(
-                models[best], tokenizer, prompts, config.latency_max_new_tokens, config.batch_size,
-                config.latency_fixed_length, config.latency_warmup, gguf_path=gguf, model_name=best,
-                threads=config.latency_threads)
-            if skipped:
-                result.latency["gguf_skipped"] = skipped
+        result.latency = best_model_latency(r, gate["best_model"])
     else:
         result.notes.append("Latency not measured (benchmark.latency_prompts: 0).")
-
-    files = write_report(result, out_dir, title, gate, intro)
+    files = write_report(result, r.out_dir, r.title, gate, r.intro)
     return Evaluation(result=result, gate=gate, files=files)
+
+
+def add_llm_judge(result: BenchmarkResult, request: EvaluationRequest) -> None:
+    """Each tuned candidate judged against base, or a note saying why there is no LLM judge."""
+    config = request.config
+    if not config.llm_judge:
+        result.notes.append("LLM judge switched off (benchmark.llm_judge: false); reference_f1 only.")
+    elif request.judge is None:
+        result.notes.append(f"No LLM judge: {request.judge_skipped or 'no LLM teacher configured'}; "
+                            "reference_f1 only.")
+    else:
+        for name in tuned_candidates(result):
+            result.llm_judge[name] = judge_rows(request.judge, result.rows, name, "base", config.judge_max_questions)
+
+
+def best_model_latency(request: EvaluationRequest, best: str) -> dict:
+    """measure_latency of the best model on the first prompts; its GGUF is the given one or a temporary one."""
+    config, model, tokenizer = request.config, request.models[best], request.tokenizer
+    prompts = [r["prompt"] for r in sorted(request.rows, key=lambda r: r["qa_id"])][: config.latency_prompts]
+    with tempfile.TemporaryDirectory(prefix="slm-latency-") as tmp:
+        gguf, skipped = request.gguf_path, None
+        if gguf is None and config.latency_gguf and request.gguf_qtype and request.write_gguf:
+            try:
+                gguf = request.write_gguf(model, tokenizer, request.gguf_qtype, Path(tmp))
+            except ValueError as exc:  # an architecture llama.cpp's converter or quantizer refuses
+                skipped = str(exc)
+        elif gguf is None and config.latency_gguf and request.gguf_qtype:
+            skipped = "no GGUF writer was given"
+        elif gguf is None:
+            skipped = "benchmark.latency_gguf is false"
+        latency = measure_latency(model, tokenizer, prompts, config.latency_max_new_tokens, config.batch_size,
+                                  config.latency_fixed_length, config.latency_warmup, gguf_path=gguf,
+                                  model_name=best, threads=config.latency_threads)
+    if skipped:
+        latency["gguf_skipped"] = skipped
+    return latency

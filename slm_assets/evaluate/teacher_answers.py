@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from slm_assets.generation import Generated
+from slm_assets.teacher_client.client import TeacherError
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,9 @@ class TeacherAnswerer:
         return f"{self.teacher.provider}:{self.teacher.model}"
 
     def _answer(self, prompt: list[dict]) -> Generated | str:
-        from slm_assets.synth.teachers import TeacherError
-
         started = time.perf_counter()
         try:
-            content, _, completion_tokens = self.teacher._call(prompt, self.limits, self.max_tokens)
+            content, _, completion_tokens = self.teacher.call(prompt, self.limits, self.max_tokens)
         except TeacherError as exc:
             return str(exc)[:300]
         return Generated(text=content.strip(), latency_s=time.perf_counter() - started, new_tokens=completion_tokens)

@@ -63,6 +63,3 @@ def cpu_threads() -> int:
     except AttributeError:
         return os.cpu_count() or 1
 
-
-def templated_prompts(tokenizer, prompts: list[list[dict]]) -> list[str]:
-    return [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]

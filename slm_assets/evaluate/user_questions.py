@@ -123,18 +123,13 @@ class LatestModel:
 
 def latest_model(artifacts_dir: Path, domain: str) -> LatestModel:
     """The newest export bundle with a merged model, else the LoRA adapter."""
+    from slm_assets.artifacts import latest_run_dir, newest_export_bundle
+
     domain_dir = Path(artifacts_dir) / domain
-    merged = [p.parent for p in (domain_dir / "export").glob("run-*/merged/config.json")]
-    if merged:
-        def age(model_dir: Path) -> float:
-            manifest = model_dir.parent / "manifest.json"  # written last by gguf_export
-            return (manifest if manifest.exists() else model_dir / "config.json").stat().st_mtime
-
-        newest = max(merged, key=age)
-        ggufs = sorted(newest.parent.glob("*.gguf"))
-        return LatestModel("bundle", newest, ggufs[0] if ggufs else None)
-    from slm_assets.artifacts import latest_run_dir
-
+    bundle = newest_export_bundle(domain_dir, "merged/config.json")
+    if bundle is not None:
+        ggufs = sorted(bundle.glob("*.gguf"))
+        return LatestModel("bundle", bundle / "merged", ggufs[0] if ggufs else None)
     adapter = latest_run_dir(domain_dir / "lora") / "adapter"
     if (adapter / "adapter_config.json").exists():
         return LatestModel("adapter", adapter, None)
@@ -149,16 +144,18 @@ def default_out_dir(artifacts_dir: Path, domain: str, questions_path: Path) -> P
 
 def evaluate_user_questions(spec, questions_path: Path, artifacts_dir: Path, models_cache: Path,
                             out_dir: Path | None = None, judge=None, judge_skipped: str | None = None,
-                            answerers: dict | None = None, notes: list[str] | None = None, open_book=None):
+                            answerers: dict | None = None, notes: list[str] | None = None, open_book=None,
+                            write_gguf=None):
     """Validate the file, load base and the latest model, run the benchmark's evaluation on every question.
 
     `open_book` (domain_benchmark.DomainData: the domain's index, chunks and document sources): each question is
     also asked open book and as served, through the domain's index, beside the bm25_sentence baseline.
 
     `spec` is the DomainSpec; `judge` an LLMJudge or None (`judge_skipped` says why); `answerers` API models
-    compared beside them (the teacher; `teacher_answers.teacher_roles` gives all four). Returns an Evaluation.
+    compared beside them (the teacher; `teacher_answers.teacher_roles` gives all four); `write_gguf` as in
+    EvaluationRequest, for latency when the latest model has no GGUF. Returns an Evaluation.
     """
-    from slm_assets.evaluate.run import run_evaluation
+    from slm_assets.evaluate.run import EvaluationRequest, run_evaluation
     from slm_assets.models import load_tokenizer, load_tuned_model
 
     questions_path = Path(questions_path)
@@ -186,9 +183,9 @@ def evaluate_user_questions(spec, questions_path: Path, artifacts_dir: Path, mod
         retrieval = dict(index=open_book.index, k=spec.split.context.k_retrieve, grounding=spec.grounding,
                          doc_sources=open_book.doc_sources, open_book=("base", "tuned"))
         intro += " Each is also asked open book through the domain's index and as served (grounding check)."
-    return run_evaluation({"base": base, "tuned": tuned}, tokenizer, rows, config, out_dir,
-                          f"{spec.name}: {questions_path.name}", chunk_texts=texts, judge=judge,
-                          judge_skipped=judge_skipped, gguf_path=latest.gguf,
-                          gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None,
-                          sources={"base": spec.base_model, "tuned": str(latest.path)}, intro=intro,
-                          answerers=answerers, notes=notes, **retrieval)
+    return run_evaluation(EvaluationRequest(
+        {"base": base, "tuned": tuned}, tokenizer, rows, config, out_dir, f"{spec.name}: {questions_path.name}",
+        chunk_texts=texts, judge=judge, judge_skipped=judge_skipped, gguf_path=latest.gguf, write_gguf=write_gguf,
+        gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None,
+        sources={"base": spec.base_model, "tuned": str(latest.path)}, intro=intro, answerers=answerers,
+        notes=notes, **retrieval))

@@ -163,20 +163,9 @@ def export_ggufs(model_dir: Path, out_dir: Path, stem: str, quantizations: Seque
     return infos
 
 
-def gguf_architecture(gguf_path: Path) -> str:
-    """`general.architecture` of a GGUF file."""
-    from gguf import GGUFReader
-
-    field = GGUFReader(str(gguf_path)).get_field("general.architecture")
-    return field.contents() if field is not None else "unknown"
-
-
-def open_llama(gguf_path: Path, **kwargs):
-    """llama_cpp.Llama on the file; a file llama.cpp cannot load is refused naming its architecture."""
-    import llama_cpp
-
-    try:
-        return llama_cpp.Llama(model_path=str(gguf_path), verbose=False, **kwargs)
-    except ValueError as exc:
-        raise GgufExportError(f"llama.cpp (llama-cpp-python {llama_cpp.__version__}) cannot load {gguf_path.name}, "
-                              f"architecture {gguf_architecture(gguf_path)!r}: {exc}") from exc
+def write_temporary_gguf(model, tokenizer, qtype: str, workdir: Path) -> Path:
+    """The in-memory model saved as safetensors and exported as one GGUF (for timing; the export writes its own)."""
+    model_dir = workdir / "hf"
+    model.save_pretrained(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    return export_ggufs(model_dir, workdir, "latency", [qtype])[qtype].path

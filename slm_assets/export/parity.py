@@ -29,6 +29,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slm_assets.generation import templated_prompts
+from slm_assets.llama_models import context_size, open_llama
+
 log = logging.getLogger(__name__)
 
 
@@ -50,7 +53,6 @@ DEFAULT_TOLERANCES = {
     "q5_k_m": Tolerance(max_logit_diff=6.0, min_forced_top1=0.75, min_greedy_match=0.0, min_top1=0.6),
     "q4_k_m": Tolerance(max_logit_diff=6.0, min_forced_top1=0.75, min_greedy_match=0.0, min_top1=0.6),
 }
-
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,6 @@ def gguf_qtype(gguf_path: Path) -> str:
 
 def _open_gguf(gguf_path: Path, n_ctx: int, logits_all: bool = True):
     import llama_cpp
-
-    from slm_assets.export.gguf import open_llama
 
     # F32 KV cache: llama.cpp's default F16 cache adds its own rounding, and this check is about
     # the file. logits_all keeps every position's logits in `Llama.scores`.
@@ -164,74 +164,63 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def check_parity(
-    model_dir: Path,
-    gguf_path: Path,
-    prompts: list[str],
-    max_new_tokens: int = 16,
-    tolerance: float | None = None,
-) -> ParityReport:
-    """Compare the GGUF with the HF model on chat-formatted prompts; `tolerance` overrides the
-    qtype's default max |logit diff| (the greedy and tokenizer requirements stay)."""
-    import numpy as np
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+@dataclass(frozen=True)
+class DecodeTiming:
+    """Greedy decode steps after the prompt and their seconds, per runtime, for the tokens/s figures."""
 
-    if not prompts:
-        raise ValueError("check_parity needs at least one prompt")
+    hf_steps: int = 0
+    hf_seconds: float = 0.0
+    gguf_steps: int = 0
+    gguf_seconds: float = 0.0
+
+    def __add__(self, other: "DecodeTiming") -> "DecodeTiming":
+        return DecodeTiming(self.hf_steps + other.hf_steps, self.hf_seconds + other.hf_seconds,
+                            self.gguf_steps + other.gguf_steps, self.gguf_seconds + other.gguf_seconds)
+
+
+def qtype_tolerance(gguf_path: Path) -> tuple[str, Tolerance]:
     qtype = gguf_qtype(gguf_path)
     limits = DEFAULT_TOLERANCES.get(qtype)
     if limits is None:
         raise ValueError(f"no default tolerance for GGUF file type {qtype!r}")
-    max_diff_allowed = limits.max_logit_diff if tolerance is None else tolerance
+    return qtype, limits
 
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
-    eos = model.generation_config.eos_token_id
-    stop = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-    if tokenizer.eos_token_id is not None:
-        stop.add(tokenizer.eos_token_id)
 
-    texts = [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-        )
-        for p in prompts
-    ]
+def templated_ids(tokenizer, prompts: list[str]) -> tuple[list[str], list[list[int]]]:
+    """Each prompt as a user message under the HF chat template: (texts, HF token ids)."""
+    texts = templated_prompts(tokenizer, [[{"role": "user", "content": p}] for p in prompts])
     # The template writes any special tokens itself, as HF's chat path does (no extra BOS).
-    hf_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
-    n_ctx = max(len(ids) for ids in hf_ids) + max_new_tokens + 8
-    n_ctx = (n_ctx + 63) // 64 * 64
+    return texts, [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
 
-    llm = _open_gguf(gguf_path, n_ctx)
-    results: list[PromptParity] = []
-    hf_steps = hf_seconds = gguf_steps = gguf_seconds = 0.0
-    try:
-        for prompt, text, ids in zip(prompts, texts, hf_ids, strict=True):
-            gguf_ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-            hf_logits, hf_cont, steps, seconds = _hf_greedy(model, ids, max_new_tokens, stop)
-            hf_steps, hf_seconds = hf_steps + steps, hf_seconds + seconds
-            gg_logits, gg_cont, steps, seconds = _gguf_greedy(llm, ids, max_new_tokens, stop)
-            gguf_steps, gguf_seconds = gguf_steps + steps, gguf_seconds + seconds
-            forced = _gguf_forced_choices(llm, ids, hf_cont)
-            results.append(
-                PromptParity(
-                    prompt=prompt,
-                    n_prompt_tokens=len(ids),
-                    tokens_match=list(gguf_ids) == list(ids),
-                    max_logit_diff=float(np.max(np.abs(hf_logits - gg_logits))),
-                    top1_match=int(hf_logits.argmax()) == int(gg_logits.argmax()),
-                    hf_continuation=hf_cont,
-                    gguf_continuation=gg_cont,
-                    greedy_match=_common_prefix(hf_cont, gg_cont) / max(len(hf_cont), len(gg_cont)),
-                    forced_top1=sum(a == b for a, b in zip(forced, hf_cont, strict=True)) / len(hf_cont),
-                    hf_text=tokenizer.decode(hf_cont, skip_special_tokens=True),
-                    gguf_text=tokenizer.decode(gg_cont, skip_special_tokens=True),
-                )
-            )
-    finally:
-        llm.close()
 
+def compare_prompt(model, llm, tokenizer, prompt: str, text: str, ids: list[int], max_new_tokens: int,
+                   stop: set[int]) -> tuple[PromptParity, DecodeTiming]:
+    """One prompt on both runtimes: tokenizer agreement, prompt-end logits, free-running and forced greedy."""
+    import numpy as np
+
+    gguf_ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+    hf_logits, hf_cont, hf_steps, hf_seconds = _hf_greedy(model, ids, max_new_tokens, stop)
+    gg_logits, gg_cont, gguf_steps, gguf_seconds = _gguf_greedy(llm, ids, max_new_tokens, stop)
+    forced = _gguf_forced_choices(llm, ids, hf_cont)
+    parity = PromptParity(
+        prompt=prompt,
+        n_prompt_tokens=len(ids),
+        tokens_match=list(gguf_ids) == list(ids),
+        max_logit_diff=float(np.max(np.abs(hf_logits - gg_logits))),
+        top1_match=int(hf_logits.argmax()) == int(gg_logits.argmax()),
+        hf_continuation=hf_cont,
+        gguf_continuation=gg_cont,
+        greedy_match=_common_prefix(hf_cont, gg_cont) / max(len(hf_cont), len(gg_cont)),
+        forced_top1=sum(a == b for a, b in zip(forced, hf_cont, strict=True)) / len(hf_cont),
+        hf_text=tokenizer.decode(hf_cont, skip_special_tokens=True),
+        gguf_text=tokenizer.decode(gg_cont, skip_special_tokens=True),
+    )
+    return parity, DecodeTiming(hf_steps, hf_seconds, gguf_steps, gguf_seconds)
+
+
+def aggregate_parity(qtype: str, results: list[PromptParity], timing: DecodeTiming, limits: Tolerance,
+                     max_diff_allowed: float) -> ParityReport:
+    """The per-prompt comparisons summed up and judged against the qtype's tolerance."""
     max_diff = max(r.max_logit_diff for r in results)
     top1 = sum(r.top1_match for r in results) / len(results)
     matched = sum(_common_prefix(r.hf_continuation, r.gguf_continuation) for r in results)
@@ -247,7 +236,7 @@ def check_parity(
         and forced >= limits.min_forced_top1
         and greedy >= limits.min_greedy_match
     )
-    report = ParityReport(
+    return ParityReport(
         qtype=qtype,
         max_logit_diff=max_diff,
         top1_agreement=top1,
@@ -256,22 +245,49 @@ def check_parity(
         tokens_match=tokens_match,
         tolerance=max_diff_allowed,
         passed=passed,
-        hf_tokens_per_s=hf_steps / hf_seconds if hf_seconds else 0.0,
-        gguf_tokens_per_s=gguf_steps / gguf_seconds if gguf_seconds else 0.0,
+        hf_tokens_per_s=timing.hf_steps / timing.hf_seconds if timing.hf_seconds else 0.0,
+        gguf_tokens_per_s=timing.gguf_steps / timing.gguf_seconds if timing.gguf_seconds else 0.0,
         prompts=results,
     )
-    log.info(
-        "parity %s: max|dlogit| %.2e (limit %.2e), top-1 %.2f, forced top-1 %.2f, greedy %.2f, "
-        "tokens match %s -> %s",
-        qtype,
-        max_diff,
-        max_diff_allowed,
-        top1,
-        forced,
-        greedy,
-        tokens_match,
-        "pass" if passed else "FAIL",
-    )
+
+
+def check_parity(
+    model_dir: Path,
+    gguf_path: Path,
+    prompts: list[str],
+    max_new_tokens: int = 16,
+    tolerance: float | None = None,
+) -> ParityReport:
+    """Compare the GGUF with the HF model on chat-formatted prompts; `tolerance` overrides the
+    qtype's default max |logit diff| (the greedy and tokenizer requirements stay)."""
+    import torch
+
+    from slm_assets.models import end_of_generation_ids, load_causal_lm, load_tokenizer
+
+    if not prompts:
+        raise ValueError("check_parity needs at least one prompt")
+    qtype, limits = qtype_tolerance(gguf_path)
+    max_diff_allowed = limits.max_logit_diff if tolerance is None else tolerance
+    # a local model directory: the cache directory is never used
+    tokenizer = load_tokenizer(str(model_dir), Path(model_dir))
+    model = load_causal_lm(str(model_dir), Path(model_dir), device="cpu", dtype=torch.float32)
+    stop = end_of_generation_ids(model, tokenizer)
+    texts, hf_ids = templated_ids(tokenizer, prompts)
+    llm = _open_gguf(gguf_path, context_size(max(len(ids) for ids in hf_ids), max_new_tokens))
+    results: list[PromptParity] = []
+    timing = DecodeTiming()
+    try:
+        for prompt, text, ids in zip(prompts, texts, hf_ids, strict=True):
+            parity, prompt_timing = compare_prompt(model, llm, tokenizer, prompt, text, ids, max_new_tokens, stop)
+            results.append(parity)
+            timing = timing + prompt_timing
+    finally:
+        llm.close()
+    report = aggregate_parity(qtype, results, timing, limits, max_diff_allowed)
+    log.info("parity %s: max|dlogit| %.2e (limit %.2e), top-1 %.2f, forced top-1 %.2f, greedy %.2f, "
+             "tokens match %s -> %s", qtype, report.max_logit_diff, max_diff_allowed, report.top1_agreement,
+             report.forced_top1_agreement, report.greedy_match_rate, report.tokens_match,
+             "pass" if report.passed else "FAIL")
     return report
 
 

@@ -86,7 +86,7 @@ def document_row(domain: str, data: bytes, parsed: ParsedDocument, info: SourceI
 
 
 def _detected_language(text: str) -> str | None:
-    from slm_assets.process.language import detect_language
+    from slm_assets.text import detect_language
 
     return detect_language(text)[0]
 

@@ -51,24 +51,11 @@ def settings_fingerprint(config: ProcessConfig, tokenizer: str) -> str:
     return hashlib.sha256(f"{config.chunking.model_dump_json()}|{tokenizer}|clean-v1".encode()).hexdigest()[:16]
 
 
-def curate(
-    domain: str,
-    raw_documents: list[dict],
-    config: ProcessConfig,
-    count_tokens: Callable[[list[str]], list[int]],
-    fingerprint: str = "",
-    previous_chunks: dict[str, list[dict]] | None = None,
-) -> CurationResult:
-    """`previous_chunks` (doc_id -> chunk rows made with the same `fingerprint`) are reused as they are:
-    a document's id is the hash of its bytes, so an unchanged document is not chunked again."""
-    previous_chunks = previous_chunks or {}
-    result = CurationResult()
+Reject = Callable[..., None]  # (item id, level, rule, detail="") -> None: records a named rejection
 
-    def reject(item_id: str, level: str, rule: str, detail: str = "") -> None:
-        result.rejections.append({"domain": domain, "item_id": item_id, "level": level, "rule": rule, "detail": detail})
-        result.counts[f"rejected_{level}_{rule}"] += 1
 
-    # 1. clean + document quality + exact duplicates
+def clean_documents(raw_documents: list[dict], config: ProcessConfig, reject: Reject) -> list[tuple[dict, str, list]]:
+    """Step 1: clean, document quality, exact duplicates. (document, clean text, page spans) of those kept."""
     kept: list[tuple[dict, str, list]] = []
     seen_exact: dict[str, str] = {}
     for doc in sorted(raw_documents, key=lambda d: (d["source"], d["doc_id"])):
@@ -84,9 +71,11 @@ def curate(
             continue
         seen_exact[key] = doc["doc_id"]
         kept.append((doc, text, spans))
-    result.counts["documents_in"] = len(raw_documents)
+    return kept
 
-    # 2. near-duplicate documents (keep the first of each cluster)
+
+def drop_near_duplicate_documents(kept: list[tuple[dict, str, list]], config: ProcessConfig, reject: Reject):
+    """Step 2: the first document of each near-duplicate cluster survives; (survivors, their cluster ids)."""
     clusters = near_duplicate_clusters([(d["doc_id"], t) for d, t, _ in kept], config.dedup)
     survivors = []
     for doc, text, spans in kept:
@@ -95,22 +84,22 @@ def curate(
             reject(doc["doc_id"], "document", "near_duplicate", f"cluster {cluster}")
             continue
         survivors.append((doc, text, spans))
-        result.documents.append({
-            "domain": domain, "doc_id": doc["doc_id"], "text": text,
-            "page_spans": json.dumps(spans), "cluster_id": cluster, "config_hash": fingerprint,
-        })
-    result.counts["documents_kept"] = len(survivors)
+    return survivors, clusters
 
-    # 3. chunks, then exact and near-duplicate chunks across the domain
+
+def chunk_candidates(domain: str, survivors: list[tuple[dict, str, list]], config: ProcessConfig,
+                     count_tokens: Callable[[list[str]], list[int]], previous_chunks: dict[str, list[dict]],
+                     counts: Counter) -> list[dict]:
+    """Step 3: every surviving document's chunks, reused unchanged from `previous_chunks` when it has them."""
     candidates = []
     for doc, text, spans in survivors:
         reused = previous_chunks.get(doc["doc_id"])
         if reused:
             candidates += [{k: v for k, v in row.items() if k != "cluster_id"} | {"source": doc["source"]}
                            for row in sorted(reused, key=lambda r: r["chunk_index"])]
-            result.counts["documents_chunks_reused"] += 1
+            counts["documents_chunks_reused"] += 1
             continue
-        result.counts["documents_chunked"] += 1
+        counts["documents_chunked"] += 1
         for chunk in chunk_document(text, spans, count_tokens, config.chunking):
             chunk_text = text[chunk.char_start : chunk.char_end]
             candidates.append({
@@ -121,7 +110,12 @@ def curate(
                 "page_start": chunk.page_start, "page_end": chunk.page_end,
                 "char_start": chunk.char_start, "char_end": chunk.char_end, "source": doc["source"],
             })
-    result.counts["chunks_in"] = len(candidates)
+    return candidates
+
+
+def deduplicate_chunks(candidates: list[dict], config: ProcessConfig, reject: Reject) -> list[dict]:
+    """Step 4: too-short, exact-duplicate and near-duplicate chunks across the domain dropped; the rest kept
+    with their cluster id."""
     seen_chunks: dict[str, str] = {}
     unique = []
     for row in candidates:
@@ -135,12 +129,43 @@ def curate(
         seen_chunks[key] = row["chunk_id"]
         unique.append(row)
     chunk_clusters = near_duplicate_clusters([(r["chunk_id"], r["text"]) for r in unique], config.dedup)
+    kept = []
     for row in unique:
         row["cluster_id"] = chunk_clusters[row["chunk_id"]]
         if row["cluster_id"] != row["chunk_id"]:
             reject(row["chunk_id"], "chunk", "near_duplicate", f"cluster {row['cluster_id']}")
             continue
-        result.chunks.append(row)
+        kept.append(row)
+    return kept
+
+
+def curate(
+    domain: str,
+    raw_documents: list[dict],
+    config: ProcessConfig,
+    count_tokens: Callable[[list[str]], list[int]],
+    fingerprint: str = "",
+    previous_chunks: dict[str, list[dict]] | None = None,
+) -> CurationResult:
+    """`previous_chunks` (doc_id -> chunk rows made with the same `fingerprint`) are reused as they are:
+    a document's id is the hash of its bytes, so an unchanged document is not chunked again."""
+    result = CurationResult()
+
+    def reject(item_id: str, level: str, rule: str, detail: str = "") -> None:
+        result.rejections.append({"domain": domain, "item_id": item_id, "level": level, "rule": rule, "detail": detail})
+        result.counts[f"rejected_{level}_{rule}"] += 1
+
+    kept = clean_documents(raw_documents, config, reject)
+    result.counts["documents_in"] = len(raw_documents)
+    survivors, clusters = drop_near_duplicate_documents(kept, config, reject)
+    result.documents = [{
+        "domain": domain, "doc_id": doc["doc_id"], "text": text, "page_spans": json.dumps(spans),
+        "cluster_id": clusters[doc["doc_id"]], "config_hash": fingerprint,
+    } for doc, text, spans in survivors]
+    result.counts["documents_kept"] = len(survivors)
+    candidates = chunk_candidates(domain, survivors, config, count_tokens, previous_chunks or {}, result.counts)
+    result.counts["chunks_in"] = len(candidates)
+    result.chunks = deduplicate_chunks(candidates, config, reject)
     result.counts["chunks_kept"] = len(result.chunks)
     kept_ids = {c["chunk_id"] for c in result.chunks}
     rejected_per_doc = Counter(r["doc_id"] for r in candidates if r["chunk_id"] not in kept_ids)

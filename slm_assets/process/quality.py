@@ -7,7 +7,7 @@ import re
 from collections import Counter
 
 from slm_assets.process.config import QualityConfig
-from slm_assets.process.language import detect_language
+from slm_assets.text import detect_language
 
 STOPWORDS = frozenset(
     "the be to of and that have with this from they will would there their what about which when make can "

@@ -1,6 +1,7 @@
 """MLflow tracking and registry (SQLite under the warehouse by default)."""
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,6 +36,17 @@ class TrackingResource(dg.ConfigurableResource):
 
     def end_run(self, run_id: str, ok: bool) -> None:
         self.client().set_terminated(run_id, status="FINISHED" if ok else "FAILED")
+
+    @contextmanager
+    def mlflow_run(self, domain: str, run_name: str, tags: dict[str, str]) -> Iterator[str]:
+        """A run's id for the block; the run ends FINISHED when the block completes, FAILED when it raises."""
+        run_id = self.start_run(domain, run_name, tags)
+        ok = False
+        try:
+            yield run_id
+            ok = True
+        finally:
+            self.end_run(run_id, ok)
 
     @contextmanager
     def active_run(self, domain: str, run_name: str, tags: dict[str, str]):

@@ -54,6 +54,63 @@ def route_paths(routes, prefix: str = "") -> list[str]:
     return paths
 
 
+def model_entries(models: dict[str, Backend], settings: ServeSettings):
+    """(name -> ModelEntry, group -> Runner): backends in the same `exclusive_group` share one worker queue."""
+    groups = {name: getattr(backend, "exclusive_group", None) or f"model:{name}" for name, backend in models.items()}
+    workers: dict[str, int] = {}  # a group of batching backends gets one worker per slot of its largest
+    for name, backend in models.items():
+        workers[groups[name]] = max(workers.get(groups[name], 1), getattr(backend, "slots", 1))
+    runners = {group: Runner(group, max_waiting=settings.max_queue, workers=n) for group, n in workers.items()}
+    entries = {name: ModelEntry(name=name, backend=backend, runner=runners[groups[name]])
+               for name, backend in models.items()}
+    return entries, runners
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error as the OpenAI-style body: API errors, invalid requests, HTTP errors."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return JSONResponse(_error_body(request.url.path, exc.status, exc.message, exc.code, exc.type, exc.param),
+                            status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+        message = f"Invalid request: {where + ': ' if where else ''}{first.get('msg', 'malformed body')}"
+        return JSONResponse(_error_body(request.url.path, 422, message, "invalid_request", param=where),
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse(_error_body(request.url.path, exc.status_code, str(exc.detail)),
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+def add_open_routes(app: FastAPI, entries: dict, runners: dict, metrics: ServeMetrics) -> None:
+    """The routes without an API key: health, readiness, Prometheus metrics and the playground page."""
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        ready = app.state.ready and bool(entries) and all(r.alive for r in runners.values())
+        body = {"status": "ready" if ready else "not ready", "models": list(entries)}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus_metrics():
+        content, content_type = metrics.render()
+        return Response(content, media_type=content_type)
+
+    @app.get("/", include_in_schema=False)
+    async def playground():
+        return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-cache"})
+
+
 def create_app(models: dict[str, Backend], settings: ServeSettings | None = None,
                api_keys: ApiKeys | None = None, retriever=None) -> FastAPI:
     """An app serving `models` under their dict keys (e.g. {"base": ..., "slm-ev_charging": ...}).
@@ -65,13 +122,7 @@ def create_app(models: dict[str, Backend], settings: ServeSettings | None = None
     keys = api_keys if api_keys is not None else ApiKeys.from_sources(keys_file=settings.api_keys_file)
     if len(keys) == 0:
         raise ValueError("no API keys configured: set SLM_API_KEYS (comma-separated) or an API keys file")
-    groups = {name: getattr(backend, "exclusive_group", None) or f"model:{name}" for name, backend in models.items()}
-    workers: dict[str, int] = {}  # a group of batching backends gets one worker per slot of its largest
-    for name, backend in models.items():
-        workers[groups[name]] = max(workers.get(groups[name], 1), getattr(backend, "slots", 1))
-    runners = {group: Runner(group, max_waiting=settings.max_queue, workers=n) for group, n in workers.items()}
-    entries = {name: ModelEntry(name=name, backend=backend, runner=runners[groups[name]])
-               for name, backend in models.items()}
+    entries, runners = model_entries(models, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -94,44 +145,8 @@ def create_app(models: dict[str, Backend], settings: ServeSettings | None = None
     for entry in entries.values():
         metrics.model_info.labels(entry.name, entry.version, entry.kind).set(1)
         metrics.watch_model(entry.name, entry.version, entry.runner, entry.backend)
-
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError):
-        return JSONResponse(_error_body(request.url.path, exc.status, exc.message, exc.code, exc.type, exc.param),
-                            status_code=exc.status, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-        message = f"Invalid request: {where + ': ' if where else ''}{first.get('msg', 'malformed body')}"
-        return JSONResponse(_error_body(request.url.path, 422, message, "invalid_request", param=where),
-                            status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException):
-        return JSONResponse(_error_body(request.url.path, exc.status_code, str(exc.detail)),
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
-    @app.get("/healthz")
-    async def healthz():
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz():
-        ready = app.state.ready and bool(entries) and all(r.alive for r in runners.values())
-        body = {"status": "ready" if ready else "not ready", "models": list(entries)}
-        return JSONResponse(body, status_code=200 if ready else 503)
-
-    @app.get("/metrics")
-    async def prometheus_metrics():
-        content, content_type = metrics.render()
-        return Response(content, media_type=content_type)
-
-    @app.get("/", include_in_schema=False)
-    async def playground():
-        return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-cache"})
-
+    add_error_handlers(app)
+    add_open_routes(app, entries, runners, metrics)
     app.include_router(openai_router)
     app.include_router(ollama_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

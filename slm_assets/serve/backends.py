@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from slm_assets.models import end_of_generation_ids
+
 log = logging.getLogger(__name__)
 
 
@@ -99,8 +101,7 @@ class LlamaCppBackend:
                  version: str = "", system_prompt: str | None = None, n_gpu_layers: int = 0,
                  slots: int = DEFAULT_SLOTS) -> None:
         bounded_openmp_spin()
-        from llama_cpp import Llama
-
+        from slm_assets.llama_models import open_llama
         from slm_assets.serve.slots import SlotScheduler
 
         self.gguf_path = Path(gguf_path)
@@ -112,8 +113,8 @@ class LlamaCppBackend:
         # All CPU models share the cores: their schedulers take turns per step (one exclusive group).
         self.exclusive_group = "llama.cpp:gpu" if n_gpu_layers else "cpu"
         # This Llama only holds the weights, tokenizer and metadata; decoding runs in the scheduler's context.
-        self._llm = Llama(model_path=str(self.gguf_path), n_threads=self.n_threads, n_ctx=64, n_batch=64,
-                          n_gpu_layers=n_gpu_layers, verbose=False)
+        self._llm = open_llama(self.gguf_path, n_threads=self.n_threads, n_ctx=64, n_batch=64,
+                               n_gpu_layers=n_gpu_layers)
         self._formatter = self._chat_formatter()
         self._scheduler = SlotScheduler(self._llm, slots, n_ctx, self.n_threads, self.exclusive_group,
                                         name=self.gguf_path.name, adapt_threads=n_threads is None and not n_gpu_layers)
@@ -235,9 +236,7 @@ class TransformersBackend:
 
     def _finish(self, new_ids, max_tokens: int) -> tuple[str, int]:
         """(finish_reason, completion tokens without the end-of-generation token)."""
-        eos = self.model.generation_config.eos_token_id
-        eos = set(eos if isinstance(eos, list) else [eos])
-        if len(new_ids) and int(new_ids[-1]) in eos:
+        if len(new_ids) and int(new_ids[-1]) in end_of_generation_ids(self.model):
             return "stop", len(new_ids) - 1
         return ("length" if len(new_ids) >= max_tokens else "stop"), len(new_ids)
 

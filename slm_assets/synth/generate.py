@@ -28,11 +28,12 @@ from datetime import UTC, datetime
 
 from slm_assets.synth.config import SynthConfig
 from slm_assets.synth.gates import QuestionDeduper, gate_failure
-from slm_assets.synth.limits import TeacherLimits
 from slm_assets.synth.offline_teacher import OfflineTeacher
 from slm_assets.synth.prompts import TEMPLATES, Template
 from slm_assets.synth.records import ChunkForSynth, TeacherResult
-from slm_assets.synth.teachers import LLMTeacher, TeacherError
+from slm_assets.synth.teachers import LLMTeacher
+from slm_assets.teacher_client.client import TeacherError
+from slm_assets.teacher_client.limits import TeacherLimits
 
 log = logging.getLogger(__name__)
 OFFLINE_TEMPLATE = Template("offline-rules", OfflineTeacher.template_version, "mixed", "derived from the text")
@@ -113,6 +114,197 @@ def run_unit(unit: Unit, teacher: OfflineTeacher | LLMTeacher, config: SynthConf
     return result
 
 
+def pair_id(unit: Unit, position: int, question: str) -> str:
+    return hashlib.sha256(f"{unit.key}:{position}:{question}".encode()).hexdigest()[:16]
+
+
+def judge_rejection(result: TeacherResult, position: int) -> str | None:
+    """Why the judge rejects pair `position` (None: accepted, or no judge was asked)."""
+    if result.verdicts is None:
+        return None
+    verdict = result.verdicts.get(position)
+    return None if verdict else ("judge_unsupported" if verdict is False else "judge_no_verdict")
+
+
+def pair_row(domain: str, unit: Unit, result: TeacherResult, pair, qa_id: str, reason: str | None,
+             teacher: dict, seed: int, now: datetime) -> dict:
+    """One `qa_pairs` row; the call's tokens and latency are shared evenly among its pairs.
+    `teacher`: {teacher_provider, teacher_model, temperature}."""
+    n_pairs = max(1, len(result.pairs))
+    return {
+        "domain": domain, "qa_id": qa_id, "status": "accepted" if reason is None else "rejected",
+        "reject_reason": reason, "question": pair.question, "answer": pair.answer,
+        "question_type": pair.question_type, "chunk_id": unit.chunk.chunk_id, "doc_id": unit.chunk.doc_id,
+        "source": unit.chunk.source, "page_start": unit.chunk.page_start,
+        "template_id": unit.template.template_id, "template_version": unit.template.version,
+        **teacher, "seed": seed,
+        "prompt_tokens": result.prompt_tokens // n_pairs, "completion_tokens": result.completion_tokens // n_pairs,
+        "latency_s": result.latency_s / n_pairs, "call_key": unit.key, "created_at": now,
+    }
+
+
+def call_row(domain: str, unit: Unit, result: TeacherResult, now: datetime) -> dict:
+    """One `teacher_calls` row: the unit is done (a later run skips it)."""
+    return {
+        "domain": domain, "call_key": unit.key, "chunk_id": unit.chunk.chunk_id,
+        "status": "invalid" if result.invalid and not result.pairs else "ok",
+        "detail": "; ".join(result.invalid) or None, "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens, "latency_s": result.latency_s, "created_at": now,
+    }
+
+
+def stop_reason(summary: GenerationSummary, config: SynthConfig, halt: str, budget_spent: bool) -> str:
+    if summary.accepted_total >= config.n_pairs:
+        return f"target of {config.n_pairs} accepted pairs reached"
+    if halt:
+        return f"{halt}; {summary.accepted_total}/{config.n_pairs} pairs stored"
+    if budget_spent:
+        return (f"token budget of {config.token_budget} spent after {summary.tokens} "
+                f"tokens; {summary.accepted_total}/{config.n_pairs} pairs stored, run again to continue")
+    return (f"every chunk x template was tried: {summary.accepted_total}/{config.n_pairs} pairs "
+            f"({summary.units_failed} units failed twice and will be retried on the next run)")
+
+
+class QAGeneration:
+    """One run of the loop: the queue of units (fresh, rate-limited, waiting for a retry), the summary, and the
+    handling of each answered or failed call. `run` drives the thread pool."""
+
+    def __init__(self, domain: str, chunks: list[ChunkForSynth], teacher: OfflineTeacher | LLMTeacher,
+                 config: SynthConfig, store: QAStore, limits: TeacherLimits,
+                 progress: Callable[[GenerationSummary], None] | None):
+        self.domain, self.teacher, self.config, self.store = domain, teacher, config, store
+        self.limits, self.progress = limits, progress
+        self.summary = GenerationSummary()
+        self.teacher_columns = {"teacher_provider": teacher.provider, "teacher_model": teacher.model,
+                                "temperature": getattr(teacher, "temperature", 0.0)}
+        templates = [OFFLINE_TEMPLATE] if isinstance(teacher, OfflineTeacher) else TEMPLATES
+        self.fresh = work_units(chunks, templates, config.seed)
+        self.done = store.done_call_keys()
+        self.deduper = QuestionDeduper()
+        self.ready: deque[Unit] = deque()  # units to try again now (rate limited)
+        self.later: list[tuple[float, int, Unit]] = []  # (due, tiebreak, unit): failed once, retried after a pause
+        self.tiebreak = itertools.count()
+        self.halt = ""  # set when the server makes going on pointless
+
+    def load_stored(self) -> None:
+        stored = self.store.accepted()
+        for qa_id, question in stored:
+            self.deduper.add(qa_id, question)
+        self.summary.accepted_total = len(stored)
+
+    def sync_usage(self) -> None:
+        summary = self.summary
+        summary.teacher_requests, summary.prompt_tokens, summary.completion_tokens = self.limits.totals()
+        price_prompt, price_completion = getattr(self.teacher, "usd_per_million", (0.0, 0.0))
+        summary.estimated_cost_usd = (summary.prompt_tokens * price_prompt
+                                      + summary.completion_tokens * price_completion) / 1e6
+
+    def rejection(self, unit: Unit, result: TeacherResult, position: int, pair) -> str | None:
+        """Why a pair is rejected: a lexical gate, the judge, a near-duplicate question, or the target reached."""
+        reason = gate_failure(pair, unit.chunk.text, self.config) or judge_rejection(result, position)
+        if reason is None and (dup := self.deduper.duplicate_of(pair.question)):
+            reason = f"near_duplicate_question (of {dup})"
+        if reason is None and self.summary.accepted_total >= self.config.n_pairs:
+            reason = "target_reached"
+        return reason
+
+    def count(self, qa_id: str, pair, reason: str | None) -> None:
+        summary = self.summary
+        if reason is None:
+            summary.accepted_total += 1
+            summary.accepted_new += 1
+            summary.question_types[pair.question_type] += 1
+            self.deduper.add(qa_id, pair.question)
+        else:
+            summary.rejected_new += 1
+            summary.reject_reasons[reason.split(" ")[0]] += 1
+
+    def handle(self, unit: Unit, result: TeacherResult) -> None:
+        """Gate, deduplicate, count and store one answered call (on the calling thread, one at a time)."""
+        now = datetime.now(UTC).replace(tzinfo=None)
+        self.summary.calls_made += 1
+        self.summary.judge_calls += bool(result.verdicts)  # empty: nothing passed the gates, no call made
+        rows = []
+        for position, pair in enumerate(result.pairs):
+            qa_id = pair_id(unit, position, pair.question)
+            reason = self.rejection(unit, result, position, pair)
+            self.count(qa_id, pair, reason)
+            rows.append(pair_row(self.domain, unit, result, pair, qa_id, reason, self.teacher_columns,
+                                 self.config.seed, now))
+        self.store.record(call_row(self.domain, unit, result, now), rows)
+        self.sync_usage()
+        if self.progress:
+            self.progress(self.summary)
+
+    def budget_spent(self) -> bool:
+        return self.config.token_budget is not None and sum(self.limits.totals()[1:]) >= self.config.token_budget
+
+    def go_on(self) -> bool:
+        return not self.halt and self.summary.accepted_total < self.config.n_pairs and not self.budget_spent()
+
+    def next_unit(self) -> Unit | None:
+        now = time.monotonic()
+        while self.later and self.later[0][0] <= now:
+            self.ready.append(heapq.heappop(self.later)[2])
+        if self.ready:
+            return self.ready.popleft()
+        for chunk, template in self.fresh:
+            key = call_key(self.domain, chunk, template, self.teacher.provider, self.teacher.model)
+            if key in self.done:
+                self.summary.calls_skipped += 1
+                continue
+            return Unit(chunk, template, key)
+        return None
+
+    def failed(self, unit: Unit, exc: Exception) -> None:
+        """A rate limit pauses every call and requeues the unit; another failure retries it once, later."""
+        config, summary = self.config, self.summary
+        if isinstance(exc, TeacherError) and exc.status == 429:
+            pause = exc.retry_after if exc.retry_after is not None else config.retry_pause_s
+            if pause > config.max_rate_limit_pause_s or summary.rate_limit_pauses >= config.max_rate_limit_pauses:
+                self.halt = (f"rate limited: the server asked for {pause:.0f} s more "
+                             f"({summary.rate_limit_pauses} pauses so far); run again later")
+                return
+            summary.rate_limit_pauses += 1
+            summary.rate_limit_paused_s += pause
+            log.warning("rate limited after the client's retries: pausing every call for %.1f s", pause)
+            self.limits.pause(pause)
+            self.ready.append(unit)
+            return
+        summary.call_errors += 1
+        unit.failures += 1
+        log.warning("teacher call for chunk %s failed (%d): %s", unit.chunk.chunk_id, unit.failures, exc)
+        if unit.failures == 1:
+            summary.units_retried += 1
+            heapq.heappush(self.later, (time.monotonic() + config.retry_pause_s, next(self.tiebreak), unit))
+        else:  # not stored as done: the next run tries it again
+            summary.units_failed += 1
+
+    def run(self, concurrency: int) -> None:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            pending: dict[Future, Unit] = {}
+            while True:
+                while self.go_on() and len(pending) < concurrency and (unit := self.next_unit()) is not None:
+                    pending[pool.submit(run_unit, unit, self.teacher, self.config, self.limits)] = unit
+                if not pending:
+                    if self.go_on() and self.later:  # only retries left: wait for the first to fall due
+                        time.sleep(max(0.0, self.later[0][0] - time.monotonic()))
+                        continue
+                    break
+                # wake for a retry falling due only when a worker is free to take it (else: no busy loop)
+                free = len(pending) < concurrency and self.go_on()
+                timeout = max(0.0, self.later[0][0] - time.monotonic()) if self.later and free else None
+                finished, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    unit = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except (TeacherError, TimeoutError, OSError) as exc:
+                        self.failed(unit, exc)
+                        continue
+                    self.handle(unit, result)
+
+
 def generate_qa(
     domain: str,
     chunks: list[ChunkForSynth],
@@ -126,157 +318,15 @@ def generate_qa(
     """Generate until `config.n_pairs` pairs are accepted (stored ones count), the corpus runs out, the
     token budget is spent or the server keeps refusing. `limits` defaults to the config's per-minute limits."""
     started = time.monotonic()
-    summary = GenerationSummary()
     limits = limits or TeacherLimits.per_minute(config.requests_per_minute, config.tokens_per_minute)
-    provider, model = teacher.provider, teacher.model
-    temperature = getattr(teacher, "temperature", 0.0)
-    templates = [OFFLINE_TEMPLATE] if isinstance(teacher, OfflineTeacher) else TEMPLATES
-    done = store.done_call_keys()
-    deduper = QuestionDeduper()
-    stored = store.accepted()
-    for qa_id, question in stored:
-        deduper.add(qa_id, question)
-    summary.accepted_total = len(stored)
+    generation = QAGeneration(domain, chunks, teacher, config, store, limits, progress)
+    generation.load_stored()
+    summary = generation.summary
     if summary.accepted_total >= config.n_pairs:
         summary.stopped_because = "target already reached by stored pairs"
         return summary
-
-    def sync_usage() -> None:
-        summary.teacher_requests, summary.prompt_tokens, summary.completion_tokens = limits.totals()
-        price_prompt, price_completion = getattr(teacher, "usd_per_million", (0.0, 0.0))
-        summary.estimated_cost_usd = (summary.prompt_tokens * price_prompt
-                                      + summary.completion_tokens * price_completion) / 1e6
-
-    def handle(unit: Unit, result: TeacherResult) -> None:
-        now = datetime.now(UTC).replace(tzinfo=None)
-        summary.calls_made += 1
-        summary.judge_calls += bool(result.verdicts)  # empty: nothing passed the gates, no call made
-        rows = []
-        n_pairs = max(1, len(result.pairs))
-        for position, pair in enumerate(result.pairs):
-            qa_id = hashlib.sha256(f"{unit.key}:{position}:{pair.question}".encode()).hexdigest()[:16]
-            reason = gate_failure(pair, unit.chunk.text, config)
-            if reason is None and result.verdicts is not None:
-                verdict = result.verdicts.get(position)
-                reason = None if verdict else ("judge_unsupported" if verdict is False else "judge_no_verdict")
-            if reason is None and (dup := deduper.duplicate_of(pair.question)):
-                reason = f"near_duplicate_question (of {dup})"
-            if reason is None and summary.accepted_total >= config.n_pairs:
-                reason = "target_reached"
-            if reason is None:
-                summary.accepted_total += 1
-                summary.accepted_new += 1
-                summary.question_types[pair.question_type] += 1
-                deduper.add(qa_id, pair.question)
-            else:
-                summary.rejected_new += 1
-                summary.reject_reasons[reason.split(" ")[0]] += 1
-            rows.append({
-                "domain": domain, "qa_id": qa_id, "status": "accepted" if reason is None else "rejected",
-                "reject_reason": reason, "question": pair.question, "answer": pair.answer,
-                "question_type": pair.question_type, "chunk_id": unit.chunk.chunk_id, "doc_id": unit.chunk.doc_id,
-                "source": unit.chunk.source, "page_start": unit.chunk.page_start,
-                "template_id": unit.template.template_id, "template_version": unit.template.version,
-                "teacher_provider": provider, "teacher_model": model, "temperature": temperature, "seed": config.seed,
-                "prompt_tokens": result.prompt_tokens // n_pairs, "completion_tokens": result.completion_tokens // n_pairs,
-                "latency_s": result.latency_s / n_pairs, "call_key": unit.key, "created_at": now,
-            })
-        call_row = {
-            "domain": domain, "call_key": unit.key, "chunk_id": unit.chunk.chunk_id,
-            "status": "invalid" if result.invalid and not result.pairs else "ok",
-            "detail": "; ".join(result.invalid) or None, "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens, "latency_s": result.latency_s, "created_at": now,
-        }
-        store.record(call_row, rows)
-        sync_usage()
-        if progress:
-            progress(summary)
-
-    def budget_spent() -> bool:
-        return config.token_budget is not None and sum(limits.totals()[1:]) >= config.token_budget
-
-    fresh = work_units(chunks, templates, config.seed)
-    ready: deque[Unit] = deque()  # units to try again now (rate limited)
-    later: list[tuple[float, int, Unit]] = []  # (due, tiebreak, unit): failed once, retried after a pause
-    tiebreak = itertools.count()
-    halt = ""  # set when the server makes going on pointless
-
-    def next_unit() -> Unit | None:
-        now = time.monotonic()
-        while later and later[0][0] <= now:
-            ready.append(heapq.heappop(later)[2])
-        if ready:
-            return ready.popleft()
-        for chunk, template in fresh:
-            key = call_key(domain, chunk, template, provider, model)
-            if key in done:
-                summary.calls_skipped += 1
-                continue
-            return Unit(chunk, template, key)
-        return None
-
-    def failed(unit: Unit, exc: Exception) -> None:
-        nonlocal halt
-        if isinstance(exc, TeacherError) and exc.status == 429:
-            pause = exc.retry_after if exc.retry_after is not None else config.retry_pause_s
-            if pause > config.max_rate_limit_pause_s or summary.rate_limit_pauses >= config.max_rate_limit_pauses:
-                halt = (f"rate limited: the server asked for {pause:.0f} s more "
-                        f"({summary.rate_limit_pauses} pauses so far); run again later")
-                return
-            summary.rate_limit_pauses += 1
-            summary.rate_limit_paused_s += pause
-            log.warning("rate limited after the client's retries: pausing every call for %.1f s", pause)
-            limits.pause(pause)
-            ready.append(unit)
-            return
-        summary.call_errors += 1
-        unit.failures += 1
-        log.warning("teacher call for chunk %s failed (%d): %s", unit.chunk.chunk_id, unit.failures, exc)
-        if unit.failures == 1:
-            summary.units_retried += 1
-            heapq.heappush(later, (time.monotonic() + config.retry_pause_s, next(tiebreak), unit))
-        else:  # not stored as done: the next run tries it again
-            summary.units_failed += 1
-
-    def go_on() -> bool:
-        return not halt and summary.accepted_total < config.n_pairs and not budget_spent()
-
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        pending: dict[Future, Unit] = {}
-        while True:
-            while go_on() and len(pending) < concurrency and (unit := next_unit()) is not None:
-                pending[pool.submit(run_unit, unit, teacher, config, limits)] = unit
-            if not pending:
-                if go_on() and later:  # only retries left: wait for the first to fall due
-                    time.sleep(max(0.0, later[0][0] - time.monotonic()))
-                    continue
-                break
-            # wake for a retry falling due only when a worker is free to take it (else: no busy loop)
-            free = len(pending) < concurrency and go_on()
-            timeout = max(0.0, later[0][0] - time.monotonic()) if later and free else None
-            finished, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-            for future in finished:
-                unit = pending.pop(future)
-                try:
-                    result = future.result()
-                except (TeacherError, TimeoutError, OSError) as exc:
-                    failed(unit, exc)
-                    continue
-                handle(unit, result)
-    sync_usage()
+    generation.run(concurrency)
+    generation.sync_usage()
     summary.wall_s = time.monotonic() - started
-    if summary.accepted_total >= config.n_pairs:
-        summary.stopped_because = f"target of {config.n_pairs} accepted pairs reached"
-    elif halt:
-        summary.stopped_because = f"{halt}; {summary.accepted_total}/{config.n_pairs} pairs stored"
-    elif budget_spent():
-        summary.stopped_because = (
-            f"token budget of {config.token_budget} spent after {summary.tokens} "
-            f"tokens; {summary.accepted_total}/{config.n_pairs} pairs stored, run again to continue"
-        )
-    else:
-        summary.stopped_because = (
-            f"every chunk x template was tried: {summary.accepted_total}/{config.n_pairs} pairs "
-            f"({summary.units_failed} units failed twice and will be retried on the next run)"
-        )
+    summary.stopped_because = stop_reason(summary, config, generation.halt, generation.budget_spent())
     return summary

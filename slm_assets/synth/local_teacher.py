@@ -9,7 +9,8 @@ Generation is serialised with a lock: one model, and threads would only contend 
 import threading
 from pathlib import Path
 
-from slm_assets.synth.teachers import LLMTeacher, TeacherError
+from slm_assets.synth.teachers import LLMTeacher
+from slm_assets.teacher_client.client import TeacherError
 
 
 class LocalTeacher(LLMTeacher):

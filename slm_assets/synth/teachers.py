@@ -1,9 +1,8 @@
-"""LLM teachers: the shared prompt -> parse -> repair -> judge logic, and the chat-completions clients
-(Groq through the `groq` client, OpenAI-compatible servers through `openai`). The local transformers
+"""LLM teachers: the shared prompt -> parse -> repair -> judge logic over a teacher client
+(`slm_assets.teacher_client`: the call path and the chat-completions clients). The local transformers
 teacher in local_teacher.py shares the same logic.
 """
 
-import email.utils
 import json
 import logging
 import re
@@ -11,7 +10,6 @@ import time
 
 from pydantic import ValidationError
 
-from slm_assets.synth.limits import TeacherLimits
 from slm_assets.synth.prompts import (
     Template,
     build_messages,
@@ -20,38 +18,11 @@ from slm_assets.synth.prompts import (
     repair_messages,
 )
 from slm_assets.synth.records import ChunkForSynth, QABatch, QAPair, TeacherResult, VerdictBatch
+from slm_assets.teacher_client.client import ChatClient, TeacherClient, chat_completions_client
+from slm_assets.teacher_client.limits import TeacherLimits
 
 log = logging.getLogger(__name__)
 FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
-
-
-class TeacherError(RuntimeError):
-    """A teacher call that failed after the client's own retries (rate limit, server error, timeout).
-
-    `status` is the HTTP status when there was one (429: rate limited) and `retry_after` the seconds
-    the server asked to wait, when it said.
-    """
-
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.status, self.retry_after = status, retry_after
-
-
-def retry_after_s(headers) -> float | None:
-    """Seconds from `retry-after-ms` or `retry-after` (seconds or an HTTP date), as the clients read them."""
-    if headers is None:
-        return None
-    try:
-        return float(headers.get("retry-after-ms")) / 1000
-    except (TypeError, ValueError):
-        pass
-    value = headers.get("retry-after")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        pass
-    parsed = email.utils.parsedate_tz(value) if value else None
-    return max(0.0, email.utils.mktime_tz(parsed) - time.time()) if parsed else None
 
 
 def _json_object(content: str) -> dict:
@@ -77,7 +48,7 @@ def parse_verdicts(content: str, n_pairs: int) -> list[bool | None]:
     return [by_id.get(i) for i in range(1, n_pairs + 1)]
 
 
-class LLMTeacher:
+class LLMTeacher(TeacherClient):
     """Prompting, parsing, one repair round and the optional judge; subclasses supply `_complete`."""
 
     provider: str
@@ -88,29 +59,17 @@ class LLMTeacher:
     seed: int
     usd_per_million: tuple[float, float] = (0.0, 0.0)  # (prompt, completion) for the cost estimate
 
-    def _complete(self, messages: list[dict], max_tokens: int) -> tuple[str, int, int]:
-        """(content, prompt tokens, completion tokens); raises TeacherError."""
-        raise NotImplementedError
-
-    def _call(self, messages: list[dict], limits: TeacherLimits | None, max_tokens: int) -> tuple[str, int, int]:
-        # a failed call keeps its estimated reservation in the window: the server may have counted it
-        ticket = limits.before(messages, max_tokens) if limits else None
-        content, prompt_tokens, completion_tokens = self._complete(messages, max_tokens)
-        if limits:
-            limits.after(ticket, prompt_tokens, completion_tokens, max_tokens)
-        return content, prompt_tokens, completion_tokens
-
     def generate(self, chunk: ChunkForSynth, template: Template, n_pairs: int,
                  limits: TeacherLimits | None = None) -> TeacherResult:
         messages = build_messages(self.topic, chunk, template, n_pairs, self.seed)
         started = time.perf_counter()
-        content, prompt_tokens, completion_tokens = self._call(messages, limits, self.max_tokens)
+        content, prompt_tokens, completion_tokens = self.call(messages, limits, self.max_tokens)
         result = TeacherResult(pairs=[], prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         try:
             result.pairs = parse_batch(content).pairs
         except (ValueError, ValidationError) as exc:
             result.invalid.append(f"invalid JSON: {str(exc)[:300]}")
-            content2, p2, c2 = self._call(repair_messages(messages, content, str(exc)), limits, self.max_tokens)
+            content2, p2, c2 = self.call(repair_messages(messages, content, str(exc)), limits, self.max_tokens)
             result.prompt_tokens += p2
             result.completion_tokens += c2
             try:
@@ -126,52 +85,16 @@ class LLMTeacher:
               limits: TeacherLimits | None = None) -> tuple[list[bool | None], int, int]:
         """Is each pair supported by the chunk? (verdicts, prompt tokens, completion tokens)."""
         max_tokens = min(self.max_tokens, judge_max_tokens(len(pairs)))
-        content, prompt_tokens, completion_tokens = self._call(judge_messages(chunk, pairs), limits, max_tokens)
+        content, prompt_tokens, completion_tokens = self.call(judge_messages(chunk, pairs), limits, max_tokens)
         return parse_verdicts(content, len(pairs)), prompt_tokens, completion_tokens
 
 
-class ChatTeacher(LLMTeacher):
-    """A teacher reached through a chat-completions client (groq.Groq or openai.OpenAI share the API)."""
-
-    def __init__(self, provider: str, client, model: str, topic: str, temperature: float, max_tokens: int, seed: int,
-                 usd_per_million: tuple[float, float] = (0.0, 0.0)):
-        self.provider, self.client, self.model = provider, client, model
-        self.topic, self.temperature, self.max_tokens, self.seed = topic, temperature, max_tokens, seed
-        self.usd_per_million = usd_per_million
-
-    def _complete(self, messages: list[dict], max_tokens: int) -> tuple[str, int, int]:
-        kwargs = dict(model=self.model, messages=messages, temperature=self.temperature, max_tokens=max_tokens)
-        if self.provider != "groq":
-            kwargs["seed"] = self.seed
-        try:
-            response = self.client.chat.completions.create(**kwargs)
-        except Exception as exc:  # the clients raise their own typed errors; keep the name, status, retry-after
-            status = getattr(exc, "status_code", None)
-            response = getattr(exc, "response", None)
-            raise TeacherError(
-                f"{self.provider} {self.model}: {type(exc).__name__} (status {status}): {exc}",
-                status=status, retry_after=retry_after_s(getattr(response, "headers", None)),
-            ) from exc
-        usage = getattr(response, "usage", None)
-        content = response.choices[0].message.content or ""
-        return content, getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0
+class ChatTeacher(LLMTeacher, ChatClient):
+    """The question-writing teacher over a chat-completions client (ChatClient's call, LLMTeacher's prompts)."""
 
 
 def make_chat_teacher(provider: str, model: str, api_key: str | None, base_url: str | None, topic: str,
                       temperature: float, max_tokens: int, timeout_s: float, max_retries: int, seed: int,
                       usd_per_million: tuple[float, float] = (0.0, 0.0)) -> ChatTeacher:
-    if provider == "groq":
-        from groq import Groq
-
-        if not api_key:
-            raise TeacherError("the groq teacher needs GROQ_API_KEY (environment or .env)")
-        client = Groq(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries)
-    elif provider == "openai":
-        from openai import OpenAI
-
-        if not base_url:
-            raise TeacherError("the openai teacher needs base_url (e.g. http://127.0.0.1:11434/v1 for Ollama)")
-        client = OpenAI(api_key=api_key or "not-needed", base_url=base_url, timeout=timeout_s, max_retries=max_retries)
-    else:
-        raise ValueError(f"unknown chat teacher provider {provider!r}")
+    client = chat_completions_client(provider, api_key, base_url, timeout_s, max_retries)
     return ChatTeacher(provider, client, model, topic, temperature, max_tokens, seed, usd_per_million)

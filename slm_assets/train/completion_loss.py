@@ -19,7 +19,8 @@ This module imports torch and TRL: import it inside the training functions that 
 import torch
 from trl import SFTTrainer
 
-IGNORE = -100
+from slm_assets.losses import body_and_head, completion_rows, plain_head_scaled
+
 # (tokens x vocabulary) elements per chunk of logits: 2**25 fp32 values = 128 MiB (682 tokens for V = 49152)
 CHUNK_ELEMENTS = 2**25
 
@@ -68,14 +69,6 @@ class _ChunkedHeadCrossEntropy(torch.autograd.Function):
         return grads[0], grads[1], grads[2], None, None
 
 
-def completion_rows(hidden, labels):
-    """Hidden states that predict a completion token, and those tokens: hidden (B, T, H), labels (B, T) ->
-    (N, H), (N,). Position t predicts token t + 1."""
-    shifted = labels[:, 1:]  # (B, T-1)
-    keep = shifted != IGNORE
-    return hidden[:, :-1][keep], shifted[keep]
-
-
 def head_cross_entropy_sum(hidden_rows, targets, head: torch.nn.Linear):
     """Summed cross-entropy over rows (N, H) through the LM head, chunked so that at most CHUNK_ELEMENTS logits
     exist at once."""
@@ -90,33 +83,6 @@ def completion_loss(hidden, labels, head: torch.nn.Linear, num_items_in_batch=No
     count = targets.numel() if num_items_in_batch is None else num_items_in_batch
     # a batch without completion tokens gives a differentiable zero, not 0 / 0
     return head_cross_entropy_sum(rows, targets, head) / torch.as_tensor(count).clamp(min=1)
-
-
-def plain_head_scaled(config) -> bool:
-    """True when the head is a plain projection (no logit scaling or soft-capping), which this loss assumes."""
-    text = config.get_text_config()
-    scale = next((getattr(text, name) for name in ("logit_scale", "output_multiplier", "lm_head_multiplier",
-                                                   "logits_scaling") if getattr(text, name, None) is not None), 1.0)
-    return getattr(text, "final_logit_softcapping", None) is None and scale == 1.0
-
-
-def body_and_head(model):
-    """(decoder body, LM head) of a causal LM, through PEFT's wrapper (its LoRA layers live inside the body)."""
-    if hasattr(model, "get_base_model"):
-        model = model.get_base_model()
-    return model.base_model, model.get_output_embeddings()
-
-
-def answer_logits(model, input_ids, attention_mask, labels):
-    """Logits (N, V) only at positions that predict an answer token, and those tokens (N,): the body runs on the
-    whole batch (B, T), the head on N rows. Models whose head scales or soft-caps its logits take the full path."""
-    if not plain_head_scaled(model.config):
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
-        return completion_rows(logits, labels)
-    body, head = body_and_head(model)
-    hidden = body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state  # (B, T, H)
-    rows, targets = completion_rows(hidden, labels)
-    return head(rows), targets
 
 
 class CompletionSFTTrainer(SFTTrainer):

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from slm_assets.models import load_tokenizer, load_tuned_model, pick_device, resolve_model
+from slm_assets.losses import answer_logits, answer_loss, completion_rows, encode_chat, pad_batch
+from slm_assets.models import load_causal_lm, load_tokenizer, load_tuned_model, pick_device
 from slm_assets.storage import replaced_atomically
-from slm_assets.train.chat_tokens import encode_chat, pad_batch
 from slm_assets.train.config import DistillConfig
 from slm_assets.train.lora import peft_lora_config
 from slm_assets.train.sft_data import read_split
@@ -75,8 +75,6 @@ def rows_kl(teacher_rows, student_rows, temperature: float):
 
 def masked_kl(teacher_logits, student_logits, labels, temperature: float):
     """`rows_kl` over the answer positions of full logits (B, T, V); labels (B, T)."""
-    from slm_assets.train.completion_loss import completion_rows
-
     return rows_kl(completion_rows(teacher_logits, labels)[0], completion_rows(student_logits, labels)[0], temperature)
 
 
@@ -84,27 +82,83 @@ def masked_ce(logits, labels):
     """Mean CE over answer positions of full logits (B, T, V)."""
     import torch.nn.functional as F
 
-    from slm_assets.train.completion_loss import completion_rows
-
     return F.cross_entropy(*completion_rows(logits, labels))
 
 
-def answer_loss(model, examples, pad_id: int, device: str, batch_size: int = 8) -> float:
-    """Token-weighted mean CE over answer tokens (perplexity = exp of it); the head runs on answer positions only."""
+def load_teacher_and_student(base_model: str, cache_dir: Path, lora_adapter_dir: Path, config: DistillConfig,
+                             tokenizer, device: str):
+    """(teacher, its name, student): the teacher in eval mode, the student a trainable LoRA on base."""
+    import torch
+    from peft import get_peft_model
+
+    if config.teacher_model:
+        teacher_name = config.teacher_model
+        teacher = load_causal_lm(config.teacher_model, cache_dir, device, dtype="auto")  # the checkpoint's dtype
+    else:
+        teacher_name = f"lora_adapter merged ({lora_adapter_dir})"
+        teacher = load_tuned_model(base_model, cache_dir, lora_adapter_dir, device)
+    if teacher.config.vocab_size != len(tokenizer) and teacher.config.vocab_size < len(tokenizer):
+        raise ValueError(f"teacher {teacher_name} vocabulary ({teacher.config.vocab_size}) does not cover the student's")
+    base = load_causal_lm(base_model, cache_dir, "cpu", dtype=torch.float32)  # moved to `device` with its adapter
+    if config.student_init == "lora_adapter":
+        from peft import PeftModel
+
+        student = PeftModel.from_pretrained(base, str(lora_adapter_dir), is_trainable=True).to(device)
+    else:
+        student = get_peft_model(base, peft_lora_config(config.lora)).to(device)
+    return teacher, teacher_name, student
+
+
+def distill_loss(student, teacher, domain_batch, general_batch, config: DistillConfig):
+    """(loss, ce, kl to the teacher, kl to base) of one step; batches are (input_ids, mask, labels), (B, T) each."""
     import torch
     import torch.nn.functional as F
 
-    from slm_assets.train.completion_loss import answer_logits
-
-    total, count = 0.0, 0
-    model.eval()
+    ids, mask, labels = domain_batch
+    # logits only at answer positions (N, V): prompt and padding rows never reach the head
+    student_rows, targets = answer_logits(student, ids, mask, labels)
     with torch.no_grad():
-        for i in range(0, len(examples), batch_size):
-            ids, mask, labels = (t.to(device) for t in pad_batch(examples[i : i + batch_size], pad_id))
-            rows, targets = answer_logits(model, ids, mask, labels)  # (N, V), (N,)
-            total += float(F.cross_entropy(rows, targets, reduction="sum"))
-            count += targets.numel()
-    return total / max(1, count)
+        teacher_rows, _ = answer_logits(teacher, ids, mask, labels)
+    ce = F.cross_entropy(student_rows, targets)
+    kl_teacher = rows_kl(teacher_rows, student_rows, config.temperature)
+
+    g_ids, g_mask, g_labels = general_batch
+    with torch.no_grad(), student.disable_adapter():
+        base_rows, _ = answer_logits(student, g_ids, g_mask, g_labels)
+    kl_base = rows_kl(base_rows, answer_logits(student, g_ids, g_mask, g_labels)[0], config.temperature)
+    loss = config.ce_weight * ce + config.teacher_kl_weight * kl_teacher + config.base_kl_weight * kl_base
+    return loss, ce, kl_teacher, kl_base
+
+
+def train_student(student, teacher, domain_train, general_train, pad_id: int, device: str, config: DistillConfig,
+                  sink: Callable[[int, dict], None] | None) -> list[dict]:
+    """`config.max_steps` optimizer steps; one record per step (losses and learning rate)."""
+    import torch
+    from transformers import get_cosine_schedule_with_warmup
+
+    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=config.learning_rate)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, max(1, config.max_steps // 20), config.max_steps)
+    rng = random.Random(config.seed)
+    history: list[dict] = []
+    student.train()
+    for step in range(1, config.max_steps + 1):
+        domain_batch = tuple(t.to(device) for t in pad_batch(
+            rng.sample(domain_train, min(config.per_device_batch_size, len(domain_train))), pad_id))
+        general_batch = tuple(t.to(device) for t in pad_batch(
+            rng.sample(general_train, min(4, len(general_train))), pad_id))
+        loss, ce, kl_teacher, kl_base = distill_loss(student, teacher, domain_batch, general_batch, config)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        record = {"step": step, "loss": float(loss.detach()), "ce": float(ce.detach()),
+                  "kl_teacher": float(kl_teacher.detach()), "kl_base": float(kl_base.detach()),
+                  "learning_rate": scheduler.get_last_lr()[0]}
+        history.append(record)
+        if sink:
+            sink(step, {k: v for k, v in record.items() if k != "step"})
+    return history
 
 
 def distill(
@@ -119,32 +173,13 @@ def distill(
     import math
 
     import torch
-    import torch.nn.functional as F
-    from peft import get_peft_model
-    from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
-
-    from slm_assets.train.completion_loss import answer_logits
 
     torch.manual_seed(config.seed)
     device = pick_device()
     tokenizer = load_tokenizer(base_model, cache_dir)
     pad_id = tokenizer.pad_token_id
-    if config.teacher_model:
-        teacher_name = config.teacher_model
-        teacher = AutoModelForCausalLM.from_pretrained(resolve_model(config.teacher_model, cache_dir)).to(device).eval()
-    else:
-        teacher_name = f"lora_adapter merged ({lora_adapter_dir})"
-        teacher = load_tuned_model(base_model, cache_dir, lora_adapter_dir, device)
-    if teacher.config.vocab_size != len(tokenizer) and teacher.config.vocab_size < len(tokenizer):
-        raise ValueError(f"teacher {teacher_name} vocabulary ({teacher.config.vocab_size}) does not cover the student's")
-    base = AutoModelForCausalLM.from_pretrained(resolve_model(base_model, cache_dir), dtype=torch.float32)
-    if config.student_init == "lora_adapter":
-        from peft import PeftModel
-
-        student = PeftModel.from_pretrained(base, str(lora_adapter_dir), is_trainable=True).to(device)
-    else:
-        student = get_peft_model(base, peft_lora_config(config.lora)).to(device)
-
+    teacher, teacher_name, student = load_teacher_and_student(base_model, cache_dir, lora_adapter_dir, config,
+                                                              tokenizer, device)
     train_rows, val_rows = read_split(dataset_dir, "train"), read_split(dataset_dir, "val")[: config.max_val_examples]
     domain_train = domain_examples(tokenizer, train_rows, config.max_length)
     domain_val = domain_examples(tokenizer, val_rows, config.max_length)
@@ -152,37 +187,8 @@ def distill(
     general_train = general_examples(tokenizer, replay[:28], config.max_length)
     general_eval = general_examples(tokenizer, replay[28:], config.max_length)
 
-    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=config.learning_rate)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, max(1, config.max_steps // 20), config.max_steps)
-    rng = random.Random(config.seed)
-    history: list[dict] = []
     started = time.perf_counter()
-    student.train()
-    for step in range(1, config.max_steps + 1):
-        ids, mask, labels = (t.to(device) for t in pad_batch(rng.sample(domain_train, min(config.per_device_batch_size, len(domain_train))), pad_id))
-        # logits only at answer positions (N, V): prompt and padding rows never reach the head
-        student_rows, targets = answer_logits(student, ids, mask, labels)
-        with torch.no_grad():
-            teacher_rows, _ = answer_logits(teacher, ids, mask, labels)
-        ce = F.cross_entropy(student_rows, targets)
-        kl_teacher = rows_kl(teacher_rows, student_rows, config.temperature)
-
-        g_ids, g_mask, g_labels = (t.to(device) for t in pad_batch(rng.sample(general_train, min(4, len(general_train))), pad_id))
-        with torch.no_grad(), student.disable_adapter():
-            base_rows, _ = answer_logits(student, g_ids, g_mask, g_labels)
-        kl_base = rows_kl(base_rows, answer_logits(student, g_ids, g_mask, g_labels)[0], config.temperature)
-
-        loss = config.ce_weight * ce + config.teacher_kl_weight * kl_teacher + config.base_kl_weight * kl_base
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        record = {"step": step, "loss": float(loss.detach()), "ce": float(ce.detach()), "kl_teacher": float(kl_teacher.detach()),
-                  "kl_base": float(kl_base.detach()), "learning_rate": scheduler.get_last_lr()[0]}
-        history.append(record)
-        if sink:
-            sink(step, {k: v for k, v in record.items() if k != "step"})
+    history = train_student(student, teacher, domain_train, general_train, pad_id, device, config, sink)
     wall = time.perf_counter() - started
 
     adapter_dir = out_dir / "adapter"

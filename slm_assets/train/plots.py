@@ -2,16 +2,11 @@
 
 from pathlib import Path
 
-from slm_assets.storage import replaced_atomically
+from slm_assets.plots import pyplot, save_png
 
 
 def loss_curve(history: list[dict], path: Path, title: str, keys: tuple[str, ...] = ("loss", "eval_loss")) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = pyplot().subplots(figsize=(6, 3))
     for key in keys:
         points = [(h["step"], h[key]) for h in history if key in h]
         if points:
@@ -21,9 +16,5 @@ def loss_curve(history: list[dict], path: Path, title: str, keys: tuple[str, ...
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with replaced_atomically(path) as staging:
-        fig.savefig(staging, dpi=70)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=70)
 

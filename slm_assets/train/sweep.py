@@ -4,6 +4,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from slm_assets.plots import pyplot, save_png
 from slm_assets.train.config import TrainConfig
 from slm_assets.train.lora import train_lora
 
@@ -37,15 +38,10 @@ def run_sweep(base_model: str, cache_dir: Path, dataset_dir: Path, out_dir: Path
 
 def plot_sweep(cells: list[SweepCell], path: Path, metric: str) -> Path:
     """Score against steps, one line per data size (and the heat map of the grid)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     sizes = sorted({c.n_examples for c in cells})
     steps = sorted({c.steps for c in cells})
     grid = [[next(c.score for c in cells if c.n_examples == n and c.steps == s) for s in steps] for n in sizes]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(9, 3.5))
     for n, row in zip(sizes, grid, strict=True):
         left.plot(steps, row, marker="o", label=f"{n} examples")
     left.set_xlabel("training steps")
@@ -59,7 +55,4 @@ def plot_sweep(cells: list[SweepCell], path: Path, metric: str) -> Path:
     fig.colorbar(image, ax=right, label=metric)
     fig.suptitle("Data size x training steps")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=70)

@@ -6,7 +6,7 @@ import json
 from slm_assets.evaluate.config import BenchmarkConfig
 from slm_assets.evaluate.judge import LLMJudge
 from slm_assets.evaluate.report import flat_metrics
-from slm_assets.evaluate.run import run_evaluation
+from slm_assets.evaluate.run import EvaluationRequest, run_evaluation
 from slm_assets.synth.teachers import make_chat_teacher
 from slm_assets.testing.judge_server import FakeJudgeServer
 from slm_assets_tests.evaluate.rows import sft_rows
@@ -21,8 +21,8 @@ def test_identical_inputs_give_identical_numbers(tiny_model, tmp_path):
     config = CONFIG.model_copy(update={"latency_prompts": 0})
     texts = {f"c{i}": "Type 2 connectors carry AC power in Europe." for i in range(4)}
 
-    runs = [run_evaluation({"base": model, "tuned": model}, tokenizer, sft_rows(), config, tmp_path / str(i), "t",
-                           chunk_texts=texts) for i in range(2)]
+    runs = [run_evaluation(EvaluationRequest({"base": model, "tuned": model}, tokenizer, sft_rows(), config, tmp_path / str(i), "t",
+                                             chunk_texts=texts)) for i in range(2)]
 
     first, second = (r.result for r in runs)
     for name in ("base", "tuned"):
@@ -35,8 +35,9 @@ def test_report_carries_judges_latency_and_plots(tiny_model, tmp_path):
     model, tokenizer = tiny_model
     with FakeJudgeServer(policy="first") as server:
         teacher = make_chat_teacher("openai", "judge-model", None, server.url + "/v1", "EV charging", 0.0, 200, 10, 0, 0)
-        evaluation = run_evaluation({"base": model, "tuned": model}, tokenizer, sft_rows(), CONFIG, tmp_path, "tiny",
-                                    judge=LLMJudge(teacher, "EV charging"), sources={"base": "tiny", "tuned": "tiny"})
+        evaluation = run_evaluation(EvaluationRequest({"base": model, "tuned": model}, tokenizer, sft_rows(), CONFIG, tmp_path, "tiny",
+                                    judge=LLMJudge(teacher, "EV charging"),
+                                    sources={"base": "tiny", "tuned": "tiny"}))
 
     report = json.loads((tmp_path / "report.json").read_text())
     assert {"models", "primary_metric", "best_model", "improvement_over_base", "judge", "llm_judge", "latency",
@@ -61,8 +62,8 @@ def test_report_carries_judges_latency_and_plots(tiny_model, tmp_path):
 def test_without_an_llm_teacher_the_report_says_why(tiny_model, tmp_path):
     model, tokenizer = tiny_model
     config = CONFIG.model_copy(update={"latency_prompts": 0})
-    evaluation = run_evaluation({"base": model, "tuned": model}, tokenizer, sft_rows()[:2], config, tmp_path, "t",
-                                judge_skipped="the domain's teacher is 'offline'")
+    evaluation = run_evaluation(EvaluationRequest({"base": model, "tuned": model}, tokenizer, sft_rows()[:2], config, tmp_path, "t",
+                                judge_skipped="the domain's teacher is 'offline'"))
 
     assert evaluation.result.llm_judge == {} and evaluation.result.latency is None
     md = (tmp_path / "report.md").read_text()

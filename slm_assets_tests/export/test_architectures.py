@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from slm_assets.export.chat_format import chat_format_for
-from slm_assets.export.gguf import export_ggufs, gguf_architecture
+from slm_assets.export.gguf import export_ggufs
 from slm_assets.export.parity import check_parity, gguf_generate_smoke
+from slm_assets.llama_models import gguf_architecture
 from slm_assets.testing.go_template import render
 from slm_assets.testing.tiny_models import CASES, build_tiny_model
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from slm_assets.synth.limits import SlidingWindowLimiter, TeacherLimits, TokenEstimator
+from slm_assets.teacher_client.limits import SlidingWindowLimiter, TeacherLimits, TokenEstimator
 
 
 class FakeClock:

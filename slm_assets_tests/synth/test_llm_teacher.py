@@ -6,7 +6,8 @@ import pytest
 from slm_assets.synth.config import SynthConfig
 from slm_assets.synth.generate import generate_qa
 from slm_assets.synth.store import WarehouseQAStore
-from slm_assets.synth.teachers import TeacherError, make_chat_teacher
+from slm_assets.synth.teachers import make_chat_teacher
+from slm_assets.teacher_client.client import TeacherError
 from slm_assets.testing.teacher_server import FakeTeacherServer
 from slm_assets.warehouse import connect
 from slm_assets_tests.synth.helpers import chunks

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from slm_assets.losses import IGNORE
 from slm_assets.testing.tiny_models import tiny_llama
 from slm_assets.train import completion_loss as sliced
-from slm_assets.train.chat_tokens import IGNORE
 
 
 def tiny_lora_model(vocab: int = 300):

@@ -4,7 +4,7 @@
 import pytest
 import torch
 
-from slm_assets.train.chat_tokens import IGNORE, encode_chat, pad_batch
+from slm_assets.losses import IGNORE, encode_chat, pad_batch
 from slm_assets.train.distill import masked_ce, masked_kl
 from slm_assets.train.memory import MemoryEstimate, ModelTooLarge, ensure_fits, estimate_training_memory
 from slm_assets_tests.train.helpers import tiny_model_with_tokenizer, write_chat_split
