@@ -18,7 +18,7 @@ from slm_assets.export.package import BuiltBundle, build_bundle
 from slm_assets.export.publish import publish_bundle
 from slm_assets.serve.registry_loader import resolve_served_model
 from slm_assets_tests.fakes.tiny_models import CASES, build_tiny_model
-from slm_assets_tests.test_lineage_versions import project  # noqa: F401  (a fixture: a real warehouse and DAGSTER_HOME)
+from slm_assets_tests.lineage_project import project_fixture  # noqa: F401  (a fixture: a real warehouse and DAGSTER_HOME)
 
 DOMAIN = "ev"
 SCORES = {"base": 0.10, "lora_adapter": 0.30}
@@ -153,8 +153,8 @@ def test_gguf_export_registers_a_version_from_its_run_and_lineage_lists_that_run
 
     from slm_assets.artifacts import publish_latest
     from slm_assets.defs.export import gguf_export
-    from slm_assets_tests.test_lineage_versions import DOMAIN as LINEAGE_DOMAIN
-    from slm_assets_tests.test_lineage_versions import build, cli
+    from slm_assets_tests.lineage_project import DOMAIN as LINEAGE_DOMAIN
+    from slm_assets_tests.lineage_project import build, cli
 
     data_run = build(project)
     domain_file = next(Path(project["resources"]["domains"].domains_dir).glob("*.yaml"))
