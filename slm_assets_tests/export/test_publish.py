@@ -10,14 +10,14 @@ from pathlib import Path
 import dagster as dg
 import mlflow
 import pytest
-from slm_assets.resources.tracking import TrackingResource, fluent_uris
 
 from slm_assets.domains import DomainSpec
 from slm_assets.evaluate.champion import champion_files
 from slm_assets.export.package import BuiltBundle, build_bundle
 from slm_assets.export.publish import publish_bundle
+from slm_assets.resources.mlflow_tracking import TrackingResource, fluent_uris
 from slm_assets.serve.registry_loader import resolve_served_model
-from slm_assets_tests.fakes.tiny_models import CASES, build_tiny_model
+from slm_assets.testing.tiny_models import CASES, build_tiny_model
 from slm_assets_tests.lineage_project import project_fixture  # noqa: F401  (a fixture: a real warehouse and DAGSTER_HOME)
 
 DOMAIN = "ev"
