@@ -68,7 +68,7 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
     assert versions[0].tags["dagster.partition"] == "tiny"
     assert client.get_model_version_by_alias("slm-tiny", "candidate").version == versions[0].version
     # lineage: version -> run -> materialisations -> MLflow runs -> dataset -> QA -> chunks -> sources, pages
-    assert chain["version"] == "1" and chain["dagster_run_id"] == result.run_id
+    assert chain["version"] == "1" and chain["dagster_runs"]["gguf_export"] == result.run_id
     assert {m["asset"] for m in chain["materializations"]} >= {"raw_docs", "lora_adapter", "gguf_export"}
     sft = [m for m in chain["materializations"] if m["asset"] == "sft_dataset"]
     assert sft and all(m["data_version"] for m in sft)
