@@ -1,0 +1,71 @@
+"""Gold-set scores of a materialised domain: base vs its newest lora_adapter vs the BM25 best sentence, each
+closed book, open book and as served, on the domain's human-written gold questions (dev and holdout together:
+per-question rows, with their ids, are in the JSON). Uses the benchmark's own evaluate_models; no synthetic table, no latency runs, no judge, no reference
+perplexity (the slow part on 2 cores, not needed for these figures).
+
+    SLM_WAREHOUSE_DIR=warehouse .venv/bin/python bench/gold.py --domain ev_charging [--adapter DIR]
+
+Writes bench/results/gold_<domain>.json (per-model scores for all / dev / holdout, the machine, the load average)
+and prints the Markdown table. Not part of the test suite.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--domain", required=True)
+    parser.add_argument("--adapter", type=Path, default=None, help="default: the newest lora_adapter run folder")
+    args = parser.parse_args()
+
+    import slm_assets.evaluate.benchmark as benchmark
+    from slm_assets.artifacts import latest_run_dir
+    from slm_assets.domains import load_domain
+    from slm_assets.evaluate.baselines import BestSentenceAnswerer
+    from slm_assets.evaluate.domain_benchmark import gold_path, gold_rows
+    from slm_assets.evaluate.report import markdown_table
+    from slm_assets.models import load_tokenizer, load_tuned_model
+    from slm_assets.retrieval.index import ChunkIndex
+    from slm_assets.settings import Settings
+    from slm_assets.warehouse import chunk_texts, connect, document_sources
+
+    benchmark.reference_perplexity = lambda *a, **k: math.nan  # see the module docstring
+    settings, spec = Settings(), load_domain(args.domain)
+    artifacts = settings.warehouse_dir / "artifacts" / spec.name
+    adapter = args.adapter or latest_run_dir(artifacts / "lora") / "adapter"
+    cache, load_before, started = settings.models_cache_dir, os.getloadavg(), time.monotonic()
+    models = {"base": load_tuned_model(spec.base_model, cache, None),
+              "lora_adapter": load_tuned_model(spec.base_model, cache, adapter)}
+    with connect(settings.warehouse_dir / "slm.duckdb") as con:
+        texts, sources = chunk_texts(con, spec.name), document_sources(con, spec.name)
+    rows, evidence = gold_rows(gold_path(spec), spec.system_prompt)
+    config = spec.benchmark.model_copy(update={"max_questions": None, "latency_prompts": 0, "llm_judge": False})
+    result = benchmark.evaluate_models(
+        models, load_tokenizer(spec.base_model, cache), rows, config, index=ChunkIndex.load(artifacts / "index"),
+        k=spec.split.context.k_retrieve, chunk_texts=evidence, answerers={"bm25_sentence": BestSentenceAnswerer(texts)},
+        grounding=spec.grounding, doc_sources=sources, open_book=tuple(models))
+    table = markdown_table(result)
+    print(table)
+    out = ROOT / "bench" / "results" / f"gold_{spec.name}.json"
+    out.write_text(json.dumps({
+        "domain": spec.name, "adapter": str(adapter), "questions": len(rows), "result": result.as_dict(),
+        "table": table, "wall_s": round(time.monotonic() - started, 1),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+        "machine": platform.platform(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
+    }, indent=2, default=str))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
