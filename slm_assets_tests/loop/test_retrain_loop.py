@@ -55,7 +55,8 @@ def _registered_versions(warehouse: Path) -> list:
 
 def _start(tmp_path: Path, models_cache: Path, corpus: Path):
     write_domain(tmp_path / "domains", DOMAIN, [str(corpus)], synth={"n_pairs": 60}, teacher={"provider": "offline"},
-                 benchmark={"max_questions": 6, "max_new_tokens": 16, "batch_size": 8, "min_improvement": -1.0})
+                 benchmark={"max_questions": 6, "max_new_tokens": 16, "batch_size": 8, "min_improvement": -1.0,
+                            "max_echo_rate": 1.0})
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")

@@ -49,7 +49,8 @@ def test_dagster_ui_shows_the_graph_and_materialises_a_domain(tmp_path, models_c
 
     corpus = tiny_corpus(tmp_path / "corpus", n_html=5, n_pdf=0)
     write_domain(tmp_path / "domains", DOMAIN, [str(corpus)], synth={"n_pairs": 60}, teacher={"provider": "offline"},
-                 benchmark={"max_questions": 6, "max_new_tokens": 16, "batch_size": 8, "min_improvement": -1.0})
+                 benchmark={"max_questions": 6, "max_new_tokens": 16, "batch_size": 8, "min_improvement": -1.0,
+                            "max_echo_rate": 1.0})
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
