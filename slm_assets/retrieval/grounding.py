@@ -4,8 +4,14 @@ Three outcomes, named in every reply (`answer_mode`):
 - `generated`: the model's answer, whose content words occur in the passages and which does not restate the question;
 - `extractive`: the passage sentence(s) that best match the question, when the model's answer was unsupported or an
   echo of the question but the passages do address it;
-- `not_covered`: "The documents do not say.", when the model says so itself or no passage sentence addresses the
+- `not_covered`: "The documents do not say.", when the model says so itself or the passages do not address the
   question.
+
+"Address the question" is a coverage score of three signals (`coverage_signals`): the share of the question's
+content words in the best passage sentence (lexical), and the all-MiniLM-L6-v2 cosine of the question with the
+closest passage sentence and with the closest whole passage (dense: paraphrases count). Their weights and the cut
+were fitted on the dev part of both gold sets by `bench/abstention.py` (README, "Grounded answers"); with
+`dense: false` the lexical share alone is compared with `min_relevance`.
 """
 
 from dataclasses import dataclass
@@ -15,6 +21,9 @@ from slm_assets.retrieval.prompting import sentence_match
 from slm_assets.text import ABSTAIN, content_words, is_abstention, is_echo, split_sentences, support_score
 
 
+MIN_SENTENCE_WORDS = 4  # shorter lines (headings, table cells) are never an answer sentence
+
+
 @dataclass(frozen=True)
 class GroundedReply:
     text: str
@@ -22,9 +31,28 @@ class GroundedReply:
     support: float  # the generated answer's support in the passages
     relevance: float  # share of the question's content words in the best passage sentence
     passage: int | None  # index of the passage the extractive sentence came from
+    coverage: float = 0.0  # how well the passages address the question (CoverageSignals.score)
 
     def as_dict(self) -> dict:
-        return {"answer_mode": self.mode, "support": round(self.support, 3), "relevance": round(self.relevance, 3)}
+        return {"answer_mode": self.mode, "support": round(self.support, 3), "relevance": round(self.relevance, 3),
+                "coverage": round(self.coverage, 3)}
+
+
+@dataclass(frozen=True)
+class CoverageSignals:
+    relevance: float  # share of the question's content words in the best passage sentence
+    sentence_cosine: float  # cosine of the question with the closest passage sentence (0 without sentences)
+    passage_cosine: float  # cosine of the question with the closest passage
+
+    def score(self, config: GroundingConfig) -> float:
+        """The weighted sum compared with `min_coverage` (dense), or the lexical share alone."""
+        if not config.dense:
+            return self.relevance
+        return (self.sentence_cosine + config.relevance_weight * self.relevance
+                + config.passage_cosine_weight * self.passage_cosine)
+
+    def covered(self, config: GroundingConfig) -> bool:
+        return self.score(config) >= (config.min_coverage if config.dense else config.min_relevance)
 
 
 def best_sentences(question: str, passages: list[str], n: int = 1) -> list[tuple[float, str, int]]:
@@ -34,7 +62,7 @@ def best_sentences(question: str, passages: list[str], n: int = 1) -> list[tuple
     scored = []
     for p, passage in enumerate(passages):
         for sentence in split_sentences(passage):
-            if len(sentence.split()) < 4:
+            if len(sentence.split()) < MIN_SENTENCE_WORDS:
                 continue
             share = len(asked & set(content_words(sentence))) / len(asked) if asked else 0.0
             scored.append((share, sentence_match(asked, sentence), sentence, p))
@@ -42,16 +70,35 @@ def best_sentences(question: str, passages: list[str], n: int = 1) -> list[tuple
     return [(share, sentence, p) for share, _, sentence, p in scored[:n]]
 
 
+def coverage_signals(question: str, passages: list[str], dense: bool = True) -> CoverageSignals:
+    """How well `passages` address `question` (see the module docstring); one embedder call for all texts."""
+    best = best_sentences(question, passages, 1)
+    relevance = best[0][0] if best else 0.0
+    if not dense or not passages:
+        return CoverageSignals(relevance, 0.0, 0.0)
+    from slm_assets.retrieval.embedder import embed
+
+    sentences = [s for p in passages for s in split_sentences(p) if len(s.split()) >= MIN_SENTENCE_WORDS]
+    vectors = embed([question, *passages, *sentences]).numpy()
+    cosines = vectors[1:] @ vectors[0]
+    passage_cos = float(cosines[: len(passages)].max())
+    sentence_cos = float(cosines[len(passages):].max()) if sentences else 0.0
+    return CoverageSignals(relevance, sentence_cos, passage_cos)
+
+
 def ground_answer(question: str, answer: str, passages: list[str], config: GroundingConfig) -> GroundedReply:
     """Keep, replace by the best passage sentence(s), or replace by the abstention (see the module docstring)."""
-    best = best_sentences(question, passages, config.fallback_sentences)
-    relevance = best[0][0] if best else 0.0
     support = support_score(answer, "\n".join(passages)) if passages else 0.0
     if not config.enabled or not passages:
-        return GroundedReply(answer, "generated", support, relevance, None)
-    if is_abstention(answer) or relevance < config.min_relevance:
-        return GroundedReply(ABSTAIN, "not_covered", support, relevance, None)
+        return GroundedReply(answer, "generated", support, 0.0, None)
+    signals = coverage_signals(question, passages, config.dense)
+    coverage = signals.score(config)
+    if is_abstention(answer) or not signals.covered(config):
+        return GroundedReply(ABSTAIN, "not_covered", support, signals.relevance, None, coverage)
     if support >= config.min_support and not is_echo(question, answer):
-        return GroundedReply(answer, "generated", support, relevance, None)
+        return GroundedReply(answer, "generated", support, signals.relevance, None, coverage)
+    best = best_sentences(question, passages, config.fallback_sentences)
+    if not best:  # nothing in the passages is long enough to quote
+        return GroundedReply(ABSTAIN, "not_covered", support, signals.relevance, None, coverage)
     text = " ".join(sentence for _, sentence, _ in best)
-    return GroundedReply(text, "extractive", support, relevance, best[0][2])
+    return GroundedReply(text, "extractive", support, signals.relevance, best[0][2], coverage)

@@ -1,7 +1,7 @@
 """Passage windows, hybrid retrieval, and the grounding check that keeps, replaces or abstains."""
 
 from slm_assets.retrieval.config import GroundingConfig
-from slm_assets.retrieval.grounding import best_sentences, ground_answer
+from slm_assets.retrieval.grounding import best_sentences, coverage_signals, ground_answer
 from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.retrieval.prompting import open_book_question, passage_window
 from slm_assets.text import ABSTAIN
@@ -12,7 +12,8 @@ LONG_CHUNK = " ".join(
     + [f"Closing sentence {i} covers the paperwork after the installation is done." for i in range(12)])
 PASSAGES = ["A type B RCD detects smooth DC residual currents above 6 mA. It costs more than a type A device.",
             "OCPP lets a charging station talk to its central management system."]
-CONFIG = GroundingConfig(min_support=0.7, min_relevance=0.4)
+CONFIG = GroundingConfig(min_support=0.7)
+LEXICAL = GroundingConfig(min_support=0.7, dense=False, min_relevance=0.4)
 
 
 def test_the_window_holds_the_answer_sentence_of_a_long_chunk():
@@ -35,11 +36,23 @@ def test_an_unsupported_or_echoing_answer_is_replaced_by_the_best_passage_senten
 
 
 def test_a_question_the_passages_do_not_address_gets_the_honest_answer():
-    reply = ground_answer("How long is the warranty of a heat pump compressor?", "Ten years.", PASSAGES, CONFIG)
-    assert reply.mode == "not_covered" and reply.text == ABSTAIN
+    for config in (CONFIG, LEXICAL):
+        reply = ground_answer("How long is the warranty of a heat pump compressor?", "Ten years.", PASSAGES, config)
+        assert reply.mode == "not_covered" and reply.text == ABSTAIN
     assert ground_answer("What does a type B RCD detect?", ABSTAIN, PASSAGES, CONFIG).mode == "not_covered"
     off = ground_answer("What does a type B RCD detect?", "Bananas.", PASSAGES, GroundingConfig(enabled=False))
     assert off.mode == "generated" and off.text == "Bananas."
+
+
+def test_the_coverage_score_counts_a_paraphrase_and_refuses_a_question_that_only_shares_words():
+    paraphrase = "What kind of RCD picks up direct-current leakage?"  # one content word of five in the passage
+    assert coverage_signals(paraphrase, PASSAGES).covered(CONFIG)
+    assert not coverage_signals(paraphrase, PASSAGES).covered(LEXICAL)
+    assert ground_answer(paraphrase, "Smooth DC residual currents above 6 mA.", PASSAGES, CONFIG).mode == "generated"
+    price = "How much does a type B RCD cost in euros?"  # the passage names the device, not a price
+    assert coverage_signals(price, PASSAGES).covered(LEXICAL)
+    reply = ground_answer(price, "About 40 euros.", PASSAGES, CONFIG)
+    assert reply.mode == "not_covered" and reply.coverage < CONFIG.min_coverage
 
 
 def test_best_sentences_rank_by_question_coverage():
