@@ -218,8 +218,17 @@ def sentence_pairs(sentence: str) -> list[QAPair]:
     return [pair for strategy in SENTENCE_STRATEGIES for pair in strategy(sentence)]
 
 
+TABLE_COLUMN = re.compile(r"[A-Za-z][A-Za-z ]{2,30}")  # a plain column name: "Type", "Description", "Max current"
+
+
+def table_cell_is_usable(column: str, key: str, value: str) -> bool:
+    """A column named in words (not "Card.", "?" or "#"), a short row key, a value that says something."""
+    return (bool(TABLE_COLUMN.fullmatch(column)) and 0 < len(key.split()) <= 6 and len(value) > 1
+            and any(ch.isalnum() for ch in value) and value.strip("`*_ ").lower() not in {"n/a", "none", "-", "?"})
+
+
 def table_pairs(block: str) -> list[QAPair]:
-    """One pair per row and value column: 'What is the <column> of <row>?' -> '<value>'."""
+    """Up to two pairs per row: 'What is the <column> of <row>?' -> 'The <column> of <row> is <value>.'"""
     lines = [ln for ln in block.split("\n") if ln.strip().startswith("|")]
     if len(lines) < 3:
         return []
@@ -229,12 +238,12 @@ def table_pairs(block: str) -> list[QAPair]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 2 or not cells[0] or len(header) < 2:
             continue
-        for column, value in list(zip(header[1:], cells[1:], strict=False))[:2]:
-            if not column or not value:
-                continue
-            question = pick([f"What is the {column.lower()} of {cells[0]}?", f"{cells[0]}: what {column.lower()}?",
-                             f"What {column.lower()} does {cells[0]} have?"], line + column)
-            pairs.append(QAPair(question=question, answer=f"{cells[0]}: {value}.",
+        key = cells[0]
+        usable = [(c, v) for c, v in zip(header[1:], cells[1:], strict=False) if table_cell_is_usable(c, key, v)]
+        for column, value in usable[:2]:
+            name = column.lower()
+            question = pick([f"What is the {name} of {key}?", f"What {name} does {key} have?"], line + column)
+            pairs.append(QAPair(question=question, answer=f"The {name} of {key} is {value.rstrip('.')}.",
                                 question_type="numeric" if any(ch.isdigit() for ch in value) else "factual"))
     return pairs
 

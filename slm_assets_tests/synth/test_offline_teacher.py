@@ -74,3 +74,15 @@ def test_question_deduper_catches_near_duplicates_only():
     dedup.add("q1", "What is the maximum power of a CCS2 connector at a public fast charger?")
     assert dedup.duplicate_of("What is the maximum power of a CCS2 connector at a public fast charger ?") == "q1"
     assert dedup.duplicate_of("How long does a Level 2 charger take to fill a 60 kWh battery?") is None
+
+
+def test_table_columns_that_are_not_words_make_no_questions():
+    from slm_assets.synth.offline_questions import table_pairs
+
+    table = ("| Field | Card. | Type | Description |\n|---|---|---|---|\n"
+             "| price | 1 | number | Price per kWh excluding VAT |\n| min_duration | ? | ? | Minimum session length |")
+    pairs = table_pairs(table)
+    assert [p.answer for p in pairs] == ["The type of price is number.",
+                                         "The description of price is Price per kWh excluding VAT.",
+                                         "The description of min_duration is Minimum session length."]
+    assert pairs[0].question in ("What is the type of price?", "What type does price have?")
