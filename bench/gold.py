@@ -11,7 +11,6 @@ and prints the Markdown table. Not part of the test suite.
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -40,7 +39,6 @@ def main() -> None:
     from slm_assets.settings import Settings
     from slm_assets.warehouse import chunk_texts, connect, document_sources
 
-    benchmark.reference_perplexity = lambda *a, **k: math.nan  # see the module docstring
     settings, spec = Settings(), load_domain(args.domain)
     artifacts = settings.warehouse_dir / "artifacts" / spec.name
     adapter = args.adapter or latest_run_dir(artifacts / "lora") / "adapter"
@@ -50,7 +48,8 @@ def main() -> None:
     with connect(settings.warehouse_dir / "slm.duckdb") as con:
         texts, sources = chunk_texts(con, spec.name), document_sources(con, spec.name)
     rows, evidence = gold_rows(gold_path(spec), spec.system_prompt)
-    config = spec.benchmark.model_copy(update={"max_questions": None, "latency_prompts": 0, "llm_judge": False})
+    config = spec.benchmark.model_copy(update={"max_questions": None, "latency_prompts": 0, "llm_judge": False,
+                                                "reference_perplexity": False})
     result = benchmark.evaluate_models(
         models, load_tokenizer(spec.base_model, cache), rows, config, index=ChunkIndex.load(artifacts / "index"),
         k=spec.split.context.k_retrieve, chunk_texts=evidence, answerers={"bm25_sentence": BestSentenceAnswerer(texts)},

@@ -235,7 +235,7 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
         except TeacherAnswersFailed as exc:
             notes.append(f"{variant.name} not compared: {exc}")
             continue
-        perplexity = (math.nan if variant.external
+        perplexity = (math.nan if variant.external or not config.reference_perplexity
                       else reference_perplexity(variant.model, tokenizer, variant.prompts, references))
         scores[variant.name] = score_answers(variant.name, generated, rows, table, chunk_texts, perplexity)
         if variant.passages is not None and grounding is not None:

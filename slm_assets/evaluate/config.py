@@ -34,6 +34,9 @@ class BenchmarkConfig(BaseModel):
         default=24, ge=1, description="Synthetic test-split questions scored in the second table when gold questions "
         "are set (None = all).")
     seed: int = Field(default=0, description="Seeds torch before generation, so a rerun gives the same numbers.")
+    reference_perplexity: bool = Field(
+        default=True, description="Score each local model's perplexity on the reference answers (one forward pass "
+        "per question and model; the slowest metric on CPU after generation). Off: the column is NaN.")
     # pairwise LLM judge
     llm_judge: bool = Field(
         default=True,

@@ -69,3 +69,16 @@ def test_without_an_llm_teacher_the_report_says_why(tiny_model, tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "No LLM judge: the domain's teacher is 'offline'" in md and "Pairwise LLM judge" not in md
     assert not (tmp_path / "latency.png").exists()
+
+
+def test_reference_perplexity_can_be_switched_off_without_changing_the_answers(tiny_model):
+    import math
+
+    from slm_assets.evaluate.benchmark import evaluate_models
+
+    model, tokenizer = tiny_model
+    config = CONFIG.model_copy(update={"latency_prompts": 0})
+    on = evaluate_models({"base": model}, tokenizer, sft_rows(), config)
+    off = evaluate_models({"base": model}, tokenizer, sft_rows(), config.model_copy(update={"reference_perplexity": False}))
+    assert math.isfinite(on.models["base"].perplexity) and math.isnan(off.models["base"].perplexity)
+    assert [r["base_answer"] for r in on.rows] == [r["base_answer"] for r in off.rows]
