@@ -143,16 +143,11 @@ SCHEMA = [
 def connect(path: Path, read_only: bool = False, wait_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse, waiting while another process holds DuckDB's write lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            log.info("warehouse %s is locked by another process; waiting", path)
-            time.sleep(0.5)
+    con = _open(path, read_only, wait_s)
+    if read_only and needs_migration(con):  # from before snapshots: migrate once with write access, then read
+        con.close()
+        _migrate(path, wait_s)
+        con = _open(path, read_only, wait_s)
     try:
         if not read_only:
             create_schema(con)
@@ -164,6 +159,44 @@ def connect(path: Path, read_only: bool = False, wait_s: float = 120.0) -> Itera
             raise
         raise WriteFailed(errno.EIO, f"warehouse {path}: {exc} ({free_space(path)}); its earlier rows are "
                                      "unchanged (the write was one transaction)") from exc
+    finally:
+        con.close()
+
+
+class WarehouseNeedsMigration(RuntimeError):
+    """A warehouse from before versioned snapshots, opened read-only where it cannot be written."""
+
+
+def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            log.info("warehouse %s is locked by another process; waiting", path)
+            time.sleep(0.5)
+
+
+def needs_migration(con: duckdb.DuckDBPyConnection) -> bool:
+    """The warehouse holds tables from before versioned snapshots (no current_* views yet)."""
+    from slm_assets.snapshots import TABLE_ASSET
+
+    views = {r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()}
+    return any(_columns(con, t) for t in TABLE_ASSET) and any(f"current_{t}" not in views for t in TABLE_ASSET)
+
+
+def _migrate(path: Path, wait_s: float) -> None:
+    try:
+        con = _open(path, False, wait_s)
+    except (duckdb.IOException, duckdb.PermissionException, OSError) as exc:
+        raise WarehouseNeedsMigration(f"warehouse {path} is from before versioned snapshots and cannot be opened read-only "
+                             f"until it is migrated, which needs write access once ({exc}); run any "
+                             "`slm-assets materialize` on it with write access") from exc
+    try:
+        log.info("warehouse %s is from before versioned snapshots: migrating it before reading", path)
+        create_schema(con)
     finally:
         con.close()
 

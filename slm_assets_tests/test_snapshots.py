@@ -112,3 +112,40 @@ def _pair(qa_id: str, key: str) -> dict:
             "page_start": 1, "template_id": "t", "template_version": "1", "teacher_provider": "offline",
             "teacher_model": "m", "temperature": 0.0, "seed": 1, "prompt_tokens": 1, "completion_tokens": 1,
             "latency_s": 0.1, "call_key": key, "created_at": datetime(2026, 1, 1)}
+
+
+def _legacy_warehouse(db):
+    con = duckdb.connect(str(db))
+    con.execute("create table sft_examples (domain varchar not null, qa_id varchar not null, split varchar not null, "
+                "doc_id varchar not null, primary key (domain, qa_id))")
+    con.execute("insert into sft_examples values ('d', 'q1', 'train', 'a')")
+    con.close()
+
+
+def test_a_read_only_open_of_a_warehouse_from_before_snapshots_migrates_it_first(tmp_path):
+    db = tmp_path / "w.duckdb"
+    _legacy_warehouse(db)
+    with connect(db, read_only=True) as con:  # what `slm-assets lineage` and the server do
+        assert con.execute("select qa_id, split from current_sft_examples").fetchall() == [("q1", "train")]
+
+
+def test_a_warehouse_from_before_snapshots_that_cannot_be_written_is_named_and_left_as_it_was(tmp_path, monkeypatch):
+    import pytest
+
+    import slm_assets.warehouse as warehouse
+
+    db = tmp_path / "w.duckdb"
+    _legacy_warehouse(db)
+    real_open = warehouse._open
+
+    def no_write_access(path, read_only, wait_s):  # root ignores file modes: refuse writable opens here instead
+        if not read_only:
+            raise duckdb.IOException(f'Cannot open file "{path}": Permission denied')
+        return real_open(path, read_only, wait_s)
+
+    monkeypatch.setattr(warehouse, "_open", no_write_access)
+    with pytest.raises(warehouse.WarehouseNeedsMigration, match=f"{db}.*before versioned snapshots.*write access"):
+        with connect(db, read_only=True):
+            pass
+    monkeypatch.undo()
+    assert duckdb.connect(str(db), read_only=True).execute("select count(*) from sft_examples").fetchone() == (1,)
