@@ -26,6 +26,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--domain", required=True)
     parser.add_argument("--adapter", type=Path, default=None, help="default: the newest lora_adapter run folder")
+    parser.add_argument("--models", default="base,lora_adapter",
+                        help="comma-separated: base and/or lora_adapter (one model halves the time)")
     args = parser.parse_args()
 
     import slm_assets.evaluate.benchmark as benchmark
@@ -43,8 +45,8 @@ def main() -> None:
     artifacts = settings.warehouse_dir / "artifacts" / spec.name
     adapter = args.adapter or latest_run_dir(artifacts / "lora") / "adapter"
     cache, load_before, started = settings.models_cache_dir, os.getloadavg(), time.monotonic()
-    models = {"base": load_tuned_model(spec.base_model, cache, None),
-              "lora_adapter": load_tuned_model(spec.base_model, cache, adapter)}
+    adapters = {"base": None, "lora_adapter": adapter}
+    models = {name: load_tuned_model(spec.base_model, cache, adapters[name]) for name in args.models.split(",")}
     with connect(settings.warehouse_dir / "slm.duckdb") as con:
         texts, sources = chunk_texts(con, spec.name), document_sources(con, spec.name)
     rows, evidence = gold_rows(gold_path(spec), spec.system_prompt)
@@ -57,13 +59,37 @@ def main() -> None:
     table = markdown_table(result)
     print(table)
     out = ROOT / "bench" / "results" / f"gold_{spec.name}.json"
+    by_split = split_scores(result, rows)
+    for split, scores in by_split.items():
+        print(f"{split}: " + "; ".join(f"{m} RL {v['rouge_l']:.3f} echo {v['echo_rate']:.3f} abstain "
+                                         f"{v['abstain_unanswerable']:.3f} answered {v['answered_answerable']:.3f}"
+                                         for m, v in scores.items()))
     out.write_text(json.dumps({
         "domain": spec.name, "adapter": str(adapter), "questions": len(rows), "result": result.as_dict(),
+        "by_split": by_split, "per_question": result.rows,
         "table": table, "wall_s": round(time.monotonic() - started, 1),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
         "machine": platform.platform(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
     }, indent=2, default=str))
     print(f"wrote {out}")
+
+
+def split_scores(result, rows: list[dict]) -> dict:
+    """split (dev, holdout) -> row name -> mean ROUGE-L and token F1, echo rate, abstention and answering rates."""
+    from slm_assets.evaluate.benchmark import behaviour
+
+    split_of = {r["qa_id"]: r.get("split", "all") for r in rows}
+    by_id = {r["qa_id"]: r for r in rows}
+    out: dict = {}
+    for split in sorted(set(split_of.values())):
+        table = [t for t in result.rows if split_of.get(t["qa_id"]) == split]
+        source = [by_id[t["qa_id"]] for t in table]
+        out[split] = {name: {"n": len(table),
+                             "rouge_l": sum(t[f"{name}_rouge_l"] for t in table) / max(len(table), 1),
+                             "token_f1": sum(t[f"{name}_token_f1"] for t in table) / max(len(table), 1),
+                             **behaviour(source, [t[f"{name}_answer"] for t in table])}
+                      for name in result.models}
+    return out
 
 
 if __name__ == "__main__":

@@ -1,15 +1,17 @@
-"""Fit the grounding check's "do the passages address this question?" rule on the gold sets' dev questions and
-report it on their holdout questions. Each domain is named with the warehouse that holds its index. No model generates anything: the rule looks only at the question and the
+"""Fit the grounding check on the gold sets' dev questions and report it on their holdout questions: the "do the
+passages address this question?" rule, and which passage sentence the extractive fallback quotes. Each domain is named with the warehouse that holds its index. No model generates anything: the rule looks only at the question and the
 retrieved passages (retrieval/grounding.py, `coverage_signals`): minutes on 2 cores, not the hour of bench/gold.py.
 
-    .venv/bin/python bench/abstention.py ev_public=/work/wh2 ev_charging=/work/wh1
+    .venv/bin/python bench/grounding.py ev_public=/work/wh2 ev_charging=/work/wh1
 
 For every gold question it retrieves the top-k passages as the server does (the domain's `split.context.k_retrieve`)
 and records the lexical share and the two MiniLM cosines. On the dev questions of all named domains together it
 searches the two weights and the cut (grid below) for the most abstentions on unanswerable questions while still
 answering at least `--min-answered` of the answerable ones, then reports answered/abstained per domain and split for
-that rule and for the lexical rule alone (`dense: false`, `min_relevance`). Holdout questions never choose anything.
-Writes bench/results/abstention.json and prints a table.
+that rule and for the lexical rule alone (`dense: false`, `min_relevance`). For the fallback it scores, on the
+answerable questions, the ROUGE-L against the reference answer of the sentence each ranking quotes (cosine +
+w x share for each w in FALLBACK_WEIGHTS, and the lexical ranking). Holdout questions never choose anything.
+Writes bench/results/grounding.json and prints two tables.
 """
 
 import argparse
@@ -26,10 +28,13 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 RELEVANCE_WEIGHTS = [round(0.1 * i, 1) for i in range(11)]
 PASSAGE_WEIGHTS = [0.0, 0.25, 0.5, 0.75, 1.0]
 CUTS = [round(0.3 + 0.005 * i, 3) for i in range(261)]
+FALLBACK_WEIGHTS = [0.0, 0.25, 0.5, 1.0, 2.0]
 
 
 def question_signals(domain: str, warehouse: Path) -> list[dict]:
     from slm_assets.domains import load_domain
+    from slm_assets.evaluate.metrics import rouge_l
+    from slm_assets.retrieval.config import GroundingConfig
     from slm_assets.retrieval.grounding import coverage_signals
     from slm_assets.retrieval.index import ChunkIndex
 
@@ -43,9 +48,13 @@ def question_signals(domain: str, warehouse: Path) -> list[dict]:
         row = json.loads(line)
         passages = [hit.text for hit in index.search(row["question"], spec.split.context.k_retrieve)]
         signals = coverage_signals(row["question"], passages)
+        rankings = {f"dense w={w}": GroundingConfig(fallback_share_weight=w) for w in FALLBACK_WEIGHTS}
+        rankings["lexical"] = GroundingConfig(dense=False)
+        fallback = {name: rouge_l(" ".join(s.text for s in signals.best(config)), row["answer"])
+                    for name, config in rankings.items()}
         out.append({"domain": domain, "id": row["id"], "split": row["split"], "answerable": row["answerable"],
                     "relevance": signals.relevance, "sentence_cosine": signals.sentence_cosine,
-                    "passage_cosine": signals.passage_cosine})
+                    "passage_cosine": signals.passage_cosine, "fallback_rouge_l": fallback})
     return out
 
 
@@ -99,12 +108,19 @@ def main() -> None:
         for where, r in cells.items():
             print(f"| {name} | {where} | {r['answered_answerable']:.3f} of {r['n_answerable']} | "
                   f"{r['abstained_unanswerable']:.3f} of {r['n_unanswerable']} |")
-    out = ROOT / "bench" / "results" / "abstention.json"
+    groups = {f"{d}/{s}": [r for r in rows if r["domain"] == d and r["split"] == s and r["answerable"]]
+              for d in dict.fromkeys(r["domain"] for r in rows) for s in ("dev", "holdout")}
+    fallback = {name: {where: sum(r["fallback_rouge_l"][name] for r in group) / max(len(group), 1)
+                       for where, group in groups.items()} for name in rows[0]["fallback_rouge_l"]}
+    print("\n| fallback ranking | " + " | ".join(groups) + " |\n|---|" + "---|" * len(groups))
+    for name, cells in fallback.items():
+        print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in cells.values()) + " |")
+    out = ROOT / "bench" / "results" / "grounding.json"
     out.write_text(json.dumps({
-        "what": "grounding coverage rule fitted on gold dev questions, reported on holdout", "fitted": rule,
+        "what": "grounding coverage rule and fallback ranking chosen on gold dev questions, reported on holdout", "fitted": rule,
         "shipped": {k: getattr(shipped, k) for k in ("relevance_weight", "passage_cosine_weight", "min_coverage",
-                                                     "min_relevance")},
-        "min_answered": args.min_answered, "rates": table, "questions": rows,
+                                                     "min_relevance", "fallback_share_weight")},
+        "min_answered": args.min_answered, "rates": table, "fallback_rouge_l_answerable": fallback, "questions": rows,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"}, indent=1))
     print(f"wrote {out}")

@@ -108,7 +108,7 @@ def to_test_rows(questions: list[dict], system_prompt: str, source_name: str) ->
             texts[qa_id] = "\n\n".join(source)
         rows.append({"qa_id": qa_id, "doc_id": q.get("source") or source_name, "chunk_id": qa_id if source else None,
                      "source": q.get("source"), "answerable": q.get("answerable", True), "gold_id": q.get("id"),
-                     "question": q["question"], "mode": "open_book" if q["context"] else "closed_book",
+                     "split": q.get("split", "dev"), "question": q["question"], "mode": "open_book" if q["context"] else "closed_book",
                      "prompt": [{"role": "system", "content": system_prompt}, {"role": "user", "content": user}],
                      "completion": [{"role": "assistant", "content": q["answer"]}]})
     return rows, texts

@@ -19,7 +19,7 @@ class GroundingConfig(BaseModel):
     min_coverage: float = Field(
         default=0.975, ge=0, description="Coverage score (sentence cosine + relevance_weight x lexical share + "
         "passage_cosine_weight x passage cosine) below which the reply says the documents do not say. Fitted with "
-        "the two weights on the dev part of both gold sets (`bench/abstention.py`).")
+        "the two weights on the dev part of both gold sets (`bench/grounding.py`).")
     relevance_weight: float = Field(default=0.4, ge=0, description="Weight of the lexical share in the coverage "
                                     "score.")
     passage_cosine_weight: float = Field(default=0.75, ge=0, description="Weight of the question's cosine with "
@@ -27,5 +27,8 @@ class GroundingConfig(BaseModel):
     min_relevance: float = Field(
         default=0.25, ge=0, le=1, description="With `dense: false`: share of the question's content words that the "
         "best passage sentence must contain; below it the reply says the documents do not say.")
+    fallback_share_weight: float = Field(
+        default=0.5, ge=0, description="With `dense`: the extractive fallback quotes the sentence with the highest "
+        "MiniLM cosine + this x its share of the question's content words (chosen on gold dev questions).")
     fallback_sentences: int = Field(
         default=1, ge=1, le=3, description="Best-matching passage sentences returned by the extractive fallback.")

@@ -10,16 +10,15 @@ Three outcomes, named in every reply (`answer_mode`):
 "Address the question" is a coverage score of three signals (`coverage_signals`): the share of the question's
 content words in the best passage sentence (lexical), and the all-MiniLM-L6-v2 cosine of the question with the
 closest passage sentence and with the closest whole passage (dense: paraphrases count). Their weights and the cut
-were fitted on the dev part of both gold sets by `bench/abstention.py` (README, "Grounded answers"); with
+were fitted on the dev part of both gold sets by `bench/grounding.py` (README, "Grounded answers"); with
 `dense: false` the lexical share alone is compared with `min_relevance`.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from slm_assets.retrieval.config import GroundingConfig
 from slm_assets.retrieval.prompting import sentence_match
 from slm_assets.text import ABSTAIN, content_words, is_abstention, is_echo, split_sentences, support_score
-
 
 MIN_SENTENCE_WORDS = 4  # shorter lines (headings, table cells) are never an answer sentence
 
@@ -39,10 +38,20 @@ class GroundedReply:
 
 
 @dataclass(frozen=True)
+class ScoredSentence:
+    text: str
+    passage: int  # index of the passage it comes from
+    share: float  # share of the question's content words it contains
+    match: float  # `sentence_match`: the lexical tie-break, favouring short sentences
+    cosine: float  # MiniLM cosine with the question (0.0 when not dense)
+
+
+@dataclass(frozen=True)
 class CoverageSignals:
     relevance: float  # share of the question's content words in the best passage sentence
     sentence_cosine: float  # cosine of the question with the closest passage sentence (0 without sentences)
     passage_cosine: float  # cosine of the question with the closest passage
+    sentences: tuple[ScoredSentence, ...] = ()  # every passage sentence long enough to quote
 
     def score(self, config: GroundingConfig) -> float:
         """The weighted sum compared with `min_coverage` (dense), or the lexical share alone."""
@@ -54,36 +63,43 @@ class CoverageSignals:
     def covered(self, config: GroundingConfig) -> bool:
         return self.score(config) >= (config.min_coverage if config.dense else config.min_relevance)
 
+    def best(self, config: GroundingConfig, n: int = 1) -> list[ScoredSentence]:
+        """The n sentences the extractive fallback quotes: by cosine + `fallback_share_weight` x share (dense),
+        else by share then the lexical tie-break."""
+        if config.dense:
+            return sorted(self.sentences, key=lambda s: -(s.cosine + config.fallback_share_weight * s.share))[:n]
+        return sorted(self.sentences, key=lambda s: (-s.share, -s.match))[:n]
+
+
+def passage_sentences(question: str, passages: list[str]) -> list[ScoredSentence]:
+    """Every sentence of at least MIN_SENTENCE_WORDS words, scored lexically against the question."""
+    asked = set(content_words(question))
+    return [ScoredSentence(sentence, p, len(asked & set(content_words(sentence))) / len(asked) if asked else 0.0,
+                           sentence_match(asked, sentence), 0.0)
+            for p, passage in enumerate(passages) for sentence in split_sentences(passage)
+            if len(sentence.split()) >= MIN_SENTENCE_WORDS]
+
 
 def best_sentences(question: str, passages: list[str], n: int = 1) -> list[tuple[float, str, int]]:
-    """(relevance, sentence, passage index) of the n passage sentences that best match the question; relevance is
-    the share of the question's content words the sentence contains."""
-    asked = set(content_words(question))
-    scored = []
-    for p, passage in enumerate(passages):
-        for sentence in split_sentences(passage):
-            if len(sentence.split()) < MIN_SENTENCE_WORDS:
-                continue
-            share = len(asked & set(content_words(sentence))) / len(asked) if asked else 0.0
-            scored.append((share, sentence_match(asked, sentence), sentence, p))
-    scored.sort(key=lambda s: (-s[0], -s[1]))
-    return [(share, sentence, p) for share, _, sentence, p in scored[:n]]
+    """(share, sentence, passage index) of the n passage sentences with the most of the question's content words
+    (the lexical ranking; `CoverageSignals.best` also weighs the cosine)."""
+    ranked = sorted(passage_sentences(question, passages), key=lambda s: (-s.share, -s.match))[:n]
+    return [(s.share, s.text, s.passage) for s in ranked]
 
 
 def coverage_signals(question: str, passages: list[str], dense: bool = True) -> CoverageSignals:
     """How well `passages` address `question` (see the module docstring); one embedder call for all texts."""
-    best = best_sentences(question, passages, 1)
-    relevance = best[0][0] if best else 0.0
+    sentences = passage_sentences(question, passages)
+    relevance = max((s.share for s in sentences), default=0.0)
     if not dense or not passages:
-        return CoverageSignals(relevance, 0.0, 0.0)
+        return CoverageSignals(relevance, 0.0, 0.0, tuple(sentences))
     from slm_assets.retrieval.embedder import embed
 
-    sentences = [s for p in passages for s in split_sentences(p) if len(s.split()) >= MIN_SENTENCE_WORDS]
-    vectors = embed([question, *passages, *sentences]).numpy()
+    vectors = embed([question, *passages, *(s.text for s in sentences)]).numpy()
     cosines = vectors[1:] @ vectors[0]
     passage_cos = float(cosines[: len(passages)].max())
-    sentence_cos = float(cosines[len(passages):].max()) if sentences else 0.0
-    return CoverageSignals(relevance, sentence_cos, passage_cos)
+    scored = tuple(replace(s, cosine=float(c)) for s, c in zip(sentences, cosines[len(passages):], strict=True))
+    return CoverageSignals(relevance, max((s.cosine for s in scored), default=0.0), passage_cos, scored)
 
 
 def ground_answer(question: str, answer: str, passages: list[str], config: GroundingConfig) -> GroundedReply:
@@ -97,8 +113,8 @@ def ground_answer(question: str, answer: str, passages: list[str], config: Groun
         return GroundedReply(ABSTAIN, "not_covered", support, signals.relevance, None, coverage)
     if support >= config.min_support and not is_echo(question, answer):
         return GroundedReply(answer, "generated", support, signals.relevance, None, coverage)
-    best = best_sentences(question, passages, config.fallback_sentences)
+    best = signals.best(config, config.fallback_sentences)
     if not best:  # nothing in the passages is long enough to quote
         return GroundedReply(ABSTAIN, "not_covered", support, signals.relevance, None, coverage)
-    text = " ".join(sentence for _, sentence, _ in best)
-    return GroundedReply(text, "extractive", support, signals.relevance, best[0][2], coverage)
+    text = " ".join(s.text for s in best)
+    return GroundedReply(text, "extractive", support, signals.relevance, best[0].passage, coverage)

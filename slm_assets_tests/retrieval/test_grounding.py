@@ -69,3 +69,14 @@ def test_hybrid_search_finds_a_paraphrase_that_bm25_misses():
     hybrid, stats = ChunkIndex.build(rows)
     assert bm25_only.search(question, 1) == []  # no shared term
     assert hybrid.search(question, 1)[0].chunk_id == "rcd" and stats.chunks == 3
+
+
+def test_the_fallback_quotes_by_cosine_and_share_when_dense_and_by_share_alone_when_not():
+    from slm_assets.retrieval.grounding import CoverageSignals, ScoredSentence
+
+    wordy = ScoredSentence("shares many words", 0, share=0.8, match=0.8, cosine=0.30)
+    close = ScoredSentence("means the same", 1, share=0.4, match=0.4, cosine=0.70)
+    signals = CoverageSignals(0.8, 0.7, 0.7, (wordy, close))
+    assert signals.best(CONFIG) == [close]  # 0.70 + 0.5 x 0.4 > 0.30 + 0.5 x 0.8
+    assert signals.best(LEXICAL) == [wordy]
+    assert signals.best(CONFIG.model_copy(update={"fallback_share_weight": 2.0})) == [wordy]
