@@ -41,9 +41,10 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 test: install
 	$(BIN)/python -m pytest -q -m "not gpu and not daemon" --ignore=slm_assets_tests/ui slm_assets_tests
 
-# the retrain loop under a real dagster dev: drop a document, wait for a new registered version (tens of minutes)
+# the retrain loop under a real dagster dev on the bundled SmolLM2 (tens of minutes); `make test` runs the same
+# loop on a tiny random base model
 test-loop: install
-	$(BIN)/python -m pytest -q -m daemon slm_assets_tests/loop
+	SLM_LOOP_BASE_MODEL=bundled $(BIN)/python -m pytest -q -m daemon slm_assets_tests/loop
 
 # the Dagster UI in headless Chromium: materialises a tiny domain through the UI (minutes)
 test-ui: install

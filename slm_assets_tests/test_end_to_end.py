@@ -7,9 +7,13 @@ import duckdb
 
 from slm_assets.artifacts import latest_run_dir
 from slm_assets.definitions import defs
+from slm_assets_tests.helpers import write_domain
+
+N_PAIRS = 50  # fewer than the tiny corpus yields: synthetic_qa_5000 must stop at the requested number
 
 
 def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, tmp_path):
+    write_domain(tiny_domain["domains_dir"], "tiny", [str(tiny_domain["corpus"])], synth={"n_pairs": N_PAIRS})
     definitions = defs()
     assets = [definitions.get_assets_def(dg.AssetKey(name)) for name in (
         "raw_docs", "clean_chunks", "synthetic_qa_5000", "sft_dataset",
@@ -34,7 +38,7 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
                          "distilled_model", "benchmark_report", "gguf_export"}
     assert meta["raw_docs"]["documents"].value >= 8
     assert meta["clean_chunks"]["chunks"].value > 20
-    assert meta["synthetic_qa_5000"]["accepted"].value == 80
+    assert meta["synthetic_qa_5000"]["accepted"].value == N_PAIRS
     assert meta["lora_adapter"]["eval_loss_best"].value < meta["lora_adapter"]["eval_loss_before"].value
     assert meta["lora_adapter"]["mlflow_run_id"].value
     assert checks[("sft_dataset", "no_benchmark_leakage")]
