@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -209,14 +210,22 @@ def domain_chat_teacher(teachers, spec, max_tokens: int):
     return teacher, TeacherLimits.per_minute(spec.synth.requests_per_minute, spec.synth.tokens_per_minute), None
 
 
+def benchmark_teacher_role(teachers, spec, switch: str, max_tokens: int, role: Callable):
+    """(`role(teacher, limits)`, None) for the domain's chat-completions teacher when the benchmark config's `switch`
+    field is on; else (None, why not)."""
+    if not getattr(spec.benchmark, switch):
+        return None, f"benchmark.{switch} is false"
+    teacher, limits, why = domain_chat_teacher(teachers, spec, max_tokens)
+    if teacher is None:
+        return None, why
+    return role(teacher, limits), None
+
+
 def domain_llm_judge(teachers, spec) -> tuple[LLMJudge | None, str | None]:
     """The domain's teacher as a judge at temperature 0, or (None, why not). Only chat-completions providers
     judge: an offline or local teacher gives no LLM judge, and the report says so."""
     config = spec.benchmark
-    if not config.llm_judge:
-        return None, "benchmark.llm_judge is false"
-    teacher, limits, why = domain_chat_teacher(teachers, spec, config.judge_max_tokens)
-    if teacher is None:
-        return None, why
-    return LLMJudge(teacher, spec.topic, max_tokens=config.judge_max_tokens, workers=config.judge_workers,
-                    limits=limits), None
+    return benchmark_teacher_role(
+        teachers, spec, "llm_judge", config.judge_max_tokens,
+        lambda teacher, limits: LLMJudge(teacher, spec.topic, max_tokens=config.judge_max_tokens,
+                                         workers=config.judge_workers, limits=limits))

@@ -52,15 +52,12 @@ class TeacherAnswerer:
 
 def domain_teacher_answerer(teachers, spec) -> tuple[TeacherAnswerer | None, str | None]:
     """The domain's LLM teacher as a benchmark answerer at temperature 0, or (None, why not)."""
-    from slm_assets.evaluate.judge import domain_chat_teacher
+    from slm_assets.evaluate.judge import benchmark_teacher_role
 
     config = spec.benchmark
-    if not config.compare_teacher:
-        return None, "benchmark.compare_teacher is false"
-    teacher, limits, why = domain_chat_teacher(teachers, spec, config.max_new_tokens)
-    if teacher is None:
-        return None, why
-    return TeacherAnswerer(teacher, config.max_new_tokens, config.judge_workers, limits), None
+    return benchmark_teacher_role(
+        teachers, spec, "compare_teacher", config.max_new_tokens,
+        lambda teacher, limits: TeacherAnswerer(teacher, config.max_new_tokens, config.judge_workers, limits))
 
 
 def teacher_roles(teachers, spec) -> dict:

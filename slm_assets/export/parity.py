@@ -26,6 +26,7 @@ HF's own continuation (teacher forcing), at the quantisation's share of steps.
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +106,20 @@ def _open_gguf(gguf_path: Path, n_ctx: int, logits_all: bool = True):
                       type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
 
 
+def _greedy_continuation(first_id: int, next_after: Callable[[int], int], max_new_tokens: int, stop: set[int]):
+    """(continuation, decode steps, decode seconds): tokens from `first_id` on, each next one `next_after` the
+    last, until a stop token or `max_new_tokens`."""
+    next_id = first_id
+    continuation, steps, start = [], 0, time.perf_counter()
+    while True:
+        continuation.append(next_id)
+        if next_id in stop or len(continuation) >= max_new_tokens:
+            break
+        next_id = next_after(next_id)
+        steps += 1
+    return continuation, steps, time.perf_counter() - start
+
+
 def _hf_greedy(model, ids: list[int], max_new_tokens: int, stop: set[int]):
     """(prompt-end logits (V,), continuation, decode steps, decode seconds) with a KV cache."""
     import torch
@@ -112,18 +127,13 @@ def _hf_greedy(model, ids: list[int], max_new_tokens: int, stop: set[int]):
     with torch.inference_mode():
         out = model(input_ids=torch.tensor([ids]), use_cache=True)
         first_logits = out.logits[0, -1].float().numpy()  # (V,)
-        next_id = int(first_logits.argmax())
-        continuation, steps, start = [], 0, time.perf_counter()
-        while True:
-            continuation.append(next_id)
-            if next_id in stop or len(continuation) >= max_new_tokens:
-                break
-            out = model(
-                input_ids=torch.tensor([[next_id]]), past_key_values=out.past_key_values, use_cache=True
-            )
-            next_id = int(out.logits[0, -1].argmax())
-            steps += 1
-        return first_logits, continuation, steps, time.perf_counter() - start
+
+        def next_after(token: int) -> int:
+            nonlocal out
+            out = model(input_ids=torch.tensor([[token]]), past_key_values=out.past_key_values, use_cache=True)
+            return int(out.logits[0, -1].argmax())
+
+        return first_logits, *_greedy_continuation(int(first_logits.argmax()), next_after, max_new_tokens, stop)
 
 
 def _gguf_greedy(llm, ids: list[int], max_new_tokens: int, stop: set[int]):
@@ -133,16 +143,12 @@ def _gguf_greedy(llm, ids: list[int], max_new_tokens: int, stop: set[int]):
     llm.reset()
     llm.eval(ids)
     first_logits = np.array(llm.scores[len(ids) - 1], dtype=np.float32)  # (V,)
-    next_id = int(first_logits.argmax())
-    continuation, steps, start = [], 0, time.perf_counter()
-    while True:
-        continuation.append(next_id)
-        if next_id in stop or len(continuation) >= max_new_tokens:
-            break
-        llm.eval([next_id])
-        next_id = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-        steps += 1
-    return first_logits, continuation, steps, time.perf_counter() - start
+
+    def next_after(token: int) -> int:
+        llm.eval([token])
+        return int(np.argmax(llm.scores[llm.n_tokens - 1]))
+
+    return first_logits, *_greedy_continuation(int(first_logits.argmax()), next_after, max_new_tokens, stop)
 
 
 def _gguf_forced_choices(llm, ids: list[int], continuation: list[int]) -> list[int]:

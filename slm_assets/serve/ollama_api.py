@@ -9,14 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from slm_assets.serve.request_handling import (
-    generate,
-    lookup,
-    max_tokens_for,
-    note_prompt,
-    open_stream,
-    settings_of,
-)
+from slm_assets.serve.request_handling import generate, lookup, note_prompt, open_stream, sampling
 
 router = APIRouter()
 
@@ -59,11 +52,8 @@ def _now() -> str:
 
 
 def _sampling(request, options: Options) -> tuple[int, dict]:
-    settings = settings_of(request)
-    max_tokens = max_tokens_for(request, options.num_predict, "num_predict")
-    temperature = settings.default_temperature if options.temperature is None else options.temperature
-    return max_tokens, {"temperature": temperature, "stop": options.stop or None, "top_p": options.top_p or 1.0,
-                        "seed": options.seed}
+    return sampling(request, options.num_predict, "num_predict", options.temperature, options.stop, options.top_p,
+                    options.seed)
 
 
 def _final(started: float, finish: str, prompt_tokens: int, completion_tokens: int) -> dict:

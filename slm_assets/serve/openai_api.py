@@ -10,14 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from slm_assets.serve.api_error import ApiError
 from slm_assets.serve.open_book import OpenBook
-from slm_assets.serve.request_handling import (
-    generate,
-    lookup,
-    max_tokens_for,
-    note_prompt,
-    open_stream,
-    settings_of,
-)
+from slm_assets.serve.request_handling import generate, lookup, note_prompt, open_stream, sampling
 
 router = APIRouter()
 
@@ -72,6 +65,21 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
             "total_tokens": prompt_tokens + completion_tokens}
 
 
+def _usage_chunk(make_chunk, prompt_tokens: int, completion_tokens: int) -> dict:
+    """The last chunk before `[DONE]` when the client asked for `stream_options.include_usage`: no choices."""
+    return {**make_chunk(None, None), "choices": [], "usage": _usage(prompt_tokens, completion_tokens)}
+
+
+def _sse_response(events) -> StreamingResponse:
+    return StreamingResponse(events, media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+
+def _identity(id_prefix: str, kind: str, entry) -> dict:
+    """id, object, created and model, as the response and every chunk of one request carry them."""
+    return {"id": f"{id_prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()), "model": entry.name}
+
+
 def _stream_response(request, entry, start, make_chunk, include_usage: bool) -> StreamingResponse:
     """SSE: `data: {chunk}` per text piece, a chunk with finish_reason, optional usage, `data: [DONE]`."""
     deltas = open_stream(request, entry, start)
@@ -87,14 +95,12 @@ def _stream_response(request, entry, start, make_chunk, include_usage: bool) -> 
                 if delta.finish_reason is not None:
                     yield _sse(make_chunk(None, delta.finish_reason))
                     if include_usage:
-                        yield _sse({**make_chunk(None, None), "choices": [],
-                                    "usage": _usage(delta.prompt_tokens or 0, delta.completion_tokens or 0)})
+                        yield _sse(_usage_chunk(make_chunk, delta.prompt_tokens or 0, delta.completion_tokens or 0))
         except Exception as exc:  # headers are sent: the error goes into the stream, as OpenAI does
             yield _sse({"error": {"message": str(exc), "type": "server_error", "param": None, "code": None}})
         yield _sse("[DONE]")
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+    return _sse_response(events())
 
 
 @router.post("/v1/chat/completions")
@@ -102,9 +108,7 @@ async def chat_completions(body: ChatRequest, request: Request):
     entry = lookup(request, body.model)
     asked = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     param = "max_completion_tokens" if body.max_completion_tokens is not None else "max_tokens"
-    max_tokens = max_tokens_for(request, asked, param)
-    settings = settings_of(request)
-    temperature = settings.default_temperature if body.temperature is None else body.temperature
+    max_tokens, kwargs = sampling(request, asked, param, body.temperature, body.stops(), body.top_p, body.seed)
     messages = entry.with_system([{"role": m.role, "content": m.text()} for m in body.messages])
     retriever = getattr(request.app.state, "retriever", None)
     book = OpenBook(messages)
@@ -113,9 +117,7 @@ async def chat_completions(body: ChatRequest, request: Request):
     messages, sources = book.messages, book.sources
     checked = retriever is not None and retriever.checks(book)
     note_prompt(request, messages, body.stream)
-    kwargs = {"stop": body.stops() or None, "top_p": body.top_p or 1.0, "seed": body.seed}
-    cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-    base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": entry.name}
+    base = _identity("chatcmpl", "chat.completion.chunk", entry)
 
     def chunk(text, finish, opening=False):
         if opening:
@@ -125,14 +127,13 @@ async def chat_completions(body: ChatRequest, request: Request):
         payload = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
         return {**payload, "sources": sources} if opening and retriever is not None else payload
 
-    if body.stream and not checked:
-        return _stream_response(
-            request, entry,
-            lambda: entry.backend.chat(messages, max_tokens, temperature, stream=True, **kwargs),
-            chunk, body.include_usage())
+    def call(stream: bool):
+        return entry.backend.chat(messages, max_tokens, stream=stream, **kwargs)
 
-    result = await generate(request, entry,
-                            lambda: entry.backend.chat(messages, max_tokens, temperature, stream=False, **kwargs))
+    if body.stream and not checked:
+        return _stream_response(request, entry, lambda: call(True), chunk, body.include_usage())
+
+    result = await generate(request, entry, lambda: call(False))
     text, grounding = result.text, {}
     if checked:  # the answer is checked against the passages before anything is sent
         reply = retriever.check(book, result.text)
@@ -140,7 +141,7 @@ async def chat_completions(body: ChatRequest, request: Request):
     if body.stream:
         return _checked_stream(chunk, text, result, grounding, body.include_usage())
     return JSONResponse({
-        "id": cid, "object": "chat.completion", "created": created, "model": entry.name,
+        **base, "object": "chat.completion",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                      "logprobs": None, "finish_reason": result.finish_reason}],
         "usage": _usage(result.prompt_tokens, result.completion_tokens),
@@ -157,12 +158,10 @@ def _checked_stream(make_chunk, text: str, result, grounding: dict, include_usag
         yield _sse(make_chunk(text, None))
         yield _sse({**make_chunk(None, result.finish_reason), **grounding})
         if include_usage:
-            yield _sse({**make_chunk(None, None), "choices": [],
-                        "usage": _usage(result.prompt_tokens, result.completion_tokens)})
+            yield _sse(_usage_chunk(make_chunk, result.prompt_tokens, result.completion_tokens))
         yield _sse("[DONE]")
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+    return _sse_response(events())
 
 
 @router.post("/v1/completions")
@@ -172,13 +171,13 @@ async def completions(body: CompletionRequest, request: Request):
     if len(prompts) != 1:
         raise ApiError(400, "Send one prompt per request.", "invalid_value", param="prompt")
     prompt = prompts[0]
-    max_tokens = max_tokens_for(request, body.max_tokens)
-    settings = settings_of(request)
-    temperature = settings.default_temperature if body.temperature is None else body.temperature
+    max_tokens, kwargs = sampling(request, body.max_tokens, "max_tokens", body.temperature, body.stops(), body.top_p,
+                                  body.seed)
     note_prompt(request, prompt, body.stream)
-    kwargs = {"stop": body.stops() or None, "top_p": body.top_p or 1.0, "seed": body.seed}
-    cid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-    base = {"id": cid, "object": "text_completion", "created": created, "model": entry.name}
+    base = _identity("cmpl", "text_completion", entry)
+
+    def call(stream: bool):
+        return entry.backend.complete(prompt, max_tokens, stream=stream, **kwargs)
 
     if body.stream:
         def chunk(text, finish, opening=False):
@@ -186,13 +185,9 @@ async def completions(body: CompletionRequest, request: Request):
                 return None
             return {**base, "choices": [{"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}]}
 
-        return _stream_response(
-            request, entry,
-            lambda: entry.backend.complete(prompt, max_tokens, temperature, stream=True, **kwargs),
-            chunk, body.include_usage())
+        return _stream_response(request, entry, lambda: call(True), chunk, body.include_usage())
 
-    result = await generate(request, entry,
-                            lambda: entry.backend.complete(prompt, max_tokens, temperature, stream=False, **kwargs))
+    result = await generate(request, entry, lambda: call(False))
     return JSONResponse({
         **base,
         "choices": [{"index": 0, "text": result.text, "logprobs": None, "finish_reason": result.finish_reason}],

@@ -48,6 +48,15 @@ def max_tokens_for(request, asked: int | None, param: str = "max_tokens") -> int
     return asked
 
 
+def sampling(request, asked_tokens: int | None, param: str, temperature: float | None, stop: list[str] | None,
+             top_p: float | None, seed: int | None) -> tuple[int, dict]:
+    """(max_tokens, the backend's sampling keyword arguments): the token bound of `max_tokens_for`, the server's
+    default temperature when none is asked, top_p 1 when none (or 0) is."""
+    max_tokens = max_tokens_for(request, asked_tokens, param)
+    temperature = settings_of(request).default_temperature if temperature is None else temperature
+    return max_tokens, {"temperature": temperature, "stop": stop or None, "top_p": top_p or 1.0, "seed": seed}
+
+
 def note_prompt(request, prompt: object, stream: bool) -> None:
     record = state(request)
     record["stream"] = stream

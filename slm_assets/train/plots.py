@@ -4,8 +4,10 @@ from pathlib import Path
 
 from slm_assets.plots import pyplot, save_png
 
+TRAIN_AND_EVAL_LOSS = ("loss", "eval_loss")
 
-def loss_curve(history: list[dict], path: Path, title: str, keys: tuple[str, ...] = ("loss", "eval_loss")) -> Path:
+
+def loss_curve(history: list[dict], path: Path, title: str, keys: tuple[str, ...] = TRAIN_AND_EVAL_LOSS) -> Path:
     fig, ax = pyplot().subplots(figsize=(6, 3))
     for key in keys:
         points = [(h["step"], h[key]) for h in history if key in h]

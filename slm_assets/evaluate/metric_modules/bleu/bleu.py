@@ -3,28 +3,20 @@
 Loaded offline with `evaluate.load("<this folder>")`; equal to `slm_assets.evaluate.metrics.corpus_bleu`.
 """
 
-import datasets
 import evaluate
 import sacrebleu
 
-_INPUTS = """
-Args:
-    predictions: model answers, one string each.
-    references: reference answers, one string each (one reference per prediction).
-Returns:
-    bleu: corpus BLEU / 100 (0-1).
-"""
+from slm_assets.evaluate.metric_info import string_pair_metric_info
 
 
 class Bleu(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
+        return string_pair_metric_info(
             description="Corpus-level BLEU from sacrebleu, divided by 100.",
             citation="Post, M. (2018). A Call for Clarity in Reporting BLEU Scores.",
-            inputs_description=_INPUTS,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            reference_urls=["https://github.com/mjpost/sacrebleu"],
+            returns="bleu: corpus BLEU / 100 (0-1).",
+            references="reference answers, one string each (one reference per prediction).",
+            reference_urls=("https://github.com/mjpost/sacrebleu",),
         )
 
     def _compute(self, predictions, references):

@@ -4,28 +4,19 @@ Loaded offline with `evaluate.load("<this folder>")`. The normalisation is impor
 module and `slm_assets.evaluate.metrics.exact_match` cannot drift apart.
 """
 
-import datasets
 import evaluate
 
+from slm_assets.evaluate.metric_info import string_pair_metric_info
 from slm_assets.evaluate.metrics import normalize
-
-_INPUTS = """
-Args:
-    predictions: model answers, one string each.
-    references: reference answers, one string each.
-Returns:
-    exact_match: share of pairs equal after lower-casing and removing punctuation, articles and extra spaces.
-"""
 
 
 class ExactMatch(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
+        return string_pair_metric_info(
             description="Share of predictions equal to their reference after SQuAD-style normalisation.",
             citation="Rajpurkar et al. (2016). SQuAD: 100,000+ Questions for Machine Comprehension of Text.",
-            inputs_description=_INPUTS,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            returns="exact_match: share of pairs equal after lower-casing and removing punctuation, articles and "
+            "extra spaces.",
         )
 
     def _compute(self, predictions, references):

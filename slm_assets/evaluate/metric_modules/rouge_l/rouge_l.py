@@ -3,28 +3,19 @@
 Loaded offline with `evaluate.load("<this folder>")`; equal to `slm_assets.evaluate.metrics.rouge_l` averaged.
 """
 
-import datasets
 import evaluate
 from rouge_score import rouge_scorer
 
-_INPUTS = """
-Args:
-    predictions: model answers, one string each.
-    references: reference answers, one string each.
-Returns:
-    rouge_l: mean ROUGE-L F-measure (0-1).
-"""
+from slm_assets.evaluate.metric_info import string_pair_metric_info
 
 
 class RougeL(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
+        return string_pair_metric_info(
             description="ROUGE-L F-measure (longest common subsequence) with Porter stemming, mean over pairs.",
             citation="Lin, C.-Y. (2004). ROUGE: A Package for Automatic Evaluation of Summaries.",
-            inputs_description=_INPUTS,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            reference_urls=["https://github.com/google-research/google-research/tree/master/rouge"],
+            returns="rouge_l: mean ROUGE-L F-measure (0-1).",
+            reference_urls=("https://github.com/google-research/google-research/tree/master/rouge",),
         )
 
     def _compute(self, predictions, references):

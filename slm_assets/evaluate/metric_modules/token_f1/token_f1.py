@@ -4,28 +4,18 @@ Loaded offline with `evaluate.load("<this folder>")`. The scoring function is im
 module and `slm_assets.evaluate.metrics.token_f1` cannot drift apart.
 """
 
-import datasets
 import evaluate
 
+from slm_assets.evaluate.metric_info import string_pair_metric_info
 from slm_assets.evaluate.metrics import token_f1
-
-_INPUTS = """
-Args:
-    predictions: model answers, one string each.
-    references: reference answers, one string each.
-Returns:
-    token_f1: mean F1 of the bag of normalised tokens (two empty strings score 1).
-"""
 
 
 class TokenF1(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
+        return string_pair_metric_info(
             description="Mean token-overlap F1 between prediction and reference after SQuAD-style normalisation.",
             citation="Rajpurkar et al. (2016). SQuAD: 100,000+ Questions for Machine Comprehension of Text.",
-            inputs_description=_INPUTS,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            returns="token_f1: mean F1 of the bag of normalised tokens (two empty strings score 1).",
         )
 
     def _compute(self, predictions, references):
