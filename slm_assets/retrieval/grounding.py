@@ -2,10 +2,10 @@
 
 Three outcomes, named in every reply (`answer_mode`):
 - `generated`: the model's answer, whose content words occur in the passages and which does not restate the question;
-- `extractive`: the passage sentence(s) that best match the question, when the model's answer was unsupported or an
-  echo of the question but the passages do address it;
-- `not_covered`: "The documents do not say.", when the model says so itself or the passages do not address the
-  question.
+- `extractive`: the passage sentence(s) that best match the question, when the model's answer was unsupported, an
+  echo of the question or an abstention, but the passages do address it;
+- `not_covered`: "The documents do not say.", when the passages do not address the question (or, with
+  `trust_model_abstention`, when the model says so itself).
 
 "Address the question" is a coverage score of three signals (`coverage_signals`): the share of the question's
 content words in the best passage sentence (lexical), and the all-MiniLM-L6-v2 cosine of the question with the
@@ -109,9 +109,9 @@ def ground_answer(question: str, answer: str, passages: list[str], config: Groun
         return GroundedReply(answer, "generated", support, 0.0, None)
     signals = coverage_signals(question, passages, config.dense)
     coverage = signals.score(config)
-    if is_abstention(answer) or not signals.covered(config):
+    if not signals.covered(config) or (config.trust_model_abstention and is_abstention(answer)):
         return GroundedReply(ABSTAIN, "not_covered", support, signals.relevance, None, coverage)
-    if support >= config.min_support and not is_echo(question, answer):
+    if support >= config.min_support and not is_echo(question, answer) and not is_abstention(answer):
         return GroundedReply(answer, "generated", support, signals.relevance, None, coverage)
     best = signals.best(config, config.fallback_sentences)
     if not best:  # nothing in the passages is long enough to quote

@@ -39,7 +39,11 @@ def test_a_question_the_passages_do_not_address_gets_the_honest_answer():
     for config in (CONFIG, LEXICAL):
         reply = ground_answer("How long is the warranty of a heat pump compressor?", "Ten years.", PASSAGES, config)
         assert reply.mode == "not_covered" and reply.text == ABSTAIN
-    assert ground_answer("What does a type B RCD detect?", ABSTAIN, PASSAGES, CONFIG).mode == "not_covered"
+    trusting = CONFIG.model_copy(update={"trust_model_abstention": True})
+    assert ground_answer("What does a type B RCD detect?", ABSTAIN, PASSAGES, trusting).mode == "not_covered"
+    # by default the coverage score decides: a covered question the model declined gets the passage sentence
+    declined = ground_answer("What does a type B RCD detect?", ABSTAIN, PASSAGES, CONFIG)
+    assert declined.mode == "extractive" and declined.text.startswith("A type B RCD detects smooth DC")
     off = ground_answer("What does a type B RCD detect?", "Bananas.", PASSAGES, GroundingConfig(enabled=False))
     assert off.mode == "generated" and off.text == "Bananas."
 
@@ -77,6 +81,6 @@ def test_the_fallback_quotes_by_cosine_and_share_when_dense_and_by_share_alone_w
     wordy = ScoredSentence("shares many words", 0, share=0.8, match=0.8, cosine=0.30)
     close = ScoredSentence("means the same", 1, share=0.4, match=0.4, cosine=0.70)
     signals = CoverageSignals(0.8, 0.7, 0.7, (wordy, close))
-    assert signals.best(CONFIG) == [close]  # 0.70 + 0.5 x 0.4 > 0.30 + 0.5 x 0.8
+    assert signals.best(CONFIG) == [close]  # 0.70 + 0.25 x 0.4 > 0.30 + 0.25 x 0.8
     assert signals.best(LEXICAL) == [wordy]
     assert signals.best(CONFIG.model_copy(update={"fallback_share_weight": 2.0})) == [wordy]
