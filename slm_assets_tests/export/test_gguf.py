@@ -227,3 +227,16 @@ def test_bundled_smollm2_exports_q4_k_m_and_q8_0(bundled_model_dir, tmp_path):
         assert report.tokens_match and report.top1_agreement >= DEFAULT_TOLERANCES[qtype].min_top1
     answer = gguf_generate_smoke(infos["q4_k_m"].path, EV_PROMPTS[0])
     assert len(answer.split()) >= 3, answer
+
+
+def test_a_prompt_end_pick_swapped_within_the_runtimes_noise_counts_as_agreeing():
+    import numpy as np
+
+    from slm_assets.export.parity import prompt_end_top1_agrees
+
+    hf = np.array([5.0, 4.8, 1.0])
+    assert prompt_end_top1_agrees(hf, np.array([5.1, 4.7, 1.0]))  # same pick
+    assert prompt_end_top1_agrees(hf, np.array([4.9, 5.0, 1.0]))  # HF margin 0.2 <= largest difference 0.2
+    # a swap needs the HF margin within the largest difference: here HF ranks the GGUF's pick 0.5 lower while no
+    # logit moved more than 0.3
+    assert not prompt_end_top1_agrees(np.array([5.0, 4.5, 1.0]), np.array([4.7, 4.8, 1.0]))
