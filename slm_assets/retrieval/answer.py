@@ -69,5 +69,6 @@ def answer_question(
                meta.get(h.chunk_id, {}).get("page_start"), meta.get(h.chunk_id, {}).get("page_end"), h.score)
         for h in hits
     ]
-    reply = ground_answer(question, text.strip(), [h.text for h in hits], grounding or GroundingConfig())
+    reply = ground_answer(question, text.strip(), [h.text for h in hits], grounding or GroundingConfig(),
+                          index.vectors(hits) if hits else None)
     return Answer(text=reply.text, sources=sources, open_book=bool(hits), mode=reply.mode, generated=text.strip())

@@ -80,34 +80,36 @@ def passage_sentences(question: str, passages: list[str]) -> list[ScoredSentence
             if len(sentence.split()) >= MIN_SENTENCE_WORDS]
 
 
-def best_sentences(question: str, passages: list[str], n: int = 1) -> list[tuple[float, str, int]]:
-    """(share, sentence, passage index) of the n passage sentences with the most of the question's content words
-    (the lexical ranking; `CoverageSignals.best` also weighs the cosine)."""
-    ranked = sorted(passage_sentences(question, passages), key=lambda s: (-s.share, -s.match))[:n]
-    return [(s.share, s.text, s.passage) for s in ranked]
-
-
-def coverage_signals(question: str, passages: list[str], dense: bool = True) -> CoverageSignals:
-    """How well `passages` address `question` (see the module docstring); one embedder call for all texts."""
+def coverage_signals(question: str, passages: list[str], dense: bool = True,
+                     passage_vectors=None) -> CoverageSignals:
+    """How well `passages` address `question` (see the module docstring); one embedder call for all texts.
+    `passage_vectors`: the passages' embeddings when the caller has them (the index stores every chunk's), so
+    only the question and the sentences are embedded."""
     sentences = passage_sentences(question, passages)
     relevance = max((s.share for s in sentences), default=0.0)
     if not dense or not passages:
         return CoverageSignals(relevance, 0.0, 0.0, tuple(sentences))
     from slm_assets.retrieval.embedder import embed
 
-    vectors = embed([question, *passages, *(s.text for s in sentences)]).numpy()
-    cosines = vectors[1:] @ vectors[0]
-    passage_cos = float(cosines[: len(passages)].max())
-    scored = tuple(replace(s, cosine=float(c)) for s, c in zip(sentences, cosines[len(passages):], strict=True))
+    known = passage_vectors is not None
+    vectors = embed([question, *([] if known else passages), *(s.text for s in sentences)]).numpy()
+    question_vector, rest = vectors[0], vectors[1:]
+    if known:
+        passage_cos = float((passage_vectors @ question_vector).max())
+    else:
+        passage_cos, rest = float((rest[: len(passages)] @ question_vector).max()), rest[len(passages):]
+    scored = tuple(replace(s, cosine=float(c)) for s, c in zip(sentences, rest @ question_vector, strict=True))
     return CoverageSignals(relevance, max((s.cosine for s in scored), default=0.0), passage_cos, scored)
 
 
-def ground_answer(question: str, answer: str, passages: list[str], config: GroundingConfig) -> GroundedReply:
-    """Keep, replace by the best passage sentence(s), or replace by the abstention (see the module docstring)."""
+def ground_answer(question: str, answer: str, passages: list[str], config: GroundingConfig,
+                  passage_vectors=None) -> GroundedReply:
+    """Keep, replace by the best passage sentence(s), or replace by the abstention (see the module docstring).
+    `passage_vectors`: see `coverage_signals`."""
     support = support_score(answer, "\n".join(passages)) if passages else 0.0
     if not config.enabled or not passages:
         return GroundedReply(answer, "generated", support, 0.0, None)
-    signals = coverage_signals(question, passages, config.dense)
+    signals = coverage_signals(question, passages, config.dense, passage_vectors)
     coverage = signals.score(config)
     if not signals.covered(config) or (config.trust_model_abstention and is_abstention(answer)):
         return GroundedReply(ABSTAIN, "not_covered", support, signals.relevance, None, coverage)

@@ -125,6 +125,12 @@ class ChunkIndex:
         top = np.argsort(-scores, kind="stable")[:k]
         return [Hit(self.chunk_ids[i], self.doc_ids[i], float(scores[i]), self.texts[i]) for i in top if scores[i] > 0]
 
+    def vectors(self, hits: list[Hit]):
+        """The stored embeddings of these hits, (len(hits), 384), or None for a BM25-only index."""
+        if self.embeddings is None:
+            return None
+        return self.embeddings[[self.position[h.chunk_id] for h in hits]]
+
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         staging = folder / "chunks.jsonl.tmp"

@@ -18,6 +18,7 @@ class OpenBook:
     sources: list[dict] = field(default_factory=list)
     question: str | None = None
     passages: list[str] = field(default_factory=list)
+    passage_vectors: object = None  # the passages' stored embeddings (numpy), None without a dense index
 
 
 @dataclass
@@ -42,14 +43,14 @@ class Retriever:
         grounded[last] = {**messages[last], "content": open_book_question(question, [h.text for h in hits])}
         sources = [{"chunk_id": h.chunk_id, "doc_id": h.doc_id, "score": round(h.score, 4),
                     **self.chunk_meta.get(h.chunk_id, {})} for h in hits]
-        return OpenBook(grounded, sources, question, [h.text for h in hits])
+        return OpenBook(grounded, sources, question, [h.text for h in hits], self.index.vectors(hits))
 
     def checks(self, book: OpenBook) -> bool:
         """Whether this request's answer goes through the grounding check."""
         return self.grounding.enabled and bool(book.passages)
 
     def check(self, book: OpenBook, answer: str) -> GroundedReply:
-        return ground_answer(book.question or "", answer, book.passages, self.grounding)
+        return ground_answer(book.question or "", answer, book.passages, self.grounding, book.passage_vectors)
 
 
 def load_retriever(warehouse_dir: Path, domain: str, k: int = 2,

@@ -1,7 +1,7 @@
 """Passage windows, hybrid retrieval, and the grounding check that keeps, replaces or abstains."""
 
 from slm_assets.retrieval.config import GroundingConfig
-from slm_assets.retrieval.grounding import best_sentences, coverage_signals, ground_answer
+from slm_assets.retrieval.grounding import coverage_signals, ground_answer
 from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.retrieval.prompting import open_book_question, passage_window
 from slm_assets.text import ABSTAIN
@@ -59,9 +59,22 @@ def test_the_coverage_score_counts_a_paraphrase_and_refuses_a_question_that_only
     assert reply.mode == "not_covered" and reply.coverage < CONFIG.min_coverage
 
 
-def test_best_sentences_rank_by_question_coverage():
-    (share, sentence, passage), = best_sentences("Which system does OCPP talk to?", PASSAGES)
-    assert passage == 1 and sentence.startswith("OCPP") and share >= 0.5
+def test_the_lexical_ranking_quotes_the_sentence_with_most_of_the_question():
+    best, = coverage_signals("Which system does OCPP talk to?", PASSAGES, dense=False).best(LEXICAL)
+    assert best.passage == 1 and best.text.startswith("OCPP") and best.share >= 0.5
+
+
+def test_the_index_vectors_of_the_passages_give_the_same_coverage_as_embedding_them_again():
+    rows = [{"chunk_id": f"c{i}", "doc_id": f"d{i}", "text": text} for i, text in enumerate(PASSAGES)]
+    index, _ = ChunkIndex.build(rows)
+    question = "What kind of RCD picks up direct-current leakage?"
+    hits = index.search(question, 2)
+    passages, vectors = [h.text for h in hits], index.vectors(hits)
+    assert hits[0].chunk_id == "c0" and vectors.shape == (len(hits), 384)
+    embedded, stored = coverage_signals(question, passages), coverage_signals(question, passages, passage_vectors=vectors)
+    assert abs(embedded.passage_cosine - stored.passage_cosine) < 1e-4 and embedded.passage_cosine > 0.3
+    assert max(abs(a.cosine - b.cosine) for a, b in zip(embedded.sentences, stored.sentences, strict=True)) < 1e-4
+    assert ChunkIndex.build(rows, dense=False)[0].vectors(hits) is None
 
 
 def test_hybrid_search_finds_a_paraphrase_that_bm25_misses():
