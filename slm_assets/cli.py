@@ -76,17 +76,40 @@ def materialize(
             typer.echo(f"check {data.asset_key.to_user_string()}.{data.check_name}: "
                        f"{'passed' if data.passed else 'FAILED'} {data.description or ''}")
     settings = get_settings()
-    from slm_assets.artifacts import latest_run_dir
+    from slm_assets.artifacts import latest_run_dir, newest_export_bundle
 
     report = latest_run_dir(settings.artifacts_dir / domain / "benchmark") / "report.md"
     if report.exists():
         typer.echo(f"benchmark report: {report}")
-    for gguf in sorted((settings.artifacts_dir / domain / "export").glob("*/*.gguf")):
+    bundle = newest_export_bundle(settings.artifacts_dir / domain)
+    for gguf in sorted(bundle.glob("*.gguf")) if bundle else []:
         typer.echo(f"gguf: {gguf}")
+    for line in _registry_lines(result):
+        typer.echo(line)
     if not result.success:
         typer.echo("run failed: see the log above", err=True)
         raise typer.Exit(1)
     typer.echo(f"run {result.run_id} succeeded for domain {domain}")
+
+
+def _registry_lines(result) -> list[str]:
+    """What this run's gguf_export registered and whether it became champion, with the gate's verdict (the
+    interval and the number of questions), from the materialisation's metadata."""
+    lines = []
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_MATERIALIZATION":
+            continue
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.to_user_string() != "gguf_export":
+            continue
+        meta = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+        if str(meta.get("version")) == "not registered":
+            lines.append(f"registry: not registered ({meta.get('promotion', '')})")
+        else:
+            role = "champion" if meta.get("champion") else "candidate, not champion"
+            lines.append(f"registry: {meta.get('registered_model')} v{meta.get('version')} is {role}: "
+                         f"{meta.get('promotion', '')}")
+    return lines
 
 
 def _recover(instance) -> None:

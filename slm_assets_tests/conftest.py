@@ -48,6 +48,23 @@ def smollm2_tokenizer_dir(tmp_path_factory) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def tiny_smollm2_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
+    """A 2-layer random Llama with SmolLM2's vocabulary and tokenizer (`testing.tiny_models.save_tiny_smollm2`);
+    tests must not change it."""
+    from slm_assets.testing.tiny_models import save_tiny_smollm2
+
+    return save_tiny_smollm2(tmp_path_factory.mktemp("tiny-smollm2"), smollm2_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_smollm2_f16_gguf(tmp_path_factory, tiny_smollm2_dir) -> Path:
+    """`tiny_smollm2_dir` converted by llama.cpp's converter to f16 GGUF."""
+    from slm_assets.export.gguf import convert_to_gguf
+
+    return convert_to_gguf(tiny_smollm2_dir, tmp_path_factory.mktemp("tiny-gguf") / "tiny-f16.gguf", "f16").path
+
+
 @pytest.fixture
 def tiny_domain(tmp_path) -> dict:
     """A domain YAML in a temporary domains/ folder, and a temporary warehouse."""

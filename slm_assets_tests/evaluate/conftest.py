@@ -1,10 +1,9 @@
-"""Tiny models for the evaluation tests: a 2-layer random Llama with SmolLM2's tokenizer, and its GGUF."""
+"""Fixtures of the evaluation tests: one torch thread, the tiny SmolLM2-vocabulary model loaded once (its folder and
+GGUF are the session fixtures `tiny_smollm2_dir` / `tiny_smollm2_f16_gguf`), MLflow tracking."""
 
 from pathlib import Path
 
 import pytest
-
-from slm_assets.testing.tiny_models import save_tiny_smollm2
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -19,24 +18,12 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
-    return save_tiny_smollm2(tmp_path_factory.mktemp("tiny-llama"), smollm2_tokenizer_dir)
-
-
-@pytest.fixture(scope="session")
-def tiny_gguf(tmp_path_factory, tiny_llama_dir) -> Path:
-    from slm_assets.export.gguf import convert_to_gguf
-
-    return convert_to_gguf(tiny_llama_dir, tmp_path_factory.mktemp("tiny-gguf") / "tiny-f16.gguf", "f16").path
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tiny_llama_dir):
+def tiny_model(tiny_smollm2_dir):
     """(model, tokenizer) loaded once; tests must not change the model."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(tiny_llama_dir))
-    return AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir)).eval(), tokenizer
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_smollm2_dir))
+    return AutoModelForCausalLM.from_pretrained(str(tiny_smollm2_dir)).eval(), tokenizer
 
 
 @pytest.fixture(scope="package")

@@ -13,19 +13,19 @@ from slm_assets_tests.evaluate.rows import EV_QUESTIONS
 from slm_assets_tests.evaluate.warehouse import benchmark_warehouse
 
 
-def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny_llama_dir, tracking):
+def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny_smollm2_dir, tracking):
     from slm_assets.resources.domains import DomainsResource
     from slm_assets.resources.teacher import TeacherResource
     from slm_assets.resources.warehouse import WarehouseResource
 
     root = tmp_path / "warehouse"
-    benchmark_warehouse(root, tiny_llama_dir)
+    benchmark_warehouse(root, tiny_smollm2_dir)
     domains = tmp_path / "domains"
     domains.mkdir()
     # the teacher answers every benchmark question with its reference answer: the best scores, yet never promoted
     with FakeJudgeServer(policy="reference", answers=dict(EV_QUESTIONS)) as server:
         (domains / "ev.yaml").write_text(yaml.safe_dump({
-            "name": "ev", "topic": "EV charging", "base_model": str(tiny_llama_dir),
+            "name": "ev", "topic": "EV charging", "base_model": str(tiny_smollm2_dir),
             "teacher": {"provider": "openai", "model": "judge-model", "base_url": server.url + "/v1"},
             "benchmark": {"max_new_tokens": 4, "batch_size": 4, "latency_prompts": 2, "latency_max_new_tokens": 3,
                           "latency_threads": 1, "min_improvement": -1.0},

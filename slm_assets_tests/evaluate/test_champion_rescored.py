@@ -45,19 +45,19 @@ def _register_champion(tracking, bundle, base_dir) -> str:
     return version
 
 
-def test_the_champion_is_rescored_and_a_candidate_that_answers_the_same_is_not_promoted(tmp_path, tiny_llama_dir,
+def test_the_champion_is_rescored_and_a_candidate_that_answers_the_same_is_not_promoted(tmp_path, tiny_smollm2_dir,
                                                                                        tracking):
     root = tmp_path / "warehouse"
-    benchmark_warehouse(root, tiny_llama_dir)
+    benchmark_warehouse(root, tiny_smollm2_dir)
     lora = root / "artifacts" / "ev" / "lora" / "adapter"
     # both candidates and the champion are the same adapter: same answers, so the difference is exactly zero
     shutil.rmtree(root / "artifacts" / "ev" / "distilled" / "adapter")
     shutil.copytree(lora, root / "artifacts" / "ev" / "distilled" / "adapter")
     bundle = tmp_path / "bundles" / "v-old"
     shutil.copytree(lora, bundle / "adapter")
-    version = _register_champion(tracking, bundle, tiny_llama_dir)
+    version = _register_champion(tracking, bundle, tiny_smollm2_dir)
 
-    report, metadata = _materialise(tmp_path, root, tiny_llama_dir, tracking, {"min_improvement": 0.0})
+    report, metadata = _materialise(tmp_path, root, tiny_smollm2_dir, tracking, {"min_improvement": 0.0})
 
     assert {"champion", "champion_open_book", "champion_served"} <= set(report["models"])
     assert report["best_model"] in {"lora_adapter", "distilled_model"}  # the champion is never a candidate
@@ -75,13 +75,13 @@ def test_the_champion_is_rescored_and_a_candidate_that_answers_the_same_is_not_p
     assert "Champion: champion v" in markdown and "95% interval [+0.0000, +0.0000] over 4 questions" in markdown
 
 
-def test_a_champion_with_missing_files_is_reported_and_the_candidate_is_compared_with_base(tmp_path, tiny_llama_dir,
+def test_a_champion_with_missing_files_is_reported_and_the_candidate_is_compared_with_base(tmp_path, tiny_smollm2_dir,
                                                                                           tracking):
     root = tmp_path / "warehouse"
-    benchmark_warehouse(root, tiny_llama_dir)
-    version = _register_champion(tracking, tmp_path / "bundles" / "deleted", tiny_llama_dir)
+    benchmark_warehouse(root, tiny_smollm2_dir)
+    version = _register_champion(tracking, tmp_path / "bundles" / "deleted", tiny_smollm2_dir)
 
-    report, metadata = _materialise(tmp_path, root, tiny_llama_dir, tracking, {"min_improvement": -1.0})
+    report, metadata = _materialise(tmp_path, root, tiny_smollm2_dir, tracking, {"min_improvement": -1.0})
 
     assert "champion" not in report["models"]
     promotion = report["promotion"]

@@ -21,11 +21,11 @@ def test_percentile_interpolates_between_ranks():
     assert math.isnan(percentile([], 50))
 
 
-def test_every_runtime_reports_positive_latency_fields(tiny_model, tiny_gguf):
+def test_every_runtime_reports_positive_latency_fields(tiny_model, tiny_smollm2_f16_gguf):
     model, tokenizer = tiny_model
 
     latency = measure_latency(model, tokenizer, PROMPTS, max_new_tokens=6, batch_size=3, fixed_length=True,
-                              warmup=1, gguf_path=tiny_gguf, model_name="tiny", threads=1)
+                              warmup=1, gguf_path=tiny_smollm2_f16_gguf, model_name="tiny", threads=1)
 
     assert set(latency["runs"]) == {"hf_batch1", "hf_batch3", "gguf_f16_batch1", "gguf_f16_batch3"}
     for name, run in latency["runs"].items():
@@ -46,10 +46,10 @@ def test_every_runtime_reports_positive_latency_fields(tiny_model, tiny_gguf):
     assert len(set(batched["samples"]["ttft_s"])) == 1 and len(set(batched["samples"]["latency_s"])) == 1
 
 
-def _llama(tiny_gguf):
+def _llama(tiny_smollm2_f16_gguf):
     import llama_cpp
 
-    return llama_cpp.Llama(model_path=str(tiny_gguf), n_ctx=256, n_threads=1, seed=0, verbose=False)
+    return llama_cpp.Llama(model_path=str(tiny_smollm2_f16_gguf), n_ctx=256, n_threads=1, seed=0, verbose=False)
 
 
 def _prompt_ids(tokenizer, prompts):
@@ -57,13 +57,13 @@ def _prompt_ids(tokenizer, prompts):
             for p in prompts]
 
 
-def test_batched_llama_cpp_decoding_matches_one_sequence_at_a_time(tiny_model, tiny_gguf):
+def test_batched_llama_cpp_decoding_matches_one_sequence_at_a_time(tiny_model, tiny_smollm2_f16_gguf):
     """Three prompts decoded together give each prompt the tokens greedy decoding gives it alone."""
     import numpy as np
 
     _, tokenizer = tiny_model
     ids = _prompt_ids(tokenizer, PROMPTS)
-    llm = _llama(tiny_gguf)
+    llm = _llama(tiny_smollm2_f16_gguf)
     try:
         alone = []
         for prompt in ids:
@@ -84,13 +84,13 @@ def test_batched_llama_cpp_decoding_matches_one_sequence_at_a_time(tiny_model, t
     assert len({tuple(t) for t in together}) > 1, "different prompts should not all decode alike"
 
 
-def test_batched_llama_cpp_stops_each_sequence_at_its_end_token(tiny_model, tiny_gguf):
+def test_batched_llama_cpp_stops_each_sequence_at_its_end_token(tiny_model, tiny_smollm2_f16_gguf):
     """Without fixed length a sequence leaves the batch at its end token while the others go on."""
     import numpy as np
 
     _, tokenizer = tiny_model
     ids = _prompt_ids(tokenizer, PROMPTS)
-    llm = _llama(tiny_gguf)
+    llm = _llama(tiny_smollm2_f16_gguf)
     decoder = BatchedGreedy(llm, n_seq=3, n_ctx_per_seq=256, n_batch=sum(map(len, ids)), threads=1)
     try:
         _, _, free = decoder.generate(ids, 6, np.array([], dtype=np.int64), end_tokens=set())

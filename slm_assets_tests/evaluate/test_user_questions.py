@@ -98,15 +98,15 @@ def _domain(tmp_path: Path, base_model: Path) -> Path:
     return domains
 
 
-def test_cli_eval_scores_base_and_the_latest_bundle(tmp_path, monkeypatch, tiny_llama_dir, tiny_gguf):
+def test_cli_eval_scores_base_and_the_latest_bundle(tmp_path, monkeypatch, tiny_smollm2_dir, tiny_smollm2_f16_gguf):
     from slm_assets.cli import app
 
     bundle = tmp_path / "warehouse" / "artifacts" / "ev" / "export" / "run-0001"
-    shutil.copytree(tiny_llama_dir, bundle / "merged")
-    shutil.copy(tiny_gguf, bundle / "ev-f16.gguf")
+    shutil.copytree(tiny_smollm2_dir, bundle / "merged")
+    shutil.copy(tiny_smollm2_f16_gguf, bundle / "ev-f16.gguf")
     (bundle / "manifest.json").write_text("{}")
     monkeypatch.setenv("SLM_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
-    monkeypatch.setenv("SLM_DOMAINS_DIR", str(_domain(tmp_path, tiny_llama_dir)))
+    monkeypatch.setenv("SLM_DOMAINS_DIR", str(_domain(tmp_path, tiny_smollm2_dir)))
     monkeypatch.setenv("SLM_MODELS_CACHE", str(tmp_path / "models"))
     questions = _jsonl(tmp_path / "mine.jsonl", GOOD)
     runner = CliRunner()
@@ -127,7 +127,7 @@ def test_cli_eval_scores_base_and_the_latest_bundle(tmp_path, monkeypatch, tiny_
     assert "report:" in result.output
 
 
-def test_dagster_job_evaluates_the_lora_adapter_when_nothing_was_exported(tmp_path, tiny_llama_dir, tracking):
+def test_dagster_job_evaluates_the_lora_adapter_when_nothing_was_exported(tmp_path, tiny_smollm2_dir, tracking):
     import dagster as dg
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -139,11 +139,11 @@ def test_dagster_job_evaluates_the_lora_adapter_when_nothing_was_exported(tmp_pa
 
     warehouse = tmp_path / "warehouse"
     adapter = warehouse / "artifacts" / "ev" / "lora" / "adapter"
-    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir)),
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_smollm2_dir)),
                                 LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
     peft_model.save_pretrained(str(adapter))
     questions = _jsonl(tmp_path / "mine.jsonl", GOOD[:2])
-    domains = _domain(tmp_path, tiny_llama_dir)
+    domains = _domain(tmp_path, tiny_smollm2_dir)
     config = yaml.safe_load((domains / "ev.yaml").read_text())
     config["benchmark"]["latency_prompts"] = 0
     # an LLM teacher: it judges tuned vs base and answers the questions itself, as the `teacher` row

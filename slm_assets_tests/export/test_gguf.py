@@ -2,7 +2,6 @@
 logits transformers gives, within each quantisation's tolerance."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -24,21 +23,11 @@ EV_PROMPTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
-    return save_tiny_smollm2(tmp_path_factory.mktemp("tiny-llama"), smollm2_tokenizer_dir)
-
-
-@pytest.fixture(scope="module")
-def tiny_f16(tmp_path_factory, tiny_llama_dir) -> Path:
-    return convert_to_gguf(tiny_llama_dir, tmp_path_factory.mktemp("tiny-f16") / "tiny-f16.gguf", "f16").path
-
-
 @pytest.mark.parametrize("outtype", ["f32", "f16"])
-def test_converter_output_matches_transformers(tiny_llama_dir, tmp_path, outtype):
-    info = convert_to_gguf(tiny_llama_dir, tmp_path / f"tiny-{outtype}.gguf", outtype)
+def test_converter_output_matches_transformers(tiny_smollm2_dir, tmp_path, outtype):
+    info = convert_to_gguf(tiny_smollm2_dir, tmp_path / f"tiny-{outtype}.gguf", outtype)
 
-    report = check_parity(tiny_llama_dir, info.path, EV_PROMPTS, max_new_tokens=6)
+    report = check_parity(tiny_smollm2_dir, info.path, EV_PROMPTS, max_new_tokens=6)
 
     assert report.qtype == outtype == gguf_qtype(info.path)
     assert report.tokens_match
@@ -50,21 +39,21 @@ def test_converter_output_matches_transformers(tiny_llama_dir, tmp_path, outtype
 
 
 @pytest.mark.parametrize("qtype", ["q8_0", "q6_k", "q5_k_m", "q4_k_m"])
-def test_quantizer_writes_each_type_and_it_loads(tiny_llama_dir, tiny_f16, tmp_path, qtype):
-    info = quantize_gguf(tiny_f16, tmp_path / f"tiny-{qtype}.gguf", qtype, threads=1)
+def test_quantizer_writes_each_type_and_it_loads(tiny_smollm2_dir, tiny_smollm2_f16_gguf, tmp_path, qtype):
+    info = quantize_gguf(tiny_smollm2_f16_gguf, tmp_path / f"tiny-{qtype}.gguf", qtype, threads=1)
 
-    report = check_parity(tiny_llama_dir, info.path, EV_PROMPTS[:2], max_new_tokens=4, tolerance=1e9)
+    report = check_parity(tiny_smollm2_dir, info.path, EV_PROMPTS[:2], max_new_tokens=4, tolerance=1e9)
 
     assert gguf_qtype(info.path) == qtype
-    assert info.n_bytes < tiny_f16.stat().st_size
+    assert info.n_bytes < tiny_smollm2_f16_gguf.stat().st_size
     assert report.tokens_match and report.max_logit_diff < 10.0  # loads and computes the same model, roughly
 
 
-def test_parity_fails_for_a_gguf_of_other_weights(tmp_path, smollm2_tokenizer_dir, tiny_llama_dir):
+def test_parity_fails_for_a_gguf_of_other_weights(tmp_path, smollm2_tokenizer_dir, tiny_smollm2_dir):
     other = save_tiny_smollm2(tmp_path / "other", smollm2_tokenizer_dir, seed=1)
     info = convert_to_gguf(other, tmp_path / "other-f32.gguf", "f32")
 
-    report = check_parity(tiny_llama_dir, info.path, EV_PROMPTS[:2], max_new_tokens=4)
+    report = check_parity(tiny_smollm2_dir, info.path, EV_PROMPTS[:2], max_new_tokens=4)
 
     assert not report.passed and report.max_logit_diff > 1.0
 
@@ -84,10 +73,10 @@ def test_parity_fails_for_a_gguf_of_other_weights(tmp_path, smollm2_tokenizer_di
     ],
     ids=["linear", "llama3"],
 )
-def test_rope_scaling_is_exported(tmp_path, tiny_llama_dir, rope):
+def test_rope_scaling_is_exported(tmp_path, tiny_smollm2_dir, rope):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
-    for item in tiny_llama_dir.iterdir():
+    for item in tiny_smollm2_dir.iterdir():
         (model_dir / item.name).write_bytes(item.read_bytes())
     config = json.loads((model_dir / "config.json").read_text())
     config["rope_parameters"] = rope
@@ -99,10 +88,10 @@ def test_rope_scaling_is_exported(tmp_path, tiny_llama_dir, rope):
     assert report.passed, report.max_logit_diff
 
 
-def test_export_writes_each_quantisation_with_metadata_and_tokenizer(tiny_llama_dir, tmp_path):
+def test_export_writes_each_quantisation_with_metadata_and_tokenizer(tiny_smollm2_dir, tmp_path):
     from gguf import GGUFReader
 
-    infos = export_ggufs(tiny_llama_dir, tmp_path, "ev", ["q4_k_m", "q8_0"], name="slm-ev",
+    infos = export_ggufs(tiny_smollm2_dir, tmp_path, "ev", ["q4_k_m", "q8_0"], name="slm-ev",
                          metadata={"slm_assets.domain": "ev", "slm_assets.version": 3})
 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ev-q4_k_m.gguf", "ev-q8_0.gguf"]  # no f16 left over
@@ -127,12 +116,12 @@ def test_refuses_an_architecture_the_converter_does_not_know(tmp_path):
     assert not (tmp_path / "out.gguf").exists()
 
 
-def test_refuses_an_adapter_directory_and_unknown_quantisations(tmp_path, tiny_f16):
+def test_refuses_an_adapter_directory_and_unknown_quantisations(tmp_path, tiny_smollm2_f16_gguf):
     (tmp_path / "adapter_config.json").write_text("{}")
     with pytest.raises(GgufExportError, match="merge the LoRA"):
         convert_to_gguf(tmp_path, tmp_path / "out.gguf")
     with pytest.raises(GgufExportError, match="q3_xl"):
-        quantize_gguf(tiny_f16, tmp_path / "out.gguf", "q3_xl")
+        quantize_gguf(tiny_smollm2_f16_gguf, tmp_path / "out.gguf", "q3_xl")
 
 
 def test_pre_tokenizer_is_read_from_the_split_regex(tmp_path):
