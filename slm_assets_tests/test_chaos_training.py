@@ -199,7 +199,7 @@ def test_kill_training_evaluation_and_export_then_run_again(tmp_path, models_cac
     bundle = Path(metadata["bundle"])
     assert bundle != killed_bundle and not [p.name for p in bundle.iterdir() if ".tmp" in p.name]
     [version] = registered_versions(workspace.warehouse, metadata["registered_model"])
-    assert (version.version, Path(version.tags["bundle"])) == (str(metadata["version"]), bundle)
+    assert (str(version.version), Path(version.tags["bundle"])) == (str(metadata["version"]), bundle)
     assert_ggufs_whole(metadata["gguf"])
 
     with workspace.instance() as instance:
