@@ -1,4 +1,5 @@
-"""What tests in several folders build: a small copy of the sample corpus and a domain YAML sized for a smoke run."""
+"""What tests in several folders build: a small copy of the sample corpus and a domain YAML sized for a smoke run;
+what they read back: a warehouse's registered model versions."""
 
 import shutil
 from pathlib import Path
@@ -38,3 +39,13 @@ def write_domain(domains_dir: Path, name: str, folders: list[str], **overrides) 
     path = domains_dir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
+
+
+def registered_versions(warehouse: Path, name: str) -> list:
+    """Every version of registered model `name` in the warehouse's MLflow store, each read alone (search results carry
+    no aliases)."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{warehouse / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)
+    return [client.get_model_version(v.name, v.version) for v in client.search_model_versions(f"name = '{name}'")]

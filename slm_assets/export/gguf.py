@@ -25,6 +25,7 @@ from pathlib import Path
 
 from slm_assets.export.converter import FAILURE_PREFIX
 from slm_assets.llama_batch import FILE_TYPES
+from slm_assets.processes import die_with_parent_preexec
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ def convert_to_gguf(model_dir: Path, out_path: Path, outtype: str = "f16", *, na
             extra.write_text(json.dumps(dict(metadata)))
             command += ["--extra-kv", str(extra)]
         started = time.perf_counter()
-        done = subprocess.run([*command, str(model_dir)], capture_output=True, text=True, env=env)
+        # dies with this process: a killed export leaves no converter writing on
+        done = subprocess.run([*command, str(model_dir)], capture_output=True, text=True, env=env,
+                              preexec_fn=die_with_parent_preexec())
         seconds = time.perf_counter() - started
     if done.returncode != 0 or not staging.exists():
         staging.unlink(missing_ok=True)

@@ -3,7 +3,8 @@
 A run writes `run.json` beside its checkpoints: the hash of the examples it trains on, the hash of its settings
 and whether it finished. The next run resumes only when both hashes match and the run did not finish; otherwise
 the old checkpoints are removed and training starts at step 0. (Resuming a finished run would train nothing and
-hand back the old adapter as if it had learned from the new data.)
+hand back the old adapter as if it had learned from the new data.) It resumes from the newest checkpoint written to
+the end: one that a kill interrupted while the Trainer wrote it (no `trainer_state.json`, its last file) is removed.
 """
 
 import hashlib
@@ -15,6 +16,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 RUN_FILE = "run.json"
+TRAINER_STATE = "trainer_state.json"  # the last file the Trainer writes into a checkpoint: without it, half a one
 
 
 @dataclass(frozen=True)
@@ -70,12 +72,16 @@ def resume_point(checkpoints: Path, identity: RunIdentity) -> str | None:
     found = checkpoint_dirs(checkpoints) if checkpoints.exists() else []
     same = previous is not None and previous.get("dataset_hash") == identity.dataset_hash \
         and previous.get("settings_hash") == identity.settings_hash
-    if found and same and not previous.get("finished"):
+    whole = [path for path in found if (path / TRAINER_STATE).exists()]
+    if whole and same and not previous.get("finished"):
+        for partial in found[found.index(whole[-1]) + 1:]:
+            log.warning("%s was being written when its run died (no %s): removed", partial, TRAINER_STATE)
+            shutil.rmtree(partial)
         _write_run(checkpoints, identity, finished=False)
-        return str(found[-1])
+        return str(whole[-1])
     if found:
-        reason = ("no record of their run" if previous is None else "their run finished" if same
-                  else "they belong to other data or settings")
+        reason = ("no record of their run" if previous is None else "their run finished" if previous.get("finished")
+                  and same else "none was written to the end" if same else "they belong to other data or settings")
         log.info("starting from step 0: %d old checkpoint(s) in %s removed (%s)", len(found), checkpoints, reason)
         for path in found:
             shutil.rmtree(path)

@@ -20,7 +20,7 @@ import dagster as dg
 import pytest
 
 from slm_assets.settings import PROJECT_ROOT
-from slm_assets_tests.helpers import SAMPLE_HTML, tiny_corpus, write_domain
+from slm_assets_tests.helpers import SAMPLE_HTML, registered_versions, tiny_corpus, write_domain
 from slm_assets_tests.ui.dagster_dev import default_signals, free_port, http_ok, stop, tail, wait_until
 
 BUNDLED = os.environ.get("SLM_LOOP_BASE_MODEL") == "bundled"
@@ -45,15 +45,6 @@ def _sensor_cursor(instance, name: str) -> dict:
 def _materialization(instance, asset: str):
     record = instance.get_latest_materialization_event(dg.AssetKey(asset))
     return record if record and record.dagster_event.partition == DOMAIN else None
-
-
-def _registered_versions(warehouse: Path) -> list:
-    from mlflow.tracking import MlflowClient
-
-    uri = f"sqlite:///{warehouse / 'mlflow.db'}"
-    client = MlflowClient(uri, registry_uri=uri)
-    # search results carry no aliases: read each version
-    return [client.get_model_version(v.name, v.version) for v in client.search_model_versions(f"name = 'slm-{DOMAIN}'")]
 
 
 def _base_model(tmp_path: Path) -> str:
@@ -135,7 +126,7 @@ def test_a_dropped_document_becomes_a_new_registered_version_by_itself(tmp_path,
     con.close()
     assert doc_ids and splits, "the new document reached neither the training data nor the benchmark"
 
-    [version] = _registered_versions(warehouse)
+    [version] = registered_versions(warehouse, f"slm-{DOMAIN}")
     export = materialized["gguf_export"].asset_materialization.metadata
     assert ("champion" in version.aliases) == bool(export["champion"].value)  # moved only when it won
     assert "candidate" in version.aliases

@@ -36,6 +36,19 @@ def test_interrupted_run_with_same_identity_resumes_from_its_newest_checkpoint(t
     assert (tmp_path / "checkpoint-2").exists()
 
 
+def test_a_checkpoint_the_kill_interrupted_is_removed_and_the_one_before_it_resumed(tmp_path):
+    identity = run_identity(ROWS, SETTINGS)
+    resume_point(tmp_path, identity)
+    _fake_checkpoints(tmp_path, [2, 4])
+    (tmp_path / "checkpoint-6").mkdir()  # killed while the Trainer wrote it: weights, no trainer_state.json yet
+    (tmp_path / "checkpoint-6" / "adapter_model.safetensors").write_bytes(b"half")
+    assert resume_point(tmp_path, identity) == str(tmp_path / "checkpoint-4")
+    assert not (tmp_path / "checkpoint-6").exists()
+    (tmp_path / "checkpoint-2" / "trainer_state.json").unlink()  # none written to the end: step 0
+    (tmp_path / "checkpoint-4" / "trainer_state.json").unlink()
+    assert resume_point(tmp_path, identity) is None and not list(tmp_path.glob("checkpoint-*"))
+
+
 def test_finished_run_or_other_identity_or_no_record_starts_from_step_0_and_clears_checkpoints(tmp_path):
     identity = run_identity(ROWS, SETTINGS)
     cases = {
