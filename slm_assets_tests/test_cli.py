@@ -1,5 +1,6 @@
 """The command line: scaffolding a domain, listing domains, errors that name the input."""
 
+import pytest
 from typer.testing import CliRunner
 
 from slm_assets.cli import app
@@ -30,24 +31,29 @@ def test_bad_name_and_unknown_domain_are_clear_errors(tmp_path, monkeypatch):
     assert missing.exit_code != 0 and "nowhere" in str(missing.output) + str(missing.exception)
 
 
-def test_materialize_says_which_version_was_registered_and_why_it_is_or_is_not_champion():
+VERDICTS = {
+    "promoted": ("2", True, "champion v1 re-scored; gain +0.031 [+0.012, +0.050] on 48 questions; promoted: beats "
+                            "champion v1 beyond noise"),
+    "noise": ("3", False, "gain +0.004 [-0.010, +0.019] on 48 questions; not promoted: not better than champion v2 "
+                          "beyond noise"),
+    "parity": ("not registered", False, "parity failed: not registered"),
+}
+
+
+@pytest.mark.parametrize("case", VERDICTS)
+def test_materialize_says_which_version_was_registered_and_why_it_is_or_is_not_champion(case):
     import dagster as dg
 
     from slm_assets.cli import _registry_lines
 
-    verdicts = {"promoted": ("2", True, "champion v1 re-scored; gain +0.031 [+0.012, +0.050] on 48 questions; "
-                                         "promoted: beats champion v1 beyond noise"),
-                "noise": ("3", False, "gain +0.004 [-0.010, +0.019] on 48 questions; not promoted: not better than "
-                                      "champion v2 beyond noise"),
-                "parity": ("not registered", False, "parity failed: not registered")}
-    for case, (version, champion, why) in verdicts.items():
-        @dg.asset(name="gguf_export")
-        def export() -> dg.MaterializeResult:
-            return dg.MaterializeResult(metadata={"registered_model": "slm-ev", "version": version,
-                                                  "champion": champion, "promotion": why})
+    version, champion, why = VERDICTS[case]
 
-        lines = _registry_lines(dg.materialize([export]))
-        expected = {"promoted": f"registry: slm-ev v2 is champion: {why}",
-                    "noise": f"registry: slm-ev v3 is candidate, not champion: {why}",
-                    "parity": f"registry: not registered ({why})"}[case]
-        assert lines == [expected]
+    @dg.asset(name="gguf_export")
+    def export() -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"registered_model": "slm-ev", "version": version,
+                                              "champion": champion, "promotion": why})
+
+    expected = {"promoted": f"registry: slm-ev v2 is champion: {why}",
+                "noise": f"registry: slm-ev v3 is candidate, not champion: {why}",
+                "parity": f"registry: not registered ({why})"}[case]
+    assert _registry_lines(dg.materialize([export])) == [expected]

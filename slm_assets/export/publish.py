@@ -8,15 +8,24 @@ the run's `run_id` and loads with `mlflow.transformers.load_model("models:/<name
 A bundle whose GGUFs fail parity is recorded in the run (parameters, metrics, report, manifest) and not registered.
 """
 
+import hashlib
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from slm_assets.export.bundle import model_card
 from slm_assets.export.package import BuiltBundle
-from slm_assets.export.registry import promote_if_it_won, register_version, registered_name
+from slm_assets.export.registry import (
+    promote_if_it_won,
+    register_version,
+    registered_name,
+    version_with_content,
+)
 from slm_assets.storage import write_text_atomically
 from slm_assets.versioning import code_version
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,12 @@ def export_tags(spec, built: BuiltBundle, manifest: dict, lineage_tags: dict[str
             "code_version": code_version(), "dataset_hash": manifest["dataset_hash"], "base_model": spec.base_model,
             f"benchmark.{metric}": f"{report['models'][compared][metric]:.6f}",
             "benchmark.base": f"{report['models'][against][metric]:.6f}", "bundle": str(built.bundle),
-            **lineage_tags}
+            "content_sha256": content_sha256(built.ggufs), **lineage_tags}
+
+
+def content_sha256(ggufs: dict[str, dict]) -> str:
+    """One hash of a bundle's GGUF files (quantisation and sha256 of each): the identity of what is served."""
+    return hashlib.sha256("\n".join(f"{q}:{ggufs[q]['sha256']}" for q in sorted(ggufs)).encode()).hexdigest()
 
 
 def log_export_record(built: BuiltBundle, manifest_path: Path) -> None:
@@ -86,8 +100,13 @@ def publish_bundle(tracking, spec, built: BuiltBundle, manifest: dict, lineage_t
         card = model_card(spec, built.report, manifest, built.ggufs, built.parity, name, None)
         info = log_merged_model(built.merged, name, card, spec.benchmark.max_new_tokens)
         client = tracking.client()
-        version = register_version(client, name, info.model_uri, run_id, tags, description=spec.description.strip(),
-                                   model_id=info.model_id)
+        version = version_with_content(client, name, tags["content_sha256"])
+        if version is None:
+            version = register_version(client, name, info.model_uri, run_id, tags,
+                                       description=spec.description.strip(), model_id=info.model_id)
+        else:
+            log.warning(f"{name} v{version} already holds these GGUF files (an interrupted export registered it): "
+                        "not registering a copy")
         promoted, why = promote_if_it_won(client, name, version, built.report.get("promotion"))
         card = model_card(spec, built.report, manifest, built.ggufs, built.parity, name, version)
         write_text_atomically(built.bundle / "README.md", card)

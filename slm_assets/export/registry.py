@@ -32,6 +32,19 @@ def register_version(client, name: str, source_uri: str, run_id: str | None, tag
     return str(version.version)
 
 
+def version_with_content(client, name: str, content_sha256: str) -> str | None:
+    """The version already registered for these exact GGUF files (tag `content_sha256`), or None. A gguf_export
+    killed after registering its version and run again builds the same files: it reuses that version instead of
+    adding a copy."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{name}' and tag.content_sha256 = '{content_sha256}'")
+    except MlflowException:
+        return None
+    return str(min(int(v.version) for v in versions)) if versions else None
+
+
 def champion_version(client, name: str):
     """The model version the `champion` alias points at, or None (no registered model, or no alias yet)."""
     from mlflow.exceptions import MlflowException
@@ -50,6 +63,8 @@ def promote_if_it_won(client, name: str, version: str, promotion: dict | None) -
     scored = (promotion.get("champion") or {}).get("version")
     current = champion_version(client, name)
     now = str(current.version) if current is not None else None
+    if now == str(version) and promotion["passed"]:  # promoted by an interrupted run of this same export
+        return True, promotion["verdict"]
     if now != scored:
         return False, (f"not promoted: the champion is v{now} now but the benchmark compared with "
                        f"{'v' + scored if scored else 'no champion'}; re-run benchmark_report")

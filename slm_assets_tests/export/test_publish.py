@@ -14,7 +14,7 @@ import pytest
 from slm_assets.domains import DomainSpec
 from slm_assets.evaluate.champion import champion_files
 from slm_assets.export.package import BuiltBundle, build_bundle
-from slm_assets.export.publish import publish_bundle
+from slm_assets.export.publish import content_sha256, publish_bundle
 from slm_assets.resources.mlflow_tracking import TrackingResource, fluent_uris
 from slm_assets.serve.registry_loader import resolve_served_model
 from slm_assets.testing.tiny_models import CASES, build_tiny_model
@@ -103,6 +103,12 @@ def test_a_registered_version_comes_from_a_run_with_the_model_ggufs_report_and_m
             "benchmark/scores.png", "lineage/manifest.json", "README.md"} <= logged
     assert (bundle / "README.md").read_text().startswith("# slm-ev v1")
     assert client.get_model_version_by_alias("slm-ev", "champion").version == 1
+    assert version.tags["content_sha256"] == content_sha256(built.ggufs)
+
+    # gguf_export killed after registering, then run again, builds the same GGUF files: v1 is reused, no copy
+    again = publish_bundle(tracking, spec, built, _manifest(bundle, "dagster-run-2"), LINEAGE_TAGS, "dagster-run-2")
+    assert (again.version, again.promoted) == ("1", True) and again.mlflow_run_id != published.mlflow_run_id
+    assert [int(v.version) for v in client.search_model_versions("name = 'slm-ev'")] == [1]
 
     with fluent_uris(tracking.tracking_uri):
         pipeline = mlflow.transformers.load_model("models:/slm-ev/1")
@@ -133,7 +139,7 @@ def test_a_bundle_that_fails_parity_is_recorded_in_a_run_and_not_registered(tmp_
     (bundle / "benchmark.md").write_text("# Benchmark\n")
     report = json.loads((trained["benchmark"] / "report.json").read_text())
     built = BuiltBundle(bundle=bundle, merged=bundle / "merged", best="lora_adapter", report=report,
-                        ggufs={"q8_0": {"path": str(bundle / "ev-q8_0.gguf"), "bytes": 1000}},
+                        ggufs={"q8_0": {"path": str(bundle / "ev-q8_0.gguf"), "bytes": 1000, "sha256": "0" * 64}},
                         parity={"q8_0": {"passed": False, "max_logit_diff": 9.5}})
     published = publish_bundle(tracking, spec, built, _manifest(bundle, "dagster-run-2"), LINEAGE_TAGS,
                                "dagster-run-2")
