@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         description="Longest a step of `slm-assets materialize` waits for a pool slot (e.g. `gpu`) held by "
         "another run before the run fails with a message naming that run.",
     )
+    refresh_cron: str = Field(
+        default="0 3 * * 1",
+        description="When the `weekly_refresh` schedule rebuilds every domain (cron, UTC; default Mondays 03:00). "
+        "Empty: the schedule starts stopped (switch it on in the UI); sensors still retrain on new documents.",
+    )
     groq_api_key: str | None = Field(
         default=None,
         validation_alias="GROQ_API_KEY",

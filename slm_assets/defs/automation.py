@@ -7,7 +7,7 @@ import dagster as dg
 
 from slm_assets.defs.partitions import domain_partitions
 from slm_assets.domains import load_domains
-from slm_assets.settings import get_settings
+from slm_assets.settings import Settings, get_settings
 
 ALL_ASSETS = dg.AssetSelection.groups("ingest", "process", "synth", "train", "evaluate", "export")
 
@@ -35,9 +35,14 @@ def domain_partitions_sensor(context: dg.SensorEvaluationContext):
     ])
 
 
-@dg.schedule(cron_schedule="0 3 * * 1", job=build_domain_model, execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Weekly refresh of every domain (Mondays 03:00 UTC).")
+_REFRESH_CRON = get_settings().refresh_cron.strip()
+
+
+@dg.schedule(cron_schedule=_REFRESH_CRON or Settings.model_fields["refresh_cron"].default, job=build_domain_model,
+             execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.RUNNING if _REFRESH_CRON else dg.DefaultScheduleStatus.STOPPED,
+             description="Rebuilds every domain on SLM_REFRESH_CRON (UTC; default Mondays 03:00); an empty "
+             "SLM_REFRESH_CRON leaves it stopped until switched on.")
 def weekly_refresh(context: dg.ScheduleEvaluationContext):
     for domain in context.instance.get_dynamic_partitions(domain_partitions.name):
         yield dg.RunRequest(run_key=f"weekly-{domain}-{context.scheduled_execution_time:%Y%m%d}", partition_key=domain)

@@ -89,6 +89,25 @@ def test_automation_runs_by_default_and_replaces_the_default_condition_sensor():
     assert repo.get_schedule_def("weekly_refresh").default_status == dg.DefaultScheduleStatus.RUNNING
 
 
+@pytest.mark.parametrize(("cron", "expected_cron", "expected_status"), [
+    ("0 4 * * *", "0 4 * * *", dg.DefaultScheduleStatus.RUNNING),
+    ("", "0 3 * * 1", dg.DefaultScheduleStatus.STOPPED),
+])
+def test_refresh_cron_sets_the_schedule_and_empty_leaves_it_stopped(monkeypatch, cron, expected_cron,
+                                                                     expected_status):
+    import importlib
+
+    import slm_assets.defs.automation as automation
+
+    monkeypatch.setenv("SLM_REFRESH_CRON", cron)
+    try:
+        schedule = importlib.reload(automation).weekly_refresh
+        assert (schedule.cron_schedule, schedule.default_status) == (expected_cron, expected_status)
+    finally:
+        monkeypatch.delenv("SLM_REFRESH_CRON")
+        importlib.reload(automation)
+
+
 def test_partition_sensor_adds_and_removes_domains(workspace):
     with dg.instance_for_test() as instance:
         result = domain_partitions_sensor(dg.build_sensor_context(instance=instance))

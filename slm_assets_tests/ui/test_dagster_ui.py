@@ -57,7 +57,7 @@ def test_dagster_ui_shows_the_graph_and_materialises_a_domain(tmp_path, models_c
     env = {k: v for k, v in os.environ.items() if k not in {"GROQ_API_KEY", "SLM_MLFLOW_TRACKING_URI"}}
     env.update(DAGSTER_HOME=str(home), SLM_DOMAINS_DIR=str(tmp_path / "domains"),
                SLM_WAREHOUSE_DIR=str(tmp_path / "warehouse"), SLM_MODELS_CACHE=str(models_cache),
-               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", SLM_REFRESH_CRON="")  # no weekly run mid-test
     port, log = free_port(), tmp_path / "dagster_dev.log"
     base = f"http://127.0.0.1:{port}"
     dagster = Path(sys.executable).with_name("dagster")
