@@ -22,6 +22,10 @@ def tiny_corpus(target: Path, n_html: int = 8, n_pdf: int = 1) -> Path:
     return target
 
 
+# latency timed on two prompts of four tokens: the timing code runs, the figures are not what a test checks
+QUICK_LATENCY = {"latency_prompts": 2, "latency_max_new_tokens": 4}
+
+
 def write_domain(domains_dir: Path, name: str, folders: list[str], **overrides) -> Path:
     spec = {
         "name": name,
@@ -32,7 +36,7 @@ def write_domain(domains_dir: Path, name: str, folders: list[str], **overrides) 
         "train": {"preset": "smoke"},
         # a smoke-trained model need not beat base: the gate is tested on its own, here the graph must run through
         "benchmark": {"max_questions": 8, "max_new_tokens": 16, "batch_size": 8, "min_improvement": -1.0,
-                      "max_echo_rate": 1.0},
+                      "max_echo_rate": 1.0, **QUICK_LATENCY},
     }
     spec.update(overrides)
     domains_dir.mkdir(parents=True, exist_ok=True)

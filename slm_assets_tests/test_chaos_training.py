@@ -35,7 +35,7 @@ from slm_assets_tests.chaos_runs import (
     run_of_process,
     wait_until,
 )
-from slm_assets_tests.helpers import registered_versions, tiny_corpus
+from slm_assets_tests.helpers import QUICK_LATENCY, registered_versions, tiny_corpus
 
 pytestmark = pytest.mark.slow
 MAX_STEPS = 30  # a checkpoint every 2 steps: the tiny model trains a step in tens of ms, the kill lands with steps left
@@ -48,7 +48,7 @@ def training_workspace(root: Path, models_cache: Path, corpus: Path, base_model:
                      teacher={"provider": "offline"},
                      train={"preset": "smoke", "max_steps": MAX_STEPS, "eval_steps": 2},
                      benchmark={"max_questions": 6, "max_new_tokens": 16, "batch_size": 8, "min_improvement": -1.0,
-                                "max_echo_rate": 1.0},
+                                "max_echo_rate": 1.0, **QUICK_LATENCY, "latency_gguf": False},
                      # q8_0 only: q4_k_m of a random 64-wide model misses the parity tolerance with or without a kill
                      export={"quantizations": ["q8_0"]})
 

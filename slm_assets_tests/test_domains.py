@@ -20,7 +20,7 @@ def test_preset_fills_fields_and_explicit_fields_win(tmp_path):
     (tmp_path / "a.yaml").write_text("name: a\ntopic: solar inverters\ntrain: {preset: smoke, max_steps: 9}\n")
     spec = load_domain("a", tmp_path)
     assert spec.train.max_steps == 9 and spec.train.per_device_batch_size == 4
-    assert spec.distill.max_steps == 4  # the smoke preset for distillation too
+    assert spec.distill.max_steps == 2  # the smoke preset for distillation too
 
 
 @pytest.mark.parametrize("content, message", [

@@ -29,6 +29,7 @@ from slm_assets.train.sft_data import read_split
 
 log = logging.getLogger(__name__)
 GENERAL_SYSTEM = "You are a helpful assistant."
+GENERAL_ROWS_PER_STEP = 4  # general-replay rows per step (fewer when the domain batch is smaller)
 
 
 @dataclass
@@ -145,7 +146,8 @@ def train_student(student, teacher, domain_train, general_train, pad_id: int, de
         domain_batch = tuple(t.to(device) for t in pad_batch(
             rng.sample(domain_train, min(config.per_device_batch_size, len(domain_train))), pad_id))
         general_batch = tuple(t.to(device) for t in pad_batch(
-            rng.sample(general_train, min(4, len(general_train))), pad_id))
+            rng.sample(general_train, min(config.per_device_batch_size, GENERAL_ROWS_PER_STEP, len(general_train))),
+            pad_id))
         loss, ce, kl_teacher, kl_base = distill_loss(student, teacher, domain_batch, general_batch, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -20,7 +20,13 @@ import dagster as dg
 import pytest
 
 from slm_assets.settings import PROJECT_ROOT
-from slm_assets_tests.helpers import SAMPLE_HTML, registered_versions, tiny_corpus, write_domain
+from slm_assets_tests.helpers import (
+    QUICK_LATENCY,
+    SAMPLE_HTML,
+    registered_versions,
+    tiny_corpus,
+    write_domain,
+)
 from slm_assets_tests.ui.dagster_dev import default_signals, free_port, http_ok, stop, tail, wait_until
 
 BUNDLED = os.environ.get("SLM_LOOP_BASE_MODEL") == "bundled"
@@ -59,7 +65,7 @@ def _start(tmp_path: Path, models_cache: Path, corpus: Path):
     write_domain(tmp_path / "domains", DOMAIN, [str(corpus)], base_model=_base_model(tmp_path),
                  synth={"n_pairs": 60}, teacher={"provider": "offline"},
                  benchmark={"max_questions": 6, "max_new_tokens": 16, "batch_size": 8, "min_improvement": -1.0,
-                            "max_echo_rate": 1.0})
+                            "max_echo_rate": 1.0, **QUICK_LATENCY, "latency_gguf": False})
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
