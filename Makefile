@@ -39,7 +39,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 # browser tests skip (with the reason) when /usr/bin/chromium is missing; .ci/run installs it
 test: install
-	$(BIN)/python -m pytest -q -m "not gpu and not daemon" --ignore=slm_assets_tests/ui slm_assets_tests
+	$(BIN)/python -m pytest -q --durations=25 -m "not gpu and not daemon" --ignore=slm_assets_tests/ui slm_assets_tests
 
 # the retrain loop under a real dagster dev on the bundled SmolLM2 (tens of minutes); `make test` runs the same
 # loop on a tiny random base model

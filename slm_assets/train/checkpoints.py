@@ -80,13 +80,23 @@ def resume_point(checkpoints: Path, identity: RunIdentity) -> str | None:
         _write_run(checkpoints, identity, finished=False)
         return str(whole[-1])
     if found:
-        reason = ("no record of their run" if previous is None else "their run finished" if previous.get("finished")
-                  and same else "none was written to the end" if same else "they belong to other data or settings")
+        reason = why_not_resumed(previous, same)
         log.info("starting from step 0: %d old checkpoint(s) in %s removed (%s)", len(found), checkpoints, reason)
         for path in found:
             shutil.rmtree(path)
     _write_run(checkpoints, identity, finished=False)
     return None
+
+
+def why_not_resumed(previous: dict | None, same: bool) -> str:
+    """Why old checkpoints are removed instead of resumed (`same`: the same data and settings as this run)."""
+    if previous is None:
+        return "no record of their run"
+    if not same:
+        return "they belong to other data or settings"
+    if previous.get("finished"):
+        return "their run finished"
+    return "none was written to the end"
 
 
 def mark_finished(checkpoints: Path, identity: RunIdentity) -> None:
