@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--adapter", type=Path, default=None, help="default: the newest lora_adapter run folder")
     parser.add_argument("--models", default="base,lora_adapter",
                         help="comma-separated: base and/or lora_adapter (one model halves the time)")
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/gold_<domain>.json")
     args = parser.parse_args()
 
     import slm_assets.evaluate.benchmark as benchmark
@@ -58,7 +59,7 @@ def main() -> None:
         grounding=spec.grounding, doc_sources=sources, open_book=tuple(models))
     table = markdown_table(result)
     print(table)
-    out = ROOT / "bench" / "results" / f"gold_{spec.name}.json"
+    out = args.out or ROOT / "bench" / "results" / f"gold_{spec.name}.json"
     by_split = split_scores(result, rows)
     for split, scores in by_split.items():
         print(f"{split}: " + "; ".join(f"{m} RL {v['rouge_l']:.3f} echo {v['echo_rate']:.3f} abstain "

@@ -3,6 +3,7 @@ generating again: the served answer is a pure function of the model's open-book 
 retrieved passages, and the result file keeps every open-book answer.
 
     SLM_WAREHOUSE_DIR=... .venv/bin/python bench/regrounding.py bench/results/gold_ev_public.json
+    SLM_WAREHOUSE_DIR=... .venv/bin/python bench/regrounding.py <benchmark run>/per_question.csv --domain ev_charging
 
 Retrieves the passages again from the domain's index (the same top-k search the benchmark ran), applies
 `ground_answer` with the domain's `grounding` settings, and prints ROUGE-L, echo, abstention and answering rates
@@ -23,7 +24,10 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("result", type=Path, help="a bench/gold.py JSON with per_question rows")
+    parser.add_argument("result", type=Path, help="a bench/gold.py JSON with per_question rows, or the "
+                        "per_question.csv of a benchmark_report run on gold questions")
+    parser.add_argument("--domain", help="the domain of a per_question.csv")
+    parser.add_argument("--out", type=Path, help="where to write (default bench/results/<input>_regrounded.json)")
     args = parser.parse_args()
 
     from slm_assets.domains import load_domain
@@ -34,7 +38,13 @@ def main() -> None:
     from slm_assets.retrieval.index import ChunkIndex
     from slm_assets.settings import Settings
 
-    saved = json.loads(args.result.read_text())
+    if args.result.suffix == ".csv":
+        import csv
+
+        with args.result.open(newline="") as f:
+            saved = {"domain": args.domain, "per_question": list(csv.DictReader(f))}
+    else:
+        saved = json.loads(args.result.read_text())
     spec = load_domain(saved["domain"])
     index = ChunkIndex.load(Settings().warehouse_dir / "artifacts" / spec.name / "index")
     gold = {f"line-{q['line']:05d}": q for q in read_questions(ROOT / spec.benchmark.gold_questions)}
@@ -53,15 +63,19 @@ def main() -> None:
         for split in ("all", "dev", "holdout"):
             picked = [(a, gold[a["qa_id"]]) for a in answers if split == "all" or gold[a["qa_id"]]["split"] == split]
             source = [{"question": q["question"], "answerable": q.get("answerable", True)} for _, q in picked]
+            before = [float(r[f"{model}_served_rouge_l"]) for r in rows if f"{model}_served_rouge_l" in r
+                      and (split == "all" or gold[r["qa_id"]]["split"] == split)]
             scores.setdefault(f"{model}_served", {})[split] = {
                 "n": len(picked), "rouge_l": sum(a["rouge_l"] for a, _ in picked) / max(len(picked), 1),
+                "rouge_l_as_saved": sum(before) / len(before) if before else None,
                 **behaviour(source, [a["answer"] for a, _ in picked]),
                 "modes": {m: sum(a["mode"] == m for a, _ in picked) for m in ("generated", "extractive", "not_covered")}}
     for name, by_split in scores.items():
         for split, v in by_split.items():
-            print(f"{name} {split}: ROUGE-L {v['rouge_l']:.3f} echo {v['echo_rate']:.3f} abstain "
+            saved_text = "" if v["rouge_l_as_saved"] is None else f" (saved {v['rouge_l_as_saved']:.3f})"
+            print(f"{name} {split}: ROUGE-L {v['rouge_l']:.3f}{saved_text} echo {v['echo_rate']:.3f} abstain "
                   f"{v['abstain_unanswerable']:.3f} answered {v['answered_answerable']:.3f} {v['modes']}")
-    out = ROOT / "bench" / "results" / f"{args.result.stem}_regrounded.json"
+    out = args.out or ROOT / "bench" / "results" / f"{args.result.stem}_regrounded.json"
     out.write_text(json.dumps({
         "what": "served rows re-scored from saved open-book answers with the grounding settings of this commit",
         "from": str(args.result), "adapter": saved.get("adapter"), "grounding": spec.grounding.model_dump(),

@@ -40,17 +40,17 @@ def support_score(answer: str, source_text: str) -> float:
     return sum(1 for w in words if w in source_words) / len(words)
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     """Crude plural/third-person folding, enough to see 'detects' in 'detect'."""
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def echo_score(question: str, answer: str) -> float:
     """Share of the answer's content words that the question already contains (0 = all new)."""
-    words = [_stem(w) for w in content_words(answer)]
+    words = [stem(w) for w in content_words(answer)]
     if not words:
         return 0.0
-    asked = {_stem(w) for w in content_words(question)}
+    asked = {stem(w) for w in content_words(question)}
     return sum(1 for w in words if w in asked) / len(words)
 
 

@@ -1,7 +1,8 @@
 """Grounded answers or an honest fallback: keep a generated answer only when the retrieved passages support it.
 
 Three outcomes, named in every reply (`answer_mode`):
-- `generated`: the model's answer, whose content words occur in the passages and which does not restate the question;
+- `generated`: the model's answer, whose content words occur in the passages, whose best-supporting sentence is one
+  the fallback would quote for this question (`anchor_sentences`), and which does not restate the question;
 - `extractive`: the passage sentence(s) that best match the question, when the model's answer was unsupported, an
   echo of the question or an abstention, but the passages do address it;
 - `not_covered`: "The documents do not say.", when the passages do not address the question (or, with
@@ -18,7 +19,15 @@ from dataclasses import dataclass, replace
 
 from slm_assets.retrieval.config import GroundingConfig
 from slm_assets.retrieval.prompting import sentence_match
-from slm_assets.text import ABSTAIN, content_words, is_abstention, is_echo, split_sentences, support_score
+from slm_assets.text import (
+    ABSTAIN,
+    content_words,
+    is_abstention,
+    is_echo,
+    split_sentences,
+    stem,
+    support_score,
+)
 
 MIN_SENTENCE_WORDS = 4  # shorter lines (headings, table cells) are never an answer sentence
 
@@ -102,6 +111,22 @@ def coverage_signals(question: str, passages: list[str], dense: bool = True,
     return CoverageSignals(relevance, max((s.cosine for s in scored), default=0.0), passage_cos, scored)
 
 
+def supporting_sentence(answer: str, sentences: tuple[ScoredSentence, ...]) -> ScoredSentence | None:
+    """The passage sentence holding the largest share of the answer's content words (the first on ties)."""
+    words = [stem(w) for w in content_words(answer)]
+    if not words or not sentences:
+        return None
+    return max(sentences, key=lambda s: sum(w in {stem(v) for v in content_words(s.text)} for w in words))
+
+
+def answers_from_the_best_sentences(answer: str, signals: CoverageSignals, config: GroundingConfig) -> bool:
+    """The sentence supporting `answer` best is one of the `anchor_sentences` the fallback would quote."""
+    if not config.anchor_sentences:
+        return True
+    supporting = supporting_sentence(answer, signals.sentences)
+    return supporting is not None and supporting in signals.best(config, config.anchor_sentences)
+
+
 def ground_answer(question: str, answer: str, passages: list[str], config: GroundingConfig,
                   passage_vectors=None) -> GroundedReply:
     """Keep, replace by the best passage sentence(s), or replace by the abstention (see the module docstring).
@@ -113,7 +138,8 @@ def ground_answer(question: str, answer: str, passages: list[str], config: Groun
     coverage = signals.score(config)
     if not signals.covered(config) or (config.trust_model_abstention and is_abstention(answer)):
         return GroundedReply(ABSTAIN, "not_covered", support, signals.relevance, None, coverage)
-    if support >= config.min_support and not is_echo(question, answer) and not is_abstention(answer):
+    if (support >= config.min_support and not is_echo(question, answer) and not is_abstention(answer)
+            and answers_from_the_best_sentences(answer, signals, config)):
         return GroundedReply(answer, "generated", support, signals.relevance, None, coverage)
     best = signals.best(config, config.fallback_sentences)
     if not best:  # nothing in the passages is long enough to quote

@@ -35,6 +35,16 @@ def test_an_unsupported_or_echoing_answer_is_replaced_by_the_best_passage_senten
         assert reply.mode == "extractive" and reply.text.startswith("A type B RCD detects smooth DC") and reply.passage == 0
 
 
+def test_an_answer_supported_only_by_a_sentence_that_does_not_answer_the_question_is_replaced():
+    question = "What does a type B RCD detect?"
+    wrong_sentence = "A charging station talks to its central management system."  # every word is in passage 1
+    anchored = ground_answer(question, wrong_sentence, PASSAGES, CONFIG.model_copy(update={"anchor_sentences": 1}))
+    assert anchored.mode == "extractive" and anchored.text.startswith("A type B RCD detects smooth DC")
+    assert anchored.support >= CONFIG.min_support  # supported: only the anchoring refused it
+    unanchored = ground_answer(question, wrong_sentence, PASSAGES, CONFIG.model_copy(update={"anchor_sentences": 0}))
+    assert unanchored.mode == "generated" and unanchored.text == wrong_sentence
+
+
 def test_a_question_the_passages_do_not_address_gets_the_honest_answer():
     for config in (CONFIG, LEXICAL):
         reply = ground_answer("How long is the warranty of a heat pump compressor?", "Ten years.", PASSAGES, config)
