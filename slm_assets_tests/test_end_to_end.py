@@ -1,12 +1,14 @@
 """The whole graph, for real, on a tiny domain with the bundled SmolLM2 model (a few minutes on 2 cores)."""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from slm_assets.artifacts import latest_run_dir
 from slm_assets.definitions import defs
+from slm_assets.export.parity import gguf_generate_smoke
 from slm_assets_tests.helpers import write_domain
 
 N_PAIRS = 50  # fewer than the tiny corpus yields: synthetic_qa_5000 must stop at the requested number
@@ -61,8 +63,13 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
     assert 0.0 <= report["retrieval_recall_at_k"] <= 1.0
     for scores in report["models"].values():
         assert 0.0 <= scores["rouge_l"] <= 1.0 and scores["mean_latency_s"] > 0
-    ggufs = list((warehouse / "artifacts/tiny/export").glob("*/*.gguf"))
-    assert ggufs and ggufs[0].stat().st_size > 50_000_000
+    # the domain's default quantisations of the bundled 135M model, through llama.cpp's converter and quantizer:
+    # q8_0 ~1.06 bytes per weight, q4_k_m smaller (576-wide rows fall back to other types); the q4_k_m file answers
+    ggufs = meta["gguf_export"]["gguf"].value
+    assert set(ggufs) == {"q4_k_m", "q8_0"} and all(Path(g["path"]).is_file() for g in ggufs.values())
+    assert 130e6 < ggufs["q8_0"]["bytes"] < 160e6 and ggufs["q4_k_m"]["bytes"] < 0.8 * ggufs["q8_0"]["bytes"]
+    answer = gguf_generate_smoke(Path(ggufs["q4_k_m"]["path"]), "What does a type B RCD detect?")
+    assert len(answer.split()) >= 3, answer
 
     from mlflow.tracking import MlflowClient
 
