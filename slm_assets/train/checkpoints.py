@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+EVAL_BEFORE_FILE = "eval_before.json"
 RUN_FILE = "run.json"
 TRAINER_STATE = "trainer_state.json"  # the last file the Trainer writes into a checkpoint: without it, half a one
 
@@ -97,6 +98,23 @@ def why_not_resumed(previous: dict | None, same: bool) -> str:
     if previous.get("finished"):
         return "their run finished"
     return "none was written to the end"
+
+
+def record_eval_before(checkpoints: Path, eval_loss: float | None) -> None:
+    """Keep the step-0 validation loss beside the checkpoints: a resumed run evaluates from its checkpoint on, and
+    the Trainer's checkpoints do not hold the evaluation made before training."""
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    tmp = checkpoints / f"{EVAL_BEFORE_FILE}.tmp"
+    tmp.write_text(json.dumps({"eval_loss": eval_loss}))
+    tmp.replace(checkpoints / EVAL_BEFORE_FILE)
+
+
+def recorded_eval_before(checkpoints: Path) -> float | None:
+    """The step-0 validation loss of the run these checkpoints belong to (None when none was recorded)."""
+    try:
+        return json.loads((checkpoints / EVAL_BEFORE_FILE).read_text()).get("eval_loss")
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def mark_finished(checkpoints: Path, identity: RunIdentity) -> None:

@@ -210,7 +210,13 @@ def train_lora(
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
 
-    from slm_assets.train.checkpoints import mark_finished, resume_point, run_identity
+    from slm_assets.train.checkpoints import (
+        mark_finished,
+        record_eval_before,
+        recorded_eval_before,
+        resume_point,
+        run_identity,
+    )
     from slm_assets.train.metrics_callback import MetricsCallback, peak_memory_mb
 
     train_rows = read_split(dataset_dir, "train")
@@ -250,8 +256,10 @@ def train_lora(
     resume = resume_point(checkpoints, identity)
     if resume:
         log.info("resuming from %s", resume)
+        eval_before = recorded_eval_before(checkpoints)
     else:  # the starting point of the validation curve (logged at step 0 by the callback)
-        trainer.evaluate()
+        eval_before = trainer.evaluate().get("eval_loss")
+        record_eval_before(checkpoints, eval_before)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
@@ -262,7 +270,10 @@ def train_lora(
     mark_finished(checkpoints, identity)
 
     train_losses = [h["loss"] for h in metrics.history if "loss" in h]
-    eval_losses = [h["eval_loss"] for h in metrics.history if "eval_loss" in h]
+    # step 0, then every evaluation in training: after a resume the Trainer's history holds the killed run's
+    # evaluations too (restored from the checkpoint); the evaluation before training is kept beside the checkpoints
+    eval_losses = [*([eval_before] if eval_before is not None else []),
+                   *(h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h)]
     tokens = int(getattr(trainer.state, "num_input_tokens_seen", 0) or 0)
     return TrainSummary(
         adapter_dir=str(adapter_dir), steps=trainer.state.global_step,

@@ -33,10 +33,14 @@ def test_killed_training_resumes_from_checkpoint(tiny_llama_dir, bundled_model_d
     killed_at = max(int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("checkpoint-*"))
     assert 0 < killed_at < 12
     assert json.loads((out / "checkpoints" / "run.json").read_text())["finished"] is False
+    eval_before = json.loads((out / "checkpoints" / "eval_before.json").read_text())["eval_loss"]
 
     subprocess.run(command, check=True, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["resumed_from"] and summary["resumed_from"].endswith(tuple(f"checkpoint-{n}" for n in range(2, 12, 2)))
     assert summary["steps"] == 12
+    # the validation curve starts at the killed run's step-0 loss, so the loss-fell check compares whole curves
+    assert summary["eval_loss_first"] == eval_before
+    assert summary["eval_loss_last"] < eval_before
     assert json.loads((out / "checkpoints" / "run.json").read_text())["finished"] is True
     assert (out / "adapter" / "adapter_model.safetensors").exists()
