@@ -219,12 +219,7 @@ def train_lora(
     )
     from slm_assets.train.metrics_callback import MetricsCallback, peak_memory_mb
 
-    train_rows = read_split(dataset_dir, "train")
-    if config.max_train_examples:
-        train_rows = train_rows[: config.max_train_examples]
-    val_rows = read_split(dataset_dir, "val")[: config.max_val_examples]
-    if not train_rows or not val_rows:
-        raise ValueError(f"{dataset_dir}: empty train ({len(train_rows)}) or val ({len(val_rows)}) split")
+    train_rows, val_rows = training_rows(dataset_dir, config)
     train_ds = Dataset.from_list([{k: r[k] for k in TRAIN_COLUMNS} for r in train_rows])
     val_ds = Dataset.from_list([{k: r[k] for k in TRAIN_COLUMNS} for r in val_rows])
 
@@ -269,19 +264,39 @@ def train_lora(
         tokenizer.save_pretrained(str(staging))
     mark_finished(checkpoints, identity)
 
-    train_losses = [h["loss"] for h in metrics.history if "loss" in h]
-    # step 0, then every evaluation in training: after a resume the Trainer's history holds the killed run's
-    # evaluations too (restored from the checkpoint); the evaluation before training is kept beside the checkpoints
-    eval_losses = [*([eval_before] if eval_before is not None else []),
-                   *(h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h)]
     tokens = int(getattr(trainer.state, "num_input_tokens_seen", 0) or 0)
     return TrainSummary(
         adapter_dir=str(adapter_dir), steps=trainer.state.global_step,
-        train_loss_first=train_losses[0] if train_losses else None,
-        train_loss_last=train_losses[-1] if train_losses else None,
-        eval_loss_first=eval_losses[0] if eval_losses else None,
-        eval_loss_last=min(eval_losses) if eval_losses else None,
+        **loss_ends(metrics.history, trainer.state.log_history, eval_before),
         train_examples=len(train_rows), val_examples=len(val_rows), tokens_seen=tokens, wall_s=wall,
         tokens_per_s=tokens / wall if wall else 0.0, peak_memory_mb=peak_memory_mb(), device=device,
         resumed_from=resume, backend=backend, history=metrics.history,
     )
+
+
+def training_rows(dataset_dir: Path, config: TrainConfig) -> tuple[list[dict], list[dict]]:
+    """The train and validation rows, cut to the configured sizes; an empty split is an error naming the folder."""
+    train_rows = read_split(dataset_dir, "train")
+    if config.max_train_examples:
+        train_rows = train_rows[: config.max_train_examples]
+    val_rows = read_split(dataset_dir, "val")[: config.max_val_examples]
+    if not train_rows or not val_rows:
+        raise ValueError(f"{dataset_dir}: empty train ({len(train_rows)}) or val ({len(val_rows)}) split")
+    return train_rows, val_rows
+
+
+def loss_ends(history: list[dict], trainer_log: list[dict], eval_before: float | None) -> dict[str, float | None]:
+    """First and last training loss, and the validation loss before training and at its best.
+
+    The validation curve is step 0, then every evaluation in training: after a resume the Trainer's log holds the
+    killed run's evaluations too (restored from the checkpoint); the evaluation before training is kept beside the
+    checkpoints."""
+    train_losses = [h["loss"] for h in history if "loss" in h]
+    eval_losses = [*([eval_before] if eval_before is not None else []),
+                   *(h["eval_loss"] for h in trainer_log if "eval_loss" in h)]
+    return {
+        "train_loss_first": train_losses[0] if train_losses else None,
+        "train_loss_last": train_losses[-1] if train_losses else None,
+        "eval_loss_first": eval_losses[0] if eval_losses else None,
+        "eval_loss_last": min(eval_losses) if eval_losses else None,
+    }
