@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REFRESH_CRON = "0 3 * * 1"  # Mondays 03:00 UTC
 
 
 class Settings(BaseSettings):
@@ -35,7 +36,7 @@ class Settings(BaseSettings):
         "another run before the run fails with a message naming that run.",
     )
     refresh_cron: str = Field(
-        default="0 3 * * 1",
+        default=DEFAULT_REFRESH_CRON,
         description="When the `weekly_refresh` schedule rebuilds every domain (cron, UTC; default Mondays 03:00). "
         "Empty: the schedule starts stopped (switch it on in the UI); sensors still retrain on new documents.",
     )

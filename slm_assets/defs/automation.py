@@ -7,7 +7,7 @@ import dagster as dg
 
 from slm_assets.defs.partitions import domain_partitions
 from slm_assets.domains import load_domains
-from slm_assets.settings import Settings, get_settings
+from slm_assets.settings import DEFAULT_REFRESH_CRON, get_settings
 
 ALL_ASSETS = dg.AssetSelection.groups("ingest", "process", "synth", "train", "evaluate", "export")
 
@@ -38,7 +38,7 @@ def domain_partitions_sensor(context: dg.SensorEvaluationContext):
 _REFRESH_CRON = get_settings().refresh_cron.strip()
 
 
-@dg.schedule(cron_schedule=_REFRESH_CRON or Settings.model_fields["refresh_cron"].default, job=build_domain_model,
+@dg.schedule(cron_schedule=_REFRESH_CRON or DEFAULT_REFRESH_CRON, job=build_domain_model,
              execution_timezone="UTC",
              default_status=dg.DefaultScheduleStatus.RUNNING if _REFRESH_CRON else dg.DefaultScheduleStatus.STOPPED,
              description="Rebuilds every domain on SLM_REFRESH_CRON (UTC; default Mondays 03:00); an empty "

@@ -14,6 +14,8 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from slm_assets.storage import write_text_atomically
+
 log = logging.getLogger(__name__)
 EVAL_BEFORE_FILE = "eval_before.json"
 RUN_FILE = "run.json"
@@ -104,9 +106,7 @@ def record_eval_before(checkpoints: Path, eval_loss: float | None) -> None:
     """Keep the step-0 validation loss beside the checkpoints: a resumed run evaluates from its checkpoint on, and
     the Trainer's checkpoints do not hold the evaluation made before training."""
     checkpoints.mkdir(parents=True, exist_ok=True)
-    tmp = checkpoints / f"{EVAL_BEFORE_FILE}.tmp"
-    tmp.write_text(json.dumps({"eval_loss": eval_loss}))
-    tmp.replace(checkpoints / EVAL_BEFORE_FILE)
+    write_text_atomically(checkpoints / EVAL_BEFORE_FILE, json.dumps({"eval_loss": eval_loss}))
 
 
 def recorded_eval_before(checkpoints: Path) -> float | None:
