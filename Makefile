@@ -37,9 +37,13 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python scripts/make_sample_pdfs.py
 	time $(BIN)/slm-assets materialize --domain $(DOMAIN)
 
-# browser tests skip (with the reason) when /usr/bin/chromium is missing; .ci/run installs it
+# browser tests skip (with the reason) when /usr/bin/chromium is missing; .ci/run installs it.
+# Two pytest-xdist workers, one test handed out at a time: the slow tests (sorted first) start at once on separate
+# workers and the short ones fill in around them. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest -q --durations=25 -m "not gpu and not daemon" --ignore=slm_assets_tests/ui slm_assets_tests
+	$(BIN)/python -m pytest -q --durations=25 -n $(TEST_WORKERS) --dist load --maxschedchunk 1 \
+		-m "not gpu and not daemon" --ignore=slm_assets_tests/ui slm_assets_tests
 
 # the retrain loop under a real dagster dev on the bundled SmolLM2 (tens of minutes); `make test` runs the same
 # loop on a tiny random base model

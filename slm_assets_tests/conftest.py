@@ -16,6 +16,12 @@ import pytest  # noqa: E402
 from slm_assets_tests.helpers import tiny_corpus, write_domain  # noqa: E402
 
 
+def pytest_collection_modifyitems(items):
+    """Slow tests first (a stable sort): under pytest-xdist (`make test` runs two workers) they start at once on
+    separate workers and the short tests fill in around them, instead of meeting at the end of the run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def models_cache(tmp_path_factory) -> Path:
     """Converted base models, shared by the whole session (SLM_TEST_MODELS_CACHE reuses one across sessions)."""

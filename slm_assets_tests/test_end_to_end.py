@@ -5,12 +5,14 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from slm_assets.artifacts import latest_run_dir
 from slm_assets.definitions import defs
 from slm_assets.export.parity import gguf_generate_smoke
 from slm_assets_tests.helpers import write_domain
 
+pytestmark = pytest.mark.slow
 N_PAIRS = 50  # fewer than the tiny corpus yields: synthetic_qa_5000 must stop at the requested number
 
 
