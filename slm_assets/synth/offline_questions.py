@@ -99,6 +99,18 @@ def auxiliary(verb: str) -> str:
     return "does" if verb in THIRD_PERSON else "do"
 
 
+MIN_MINIMAL_WORDS = 3  # a shorter bare value ("0 V") keeps its sentence: the pair gates reject answers under 3 words
+
+
+def minimal(part: str, whole: str) -> str:
+    """The part of a sentence that answers (a predicate, an object, a table value) as a sentence of its own; the
+    whole sentence when that part is too short to stand alone."""
+    part = part.strip().rstrip(".")
+    if len(part.split()) < MIN_MINIMAL_WORDS:
+        return whole
+    return upper_first(part) + "."
+
+
 def sentence_is_usable(sentence: str) -> bool:
     words = sentence.split()
     return (6 <= len(words) <= 60 and sentence.endswith((".", "!"))
@@ -119,7 +131,7 @@ def definition(sentence: str) -> list[QAPair]:
     else:
         question = pick([f"What does {subject} {base_form(verb)}{verb[len(verb.split()[0]):]}?",
                          f"What is meant by {subject}?"], sentence)
-    return [QAPair(question=question, answer=sentence, question_type="definition")]
+    return [QAPair(question=question, answer=minimal(match["rest"], sentence), question_type="definition")]
 
 
 def number(sentence: str) -> list[QAPair]:
@@ -136,7 +148,9 @@ def number(sentence: str) -> list[QAPair]:
         if match["modal"] in ("cannot", "must not", "should not"):
             return []
         question = f"{wh} {match['modal']} {subject} {verb_phrase(match['rest'])}?"
-    return [QAPair(question=question, answer=_clause_with(sentence, found.start()), question_type="numeric")]
+    clause = _clause_with(sentence, found.start())
+    answer = minimal(match["rest"], clause) if verb and found.start() >= match.start("rest") else clause
+    return [QAPair(question=question, answer=answer, question_type="numeric")]
 
 
 def verb_phrase(rest: str) -> str:
@@ -243,7 +257,7 @@ def table_pairs(block: str) -> list[QAPair]:
         for column, value in usable[:2]:
             name = column.lower()
             question = pick([f"What is the {name} of {key}?", f"What {name} does {key} have?"], line + column)
-            pairs.append(QAPair(question=question, answer=f"The {name} of {key} is {value.rstrip('.')}.",
+            pairs.append(QAPair(question=question, answer=minimal(value, f"The {name} of {key} is {value.rstrip('.')}."),
                                 question_type="numeric" if any(ch.isdigit() for ch in value) else "factual"))
     return pairs
 

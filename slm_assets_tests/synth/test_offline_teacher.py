@@ -82,7 +82,19 @@ def test_table_columns_that_are_not_words_make_no_questions():
     table = ("| Field | Card. | Type | Description |\n|---|---|---|---|\n"
              "| price | 1 | number | Price per kWh excluding VAT |\n| min_duration | ? | ? | Minimum session length |")
     pairs = table_pairs(table)
-    assert [p.answer for p in pairs] == ["The type of price is number.",
-                                         "The description of price is Price per kWh excluding VAT.",
-                                         "The description of min_duration is Minimum session length."]
+    # the value alone answers; a value under three words keeps its sentence (the pair gates want three)
+    assert [p.answer for p in pairs] == ["The type of price is number.", "Price per kWh excluding VAT.",
+                                         "Minimum session length."]
     assert pairs[0].question in ("What is the type of price?", "What type does price have?")
+
+
+def test_definition_and_number_answers_are_the_part_that_answers():
+    from slm_assets.synth.offline_questions import definition, number
+
+    [pair] = definition("A Type 2 connector is the standard AC plug for public charging in Europe.")
+    assert pair.answer == "The standard AC plug for public charging in Europe."
+    [pair] = number("Most public DC chargers deliver 50 kW, and some deliver up to 150 kW.")
+    assert pair.question == "How much power do most public DC chargers deliver?"
+    assert pair.answer == "50 kW, and some deliver up to 150 kW."
+    [short] = definition("The Type 2 connector is common.")  # too short to stand alone: the sentence answers
+    assert short.answer == "The Type 2 connector is common."
