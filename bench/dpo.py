@@ -4,6 +4,8 @@ on the gold questions can be measured against the SFT adapter it started from (b
     SLM_WAREHOUSE_DIR=warehouse .venv/bin/python bench/dpo.py --domain ev_charging
     SLM_WAREHOUSE_DIR=warehouse .venv/bin/python bench/gold.py --domain ev_charging --models lora_adapter \\
         --adapter warehouse/artifacts/ev_charging/dpo_bench/adapter --out bench/results/gold_ev_charging_dpo.json
+    .venv/bin/python bench/compare_gold.py SFT_GOLD.json bench/results/gold_ev_charging_dpo.json \
+        --gold domains/gold/ev_charging.jsonl --label "SFT -> SFT+DPO" --out bench/results/gold_ev_charging_dpo_vs_sft.json
 
 The domain's own `train` settings apply with `dpo.enabled`; the adapter goes to
 <warehouse>/artifacts/<domain>/dpo_bench/adapter. Writes bench/results/dpo_<domain>.json (pairs by rejection reason,
