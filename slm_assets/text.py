@@ -83,6 +83,24 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
+TITLE_SMALL_WORDS = frozenset("a an and as at by for from in of on or the to vs with".split())
+MAX_TITLE_WORDS = 12
+
+
+def is_heading(line: str) -> bool:
+    """A heading, not a statement: a Markdown heading, or a line in title case with no digits and no closing
+    punctuation ("Home Wallbox Installation Checklist"). "Up to 80 A at 240 V" and "Reseat the plug; try another
+    cable" are statements."""
+    line = line.strip()
+    if line.startswith("#"):
+        return True
+    words = [w for w in line.split() if w[0].isalnum()]
+    if (not 2 <= len(words) <= MAX_TITLE_WORDS or line.endswith((".", "!", "?", ";", ":"))
+            or any(ch.isdigit() for ch in line)):
+        return False
+    return all(w[0].isupper() or w.lower() in TITLE_SMALL_WORDS for w in words)
+
+
 def rate(flags: list[bool]) -> float:
     """Share of True in a list (0.0 for an empty one)."""
     return sum(flags) / len(flags) if flags else 0.0

@@ -1,6 +1,14 @@
 """One meaning of echo, abstention and support for every stage."""
 
-from slm_assets.text import ABSTAIN, echo_score, is_abstention, is_echo, split_sentences, support_score
+from slm_assets.text import (
+    ABSTAIN,
+    echo_score,
+    is_abstention,
+    is_echo,
+    is_heading,
+    split_sentences,
+    support_score,
+)
 
 
 def test_an_answer_that_restates_the_question_is_an_echo():
@@ -31,3 +39,12 @@ def test_support_and_sentences():
     assert support_score("Bananas are yellow.", "The Type 2 connector carries AC power.") == 0.0
     assert split_sentences("First one here. Second one.\n| a | b |\n|---|---|\n- item") == [
         "First one here.", "Second one.", "| a | b |", "- item"]
+
+
+def test_headings_are_told_from_statements():
+    for heading in ("## Step 1: pairing with SLAC", "Home Wallbox Installation Checklist",
+                    "Static and Dynamic Load Balancing for EV Chargers"):
+        assert is_heading(heading), heading
+    for statement in ("Up to 80 A at 240 V", "Reseat the plug; try another cable",
+                      "Replace, do not repair, damaged high-power connectors.", "Type 2 carries AC power in Europe."):
+        assert not is_heading(statement), statement

@@ -3,8 +3,9 @@
 Three outcomes, named in every reply (`answer_mode`):
 - `generated`: the model's answer, whose content words occur in the passages, whose best-supporting sentence is one
   the fallback would quote for this question (`anchor_sentences`), and which does not restate the question;
-- `extractive`: the passage sentence(s) that best match the question, when the model's answer was unsupported, an
-  echo of the question or an abstention, but the passages do address it;
+- `extractive`: the passage sentence(s) that best match the question (never a heading, which shares the question's
+  words without answering it), when the model's answer was unsupported, an echo of the question or an
+  abstention, but the passages do address it;
 - `not_covered`: "The documents do not say.", when the passages do not address the question (or, with
   `trust_model_abstention`, when the model says so itself).
 
@@ -24,12 +25,13 @@ from slm_assets.text import (
     content_words,
     is_abstention,
     is_echo,
+    is_heading,
     split_sentences,
     stem,
     support_score,
 )
 
-MIN_SENTENCE_WORDS = 4  # shorter lines (headings, table cells) are never an answer sentence
+MIN_SENTENCE_WORDS = 4  # shorter lines (short headings, table cells) are never an answer sentence
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ScoredSentence:
     share: float  # share of the question's content words it contains
     match: float  # `sentence_match`: the lexical tie-break, favouring short sentences
     cosine: float  # MiniLM cosine with the question (0.0 when not dense)
+    heading: bool = False  # `text.is_heading`: evidence that a passage is on the topic, never an answer to quote
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class CoverageSignals:
     relevance: float  # share of the question's content words in the best passage sentence
     sentence_cosine: float  # cosine of the question with the closest passage sentence (0 without sentences)
     passage_cosine: float  # cosine of the question with the closest passage
-    sentences: tuple[ScoredSentence, ...] = ()  # every passage sentence long enough to quote
+    sentences: tuple[ScoredSentence, ...] = ()  # every passage sentence long enough to count, headings included
 
     def score(self, config: GroundingConfig) -> float:
         """The weighted sum compared with `min_coverage` (dense), or the lexical share alone."""
@@ -73,18 +76,20 @@ class CoverageSignals:
         return self.score(config) >= (config.min_coverage if config.dense else config.min_relevance)
 
     def best(self, config: GroundingConfig, n: int = 1) -> list[ScoredSentence]:
-        """The n sentences the extractive fallback quotes: by cosine + `fallback_share_weight` x share (dense),
-        else by share then the lexical tie-break."""
+        """The n sentences the extractive fallback quotes, headings never: by cosine + `fallback_share_weight` x
+        share (dense), else by share then the lexical tie-break."""
+        quotable = [s for s in self.sentences if not s.heading]
         if config.dense:
-            return sorted(self.sentences, key=lambda s: -(s.cosine + config.fallback_share_weight * s.share))[:n]
-        return sorted(self.sentences, key=lambda s: (-s.share, -s.match))[:n]
+            return sorted(quotable, key=lambda s: -(s.cosine + config.fallback_share_weight * s.share))[:n]
+        return sorted(quotable, key=lambda s: (-s.share, -s.match))[:n]
 
 
 def passage_sentences(question: str, passages: list[str]) -> list[ScoredSentence]:
-    """Every sentence of at least MIN_SENTENCE_WORDS words, scored lexically against the question."""
+    """Every sentence of at least MIN_SENTENCE_WORDS words, scored lexically against the question; headings are
+    marked (they show what a passage is about, and share the question's words without answering it)."""
     asked = set(content_words(question))
     return [ScoredSentence(sentence, p, len(asked & set(content_words(sentence))) / len(asked) if asked else 0.0,
-                           sentence_match(asked, sentence), 0.0)
+                           sentence_match(asked, sentence), 0.0, heading=is_heading(sentence))
             for p, passage in enumerate(passages) for sentence in split_sentences(passage)
             if len(sentence.split()) >= MIN_SENTENCE_WORDS]
 

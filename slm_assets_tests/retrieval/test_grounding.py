@@ -45,6 +45,16 @@ def test_an_answer_supported_only_by_a_sentence_that_does_not_answer_the_questio
     assert unanchored.mode == "generated" and unanchored.text == wrong_sentence
 
 
+def test_the_fallback_never_quotes_a_heading():
+    # the heading holds every content word of the question and answers nothing
+    passages = ["## The Downside of Static Load Balancing\nStatic load balancing wastes capacity, since it limits the "
+                "chargers all the time for a peak that occurs only occasionally."]
+    question = "What is the downside of static load balancing?"
+    for config in (CONFIG, LEXICAL):
+        reply = ground_answer(question, "Bananas and zebras.", passages, config)
+        assert reply.mode == "extractive" and reply.text.startswith("Static load balancing wastes capacity"), reply
+
+
 def test_a_question_the_passages_do_not_address_gets_the_honest_answer():
     for config in (CONFIG, LEXICAL):
         reply = ground_answer("How long is the warranty of a heat pump compressor?", "Ten years.", PASSAGES, config)
