@@ -7,7 +7,7 @@ quantised file of one export bundle with the server's own code (`LlamaCppBackend
 For each quantisation: ROUGE-L and token F1 of the model's own open-book answer and of the served answer (after
 grounding), on all gold questions and per split (dev / holdout), and the paired bootstrap interval (1,000
 resamples) of each quantisation minus the reference one (q8_0 by default). Writes
-bench/results/quant_quality_<domain>.json and prints a Markdown table. Not part of the test suite.
+bench/results/quant_quality_<domain>.json (or `--out`) and prints a Markdown table. Not part of the test suite.
 """
 
 import argparse
@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--quantizations", nargs="+", default=["q4_k_m", "q8_0"])
     parser.add_argument("--reference", default="q8_0", help="the quantisation the others are compared with")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/quant_quality_<domain>.json")
     args = parser.parse_args()
 
     from slm_assets.artifacts import newest_export_bundle
@@ -107,7 +108,7 @@ def main() -> None:
                      f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] |")
     table = "\n".join(lines)
     print(table)
-    out = ROOT / "bench" / "results" / f"quant_quality_{spec.name}.json"
+    out = args.out or ROOT / "bench" / "results" / f"quant_quality_{spec.name}.json"
     out.write_text(json.dumps({
         "domain": spec.name, "bundle": str(bundle), "questions": len(rows), "reference": args.reference,
         "max_new_tokens": spec.benchmark.max_new_tokens, "k_retrieve": spec.split.context.k_retrieve,
