@@ -38,25 +38,25 @@ def by_split(scores: list[float], splits: list[str]) -> dict[str, float]:
     return {s: mean([v for v, where in zip(scores, splits, strict=True) if s in ("all", where)]) for s in SPLITS}
 
 
-def served_versus_extractive(rows: list[dict], passages: dict[str, list[str]], gold: dict, grounding) -> dict:
+def served_versus_extractive(rows: list[dict], passages: dict[str, list[str]], split: dict[str, str],
+                             grounding) -> dict:
     """Per model: served ROUGE-L as shipped and with the model's answer never kept, the paired difference, and how
-    often each mode answered."""
+    often each mode answered. The never-kept reply does not depend on the model, so it is built once per
+    question."""
     from slm_assets.evaluate.gate import paired_bootstrap
     from slm_assets.evaluate.metrics import rouge_l
     from slm_assets.retrieval.grounding import ground_answer
 
-    never_kept = grounding.model_copy(update={"min_support": 1.01})
-    models = [k.removesuffix("_open_book_answer") for k in rows[0] if k.endswith("_open_book_answer")]
-    splits = [gold[r["qa_id"]]["split"] for r in rows]
+    never_kept = grounding.model_copy(update={"min_support": 1.01, "trust_model_abstention": False})
+    splits = [split[r["qa_id"]] for r in rows]
+    extractive = [rouge_l(ground_answer(r["question"], "", passages[r["qa_id"]], never_kept).text, r["reference"])
+                  for r in rows]
     out = {}
-    for model in models:
-        served, extractive, modes = [], [], {}
+    for model in [k.removesuffix("_open_book_answer") for k in rows[0] if k.endswith("_open_book_answer")]:
+        served, modes = [], {}
         for row in rows:
             reply = ground_answer(row["question"], row[f"{model}_open_book_answer"], passages[row["qa_id"]], grounding)
-            fallback = ground_answer(row["question"], row[f"{model}_open_book_answer"], passages[row["qa_id"]],
-                                     never_kept)
             served.append(rouge_l(reply.text, row["reference"]))
-            extractive.append(rouge_l(fallback.text, row["reference"]))
             modes[reply.mode] = modes.get(reply.mode, 0) + 1
         gain, low, high = paired_bootstrap(served, extractive)
         out[model] = {"served": by_split(served, splits), "extractive_only": by_split(extractive, splits),
@@ -65,45 +65,47 @@ def served_versus_extractive(rows: list[dict], passages: dict[str, list[str]], g
     return out
 
 
-def sentence_headroom(index, questions: list[dict], k: int, grounding) -> dict:
-    """On answerable questions: ROUGE-L of the sentence the fallback quotes, and of the best sentence in the top k,
-    4 and 8 passages (headings never count, as the fallback never quotes one)."""
+def sentence_headroom(index, gold: list[dict], k: int, grounding) -> dict:
+    """On answerable questions (`gold_rows` rows): ROUGE-L of the sentence the fallback quotes, and of the best
+    sentence in the top k, 4 and 8 passages (headings never count, as the fallback never quotes one)."""
     from slm_assets.evaluate.metrics import rouge_l
     from slm_assets.retrieval.grounding import coverage_signals, passage_sentences
 
-    asked = [q for q in questions if q.get("answerable", True)]
+    asked = [row for row in gold if row["answerable"]]
     picked, best = [], {depth: [] for depth in (k, *ORACLE_K)}
-    for q in asked:
-        hits = index.search(q["question"], k)
-        signals = coverage_signals(q["question"], [h.text for h in hits], passage_vectors=index.vectors(hits))
+    for row in asked:
+        question, reference = row["question"], row["completion"][0]["content"]
+        hits = index.search(question, max(best))
+        top = hits[:k]
+        signals = coverage_signals(question, [h.text for h in top], passage_vectors=index.vectors(top))
         quoted = signals.best(grounding, 1)
-        picked.append(rouge_l(quoted[0].text, q["answer"]) if quoted else 0.0)
+        picked.append(rouge_l(quoted[0].text, reference) if quoted else 0.0)
         for depth in best:
-            texts = [h.text for h in index.search(q["question"], depth)]
-            best[depth].append(max((rouge_l(s.text, q["answer"]) for s in passage_sentences(q["question"], texts)
+            texts = [h.text for h in hits[:depth]]
+            best[depth].append(max((rouge_l(s.text, reference) for s in passage_sentences(question, texts)
                                     if not s.heading), default=0.0))
-    splits = [q["split"] for q in asked]
+    splits = [row["split"] for row in asked]
     return {"n_answerable": len(asked), "quoted": by_split(picked, splits),
             **{f"best_in_top_{depth}": by_split(scores, splits) for depth, scores in best.items()}}
 
 
 def measure(domain: str, warehouse: Path, result: Path) -> dict:
     from slm_assets.domains import load_domain
-    from slm_assets.evaluate.user_questions import read_questions
+    from slm_assets.evaluate.domain_benchmark import gold_path, gold_rows
     from slm_assets.retrieval.index import ChunkIndex
 
     spec = load_domain(domain)
     index = ChunkIndex.load(warehouse / "artifacts" / spec.name / "index")
     if index is None:
         raise SystemExit(f"{domain}: no retrieval index under {warehouse}/artifacts/{spec.name}/index")
-    questions = read_questions(ROOT / spec.benchmark.gold_questions)
-    gold = {f"line-{q['line']:05d}": q for q in questions}
+    gold, _evidence = gold_rows(gold_path(spec), spec.system_prompt)
     rows = json.loads(result.read_text())["per_question"]
     k = spec.split.context.k_retrieve
     passages = {row["qa_id"]: [hit.text for hit in index.search(row["question"], k)] for row in rows}
+    split = {row["qa_id"]: row["split"] for row in gold}
     return {"result": str(result), "k_retrieve": k, "grounding": spec.grounding.model_dump(),
-            "models": served_versus_extractive(rows, passages, gold, spec.grounding),
-            "sentences": sentence_headroom(index, questions, k, spec.grounding)}
+            "models": served_versus_extractive(rows, passages, split, spec.grounding),
+            "sentences": sentence_headroom(index, gold, k, spec.grounding)}
 
 
 def tables(measured: dict) -> str:
