@@ -6,9 +6,11 @@
 2. single stream: decode tokens/s through the server (SSE) vs llama-cpp-python directly with its default
    settings, alternated so background load hits both alike; the server uses its own thread settings;
 3. load: 64 concurrent clients send the same fixed set of requests to the one-at-a-time server (slots=1)
-   and to the batching server (slots=N): aggregate completion tokens/s, p50/p99 latency, errors.
+   and to the batching server (slots=N, the server's default unless given), alternated over `--rounds`:
+   aggregate completion tokens/s, p50/p99 latency, errors (medians over the rounds, every round kept).
 
-    .venv/bin/python bench/serve.py [--gguf PATH] [--clients 64] [--requests 128] [--slots 4]
+    .venv/bin/python bench/serve.py [--gguf PATH] [--clients 64] [--requests 128] [--slots N] [--rounds 2]
+                                   [--kv-unified]
 
 Servers run in a child process on 127.0.0.1 (their own interpreter, as in production). Writes
 bench/results/serve.json (machine, load average, versions) and prints a Markdown table. Not part of the tests.
@@ -72,7 +74,8 @@ def serve_only(args) -> None:
     from slm_assets.serve.settings import ServeSettings
 
     logging.basicConfig(level=logging.WARNING)
-    backend = LlamaCppBackend(args.gguf, n_threads=args.server_threads, n_ctx=args.n_ctx, slots=args.slots)
+    backend = LlamaCppBackend(args.gguf, n_threads=args.server_threads, n_ctx=args.n_ctx, slots=args.slots,
+                              kv_unified=args.kv_unified)
     settings = ServeSettings(rate_limit_per_minute=0, max_queue=4096, max_tokens_cap=4096,
                              max_body_bytes=1 << 20)
     run_server(create_app({"bench": backend}, settings), host="127.0.0.1", port=args.port)
@@ -105,7 +108,8 @@ def start_server(args, key: str, slots: int) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
-    cmd = [*child_args(args), "--serve-only", "--port", str(port), "--slots", str(slots)]
+    cmd = [*child_args(args), "--serve-only", "--port", str(port), "--slots", str(slots),
+           *(["--kv-unified"] if args.kv_unified else [])]
     if args.server_threads:
         cmd += ["--server-threads", str(args.server_threads)]
     from slm_assets.processes import die_with_parent_preexec
@@ -293,30 +297,43 @@ def save(result: dict, out: Path) -> None:
     out.write_text(json.dumps(result, indent=2))
 
 
+def load_rounds(args, key: str) -> dict:
+    """The load test on the batching server (slots=N) and the one-at-a-time server (slots=1), alternated for
+    `--rounds` rounds (N, 1, N, 1, ...) so that a slower spell of a shared machine hits both; each side's
+    figures are the medians over its rounds, every round is kept."""
+    runs: dict[str, list[dict]] = {f"slots_{args.slots}": [], "one_at_a_time": []}
+    for _ in range(args.rounds):
+        for name, slots in ((f"slots_{args.slots}", args.slots), ("one_at_a_time", 1)):
+            proc, url = start_server(args, key, slots)
+            try:
+                runs[name].append(asyncio.run(load_test(url, key, args.clients, args.requests, args.max_tokens)))
+            finally:
+                stop(proc)
+    med = statistics.median
+    out = {name: {**rounds[-1], **{f: round(med(r[f] for r in rounds), 3) for f in
+                                   ("tokens_per_s", "p50_s", "p90_s", "p99_s", "elapsed_s")},
+                  "errors": sum(r["errors"] for r in rounds), "rounds": rounds}
+           for name, rounds in runs.items()}
+    one, batched = out["one_at_a_time"]["tokens_per_s"], out[f"slots_{args.slots}"]["tokens_per_s"]
+    out["throughput_ratio"] = round(batched / one, 3) if one else None
+    return out
+
+
 def run_all(args) -> dict:
     key = secrets.token_urlsafe(24)
     result = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
               "versions": versions(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-              "gguf": str(args.gguf), "threads": args.threads, "slots": args.slots}
+              "gguf": str(args.gguf), "threads": args.threads, "slots": args.slots, "rounds": args.rounds,
+              "kv_unified": args.kv_unified}
     result["thread_settings"] = thread_settings(args)
     save(result, args.out)
     proc, url = start_server(args, key, args.slots)
     try:
         result["decode"] = compare_decode(args, url, key)
-        save(result, args.out)
-        batching = asyncio.run(load_test(url, key, args.clients, args.requests, args.max_tokens))
-        result["load"] = {f"slots_{args.slots}": batching}
-        save(result, args.out)
     finally:
         stop(proc)
-    proc, url = start_server(args, key, 1)
-    try:
-        one = asyncio.run(load_test(url, key, args.clients, args.requests, args.max_tokens))
-    finally:
-        stop(proc)
-    result["load"] = {"one_at_a_time": one, f"slots_{args.slots}": batching,
-                      "throughput_ratio": round(batching["tokens_per_s"] / one["tokens_per_s"], 3)
-                      if one["tokens_per_s"] else None}
+    save(result, args.out)
+    result["load"] = load_rounds(args, key)
     result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     return result
 
@@ -326,7 +343,8 @@ def print_table(result: dict, args) -> None:
     one, batched = load["one_at_a_time"], load[f"slots_{args.slots}"]
     print(f"\nServe benchmark ({Path(result['gguf']).name}, {args.threads} threads, {result['machine']['cpus']} CPUs, "
           f"load avg before/after {result['loadavg_before'][0]}/{result['loadavg_after'][0]})\n")
-    print(f"| {args.clients} clients, {args.requests} requests x {args.max_tokens} tokens | one at a time | "
+    print(f"| {args.clients} clients, {args.requests} requests x {args.max_tokens} tokens, median of "
+          f"{args.rounds} alternated rounds | one at a time | "
           f"{args.slots} slots |\n|---|---|---|")
     for label, field in (("completion tokens/s", "tokens_per_s"), ("latency p50 s", "p50_s"),
                          ("latency p99 s", "p99_s"), ("errors", "errors")):
@@ -345,7 +363,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--requests", type=int, default=128, help="Requests of the load test, shared by the clients.")
     parser.add_argument("--max-tokens", type=int, default=32, help="max_tokens per load-test request.")
-    parser.add_argument("--slots", type=int, default=4, help="Slots of the batching server.")
+    parser.add_argument("--slots", type=int, default=None, help="Slots of the batching server (default: the "
+                        "server's own default).")
+    parser.add_argument("--rounds", type=int, default=2, help="Load-test rounds per server, alternated.")
+    parser.add_argument("--kv-unified", action="store_true", help="Serve with one KV cache for all slots.")
     parser.add_argument("--decode-tokens", type=int, default=128, help="max_tokens of the decode comparison.")
     parser.add_argument("--repeats", type=int, default=3, help="Decode runs per side (median).")
     parser.add_argument("--busy", type=int, default=1, help="Busy processes competing in the contended runs.")
@@ -361,6 +382,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.gguf = args.gguf or default_gguf()
+    if args.slots is None:
+        from slm_assets.serve.backends import DEFAULT_SLOTS
+
+        args.slots = DEFAULT_SLOTS
     if args.serve_only:
         serve_only(args)
         return

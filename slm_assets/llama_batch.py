@@ -30,7 +30,7 @@ class BatchContext:
     a loaded `llama_cpp.Llama`, with one reusable batch of up to `n_batch` tokens."""
 
     def __init__(self, llm, n_seq: int, n_ctx_per_seq: int, n_batch: int, threads: int, threads_batch: int = 0,
-                 flash_attn: bool = False):
+                 flash_attn: bool = False, kv_unified: bool = False):
         import llama_cpp
 
         self._lib = llama_cpp
@@ -39,6 +39,8 @@ class BatchContext:
         params.n_batch = n_batch
         params.n_ubatch = min(512, n_batch)
         params.n_seq_max = n_seq
+        # one KV cache for all sequences (llama.cpp's --kv-unified) or one per sequence: slm_assets.serve.slots
+        params.kv_unified = kv_unified
         params.n_threads = threads
         params.n_threads_batch = threads_batch or threads
         params.no_perf = True
@@ -75,6 +77,12 @@ class BatchContext:
     def drop(self, seq: int) -> None:
         """Forget one sequence's cache, so its id can start a new sequence at position 0."""
         self._lib.llama_memory_seq_rm(self._memory, seq, -1, -1)
+
+    def trim(self, seq: int, keep: int) -> bool:
+        """Forget sequence `seq`'s cache from position `keep` on, keeping the first `keep` tokens. False when
+        the model's memory cannot remove part of a sequence (recurrent or sliding-window layers): the caller
+        then drops it whole."""
+        return bool(self._lib.llama_memory_seq_rm(self._memory, seq, keep, -1))
 
     def start_batch(self) -> None:
         self.batch.n_tokens = 0

@@ -54,7 +54,9 @@ class Backend(Protocol):
                  seed: int | None = None) -> Generation | Iterator[Delta]: ...
 
 
-DEFAULT_SLOTS = 4
+# requests decoded together per llama.cpp model; the KV cache of 8 x 2048 tokens is ~380 MB for SmolLM2-135M
+# (bench/serve.py measures what batching gains)
+DEFAULT_SLOTS = 8
 # libgomp's spin before a waiting OpenMP thread sleeps; chosen by bench/serve.py (see bounded_openmp_spin)
 OPENMP_SPIN_COUNT = 10_000
 
@@ -93,13 +95,14 @@ def bounded_openmp_spin() -> None:
 class LlamaCppBackend:
     """A GGUF served by llama.cpp with continuous batching (`slm_assets.serve.slots`): up to `slots`
     requests decode together, each in its own sequence of `n_ctx` tokens; chat uses the GGUF's chat template.
-    `slots=1` is the one-at-a-time server."""
+    `slots=1` is the one-at-a-time server; `kv_unified`: one KV cache for all slots (faster, see
+    `slm_assets.serve.slots`)."""
 
     kind = "llama.cpp"
 
     def __init__(self, gguf_path: Path | str, n_threads: int | None = None, n_ctx: int = 2048, *,
                  version: str = "", system_prompt: str | None = None, n_gpu_layers: int = 0,
-                 slots: int = DEFAULT_SLOTS) -> None:
+                 slots: int = DEFAULT_SLOTS, kv_unified: bool = False) -> None:
         bounded_openmp_spin()
         from slm_assets.llama_models import open_llama
         from slm_assets.serve.slots import SlotScheduler
@@ -117,7 +120,8 @@ class LlamaCppBackend:
                                n_gpu_layers=n_gpu_layers)
         self._formatter = self._chat_formatter()
         self._scheduler = SlotScheduler(self._llm, slots, n_ctx, self.n_threads, self.exclusive_group,
-                                        name=self.gguf_path.name, adapt_threads=n_threads is None and not n_gpu_layers)
+                                        name=self.gguf_path.name, adapt_threads=n_threads is None and not n_gpu_layers,
+                                        kv_unified=kv_unified)
         log.info("loaded %s (llama.cpp, %d threads, %d slots of n_ctx %d, chat template %s)", self.gguf_path.name,
                  self.n_threads, slots, n_ctx, "yes" if self._formatter else "none")
 

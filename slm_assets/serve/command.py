@@ -20,7 +20,8 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _base_backend(base_model: str | None, use_llama: bool, cache_dir: Path, slots: int) -> Backend | None:
+def _base_backend(base_model: str | None, use_llama: bool, cache_dir: Path, slots: int,
+                  kv_unified: bool = False) -> Backend | None:
     from slm_assets.models import BUNDLED_MODELS, bundled_gguf
     from slm_assets.serve.backends import LlamaCppBackend, TransformersBackend
 
@@ -30,16 +31,16 @@ def _base_backend(base_model: str | None, use_llama: bool, cache_dir: Path, slot
     if use_llama:
         name = base_model.split(":", 1)[1] if base_model.startswith("bundled:") else None
         if name in BUNDLED_MODELS:
-            return LlamaCppBackend(bundled_gguf(name), version="base", slots=slots)
+            return LlamaCppBackend(bundled_gguf(name), version="base", slots=slots, kv_unified=kv_unified)
         log.warning("base model %s has no GGUF here: serving without it (use --backend transformers)", base_model)
         return None
     return TransformersBackend(base_model, cache_dir=cache_dir, version="base")
 
 
 def build_backends(served, backend: str, with_base: bool, cache_dir: Path,
-                   slots: int = DEFAULT_SLOTS) -> dict[str, Backend]:
+                   slots: int = DEFAULT_SLOTS, kv_unified: bool = False) -> dict[str, Backend]:
     """{"base": ..., "<registered name>": ...} for a resolved `ServedModel`; llama.cpp models decode up to
-    `slots` requests together."""
+    `slots` requests together, in one KV cache with `kv_unified`."""
     from slm_assets.serve.backends import LlamaCppBackend, TransformersBackend
 
     if backend not in BACKENDS:
@@ -52,12 +53,13 @@ def build_backends(served, backend: str, with_base: bool, cache_dir: Path,
         raise typer.BadParameter(f"{served.name} v{served.version} has no merged/ model in {served.bundle}")
     models: dict[str, Backend] = {}
     if with_base:
-        base = _base_backend(served.base_model, backend == "llama", cache_dir, slots)
+        base = _base_backend(served.base_model, backend == "llama", cache_dir, slots, kv_unified)
         if base is not None:
             models["base"] = base
     if backend == "llama":
         models[served.name] = LlamaCppBackend(served.gguf_path, version=served.version,
-                                              system_prompt=served.system_prompt, slots=slots)
+                                              system_prompt=served.system_prompt, slots=slots,
+                                              kv_unified=kv_unified)
     else:
         models[served.name] = TransformersBackend(served.merged_dir, cache_dir=cache_dir, version=served.version,
                                                   system_prompt=served.system_prompt)
@@ -79,6 +81,10 @@ def serve(
     slots: int = typer.Option(DEFAULT_SLOTS, "--slots", min=1, envvar="SLM_SERVE_SLOTS",
                               help="llama.cpp: requests decoded together per model (continuous batching); "
                               "1 serves one request at a time."),
+    kv_unified: bool = typer.Option(False, "--kv-unified/--kv-per-slot", envvar="SLM_SERVE_KV_UNIFIED",
+                                    help="llama.cpp: one KV cache for all slots. Higher throughput under "
+                                    "concurrent load; a batched request's greedy tokens may then differ from "
+                                    "its one-at-a-time tokens at near-ties."),
 ) -> None:
     """Serve a domain's model over OpenAI- and Ollama-compatible HTTP APIs, with a playground at /."""
     from slm_assets.serve.backends import bounded_openmp_spin
@@ -103,7 +109,7 @@ def serve(
     except ServedModelNotFound as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
-    models = build_backends(served, backend, with_base, settings.models_cache_dir, slots)
+    models = build_backends(served, backend, with_base, settings.models_cache_dir, slots, kv_unified)
     from slm_assets.serve.open_book import load_retriever
 
     k, grounding = retrieval_settings(domain)

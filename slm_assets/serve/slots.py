@@ -7,6 +7,16 @@ join free slots between steps and leave when they finish (end-of-generation toke
 `max_tokens`, context full) or are cancelled (client gone), which frees the slot for the next one: the
 same scheme as llama.cpp's own server (`--parallel`). One slot is the one-at-a-time server.
 
+A freed slot keeps its prompt in the KV cache. A new request takes the free slot whose cached prompt shares
+the longest prefix with its own (the chat template, the system prompt, often the passages) and prefills only
+the rest, as llama.cpp's server does with `cache_prompt`.
+
+`kv_unified`: one KV cache shared by all sequences instead of one per sequence. On 2 cores it decodes 8
+sequences in about half the time per step (bench/serve.py), but attention then runs over every sequence's
+cells, masked, which changes the order of floating-point sums: a batched request's greedy tokens can differ
+from its one-at-a-time tokens where two tokens are nearly tied. Off by default, so batching never changes an
+answer.
+
 Each slot samples with its own llama.cpp sampler chain (temperature, top_p, seed; greedy at temperature
 0), so requests in one batch never share random state.
 """
@@ -172,21 +182,24 @@ class SlotScheduler:
     """Serves `SlotRequest`s on `slots` sequences of `n_ctx` tokens each in one context of the loaded `llm`."""
 
     def __init__(self, llm, slots: int, n_ctx: int, threads: int, group: str, n_batch: int = 512,
-                 name: str = "llama.cpp", adapt_threads: bool = False) -> None:
-        """`adapt_threads`: decode with the cores other processes leave free (`FreeCores`), up to `threads`."""
+                 name: str = "llama.cpp", adapt_threads: bool = False, kv_unified: bool = False) -> None:
+        """`adapt_threads`: decode with the cores other processes leave free (`FreeCores`), up to `threads`;
+        `kv_unified`: see the module docstring."""
         if slots < 1:
             raise ValueError(f"slots must be at least 1, got {slots}")
         self._llm = llm
         self.slots, self.n_ctx, self.name = slots, n_ctx, name
-        self.context = BatchContext(llm, slots, n_ctx, max(n_batch, slots), threads)
+        self.context = BatchContext(llm, slots, n_ctx, max(n_batch, slots), threads, kv_unified=kv_unified)
         self._cores = FreeCores(threads) if adapt_threads else None
         self._end_tokens = frozenset(end_of_generation(llm))
         self._pending: queue.Queue = queue.Queue()
         self._free = list(range(slots - 1, -1, -1))
+        self._cached: dict[int, list[int]] = {}  # free slot -> prompt tokens still in its KV cache
         self._active: dict[int, _Slot] = {}
         self._lock = group_lock(group)
         self._produced: deque = deque()  # (time, tokens generated in that step)
         self.cancelled = 0  # requests dropped because their client went away
+        self.reused_tokens = 0  # prompt tokens taken from a slot's cache instead of prefilled
         self._thread = threading.Thread(target=self._loop, name=f"slm-slots-{name}", daemon=True)
         self._thread.start()
 
@@ -234,6 +247,7 @@ class SlotScheduler:
                 for seq in list(self._active):
                     self._release(seq, exc)
                 self.context.clear()
+                self._cached.clear()
         for seq in list(self._active):
             self._release(seq, RuntimeError("server shutting down"))
 
@@ -252,10 +266,26 @@ class SlotScheduler:
                 self.cancelled += 1
                 request.out.put(_END)
                 continue
-            seq = self._free.pop()
+            seq, reuse = self._take_slot(request.prompt)
             sampler = Sampler(request.temperature, request.top_p, request.seed)
-            self._active[seq] = _Slot(seq, request, sampler, stops=StopScanner(request.stop))
+            self._active[seq] = _Slot(seq, request, sampler, fed=reuse, pos=reuse, stops=StopScanner(request.stop))
         return True
+
+    def _take_slot(self, prompt: list[int]) -> tuple[int, int]:
+        """The free slot whose cached prompt shares the longest prefix with `prompt`, and how many of its
+        tokens stay in the cache (never the last prompt token, whose logits the first sample needs)."""
+        def shared(seq: int) -> int:
+            return min(len(os.path.commonprefix([self._cached.get(seq, []), prompt])), len(prompt) - 1)
+
+        seq = max(reversed(self._free), key=shared)  # ties: the slot `pop()` would have given
+        self._free.remove(seq)
+        reuse = shared(seq)
+        self._cached.pop(seq, None)
+        if not self.context.trim(seq, reuse):
+            self.context.drop(seq)
+            reuse = 0
+        self.reused_tokens += reuse
+        return seq, reuse
 
     def _fill_batch(self) -> list[tuple[_Slot, int]]:
         """The next token of every generating slot, then prompt tokens while the batch has room.
@@ -321,9 +351,13 @@ class SlotScheduler:
         self._release(slot.seq, Delta("", reason, len(slot.request.prompt), slot.generated))
 
     def _release(self, seq: int, last) -> None:
-        """Free a slot: its cache, its sampler; `last` (final Delta, error or _END) goes to the request."""
+        """Free a slot and its sampler, keeping the prompt it fed in the cache for the next request that
+        shares it; `last` (final Delta, error or _END) goes to the request."""
         slot = self._active.pop(seq)
-        self.context.drop(seq)
+        if self.context.trim(seq, slot.fed):
+            self._cached[seq] = slot.request.prompt[:slot.fed]
+        else:
+            self.context.drop(seq)
         slot.sampler.close()
         self._free.append(seq)
         slot.request.out.put(last)

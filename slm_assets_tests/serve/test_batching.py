@@ -1,6 +1,6 @@
 """Continuous batching in the llama.cpp backend, on the bundled SmolLM2 GGUF: every request in a batch gets its
-one-at-a-time greedy answer, stop strings and max_tokens hold per request, a cancelled request frees its slot,
-and streaming over HTTP serves several clients at once."""
+one-at-a-time greedy answer, stop strings and max_tokens hold per request, a slot reuses the cached prefix of
+its previous prompt, a cancelled request frees its slot, and streaming over HTTP serves several clients at once."""
 
 import threading
 import time
@@ -101,6 +101,46 @@ def test_stop_string_and_max_tokens_per_request(batching, one_at_a_time):
 
     short = batching.complete(PROMPTS[0], 3, 0.0)
     assert short.completion_tokens == 3 and short.finish_reason == "length" and full.startswith(short.text)
+
+
+def test_a_slot_reuses_the_cached_prompt_prefix_and_answers_the_same(gguf, one_at_a_time):
+    from slm_assets.serve.backends import LlamaCppBackend
+
+    backend = LlamaCppBackend(gguf, n_threads=1, n_ctx=512, slots=1)
+    try:
+        scheduler = backend._scheduler
+        tokens = [backend._llm.tokenize(p.encode(), special=True) for p in PROMPTS[:2]]
+        shared = next(i for i, (a, b) in enumerate(zip(*tokens, strict=False)) if a != b)  # the template's opening
+        assert 0 < shared < len(tokens[0]) - 1
+
+        first = backend.complete(PROMPTS[0], MAX_TOKENS[0], 0.0)
+        assert scheduler.reused_tokens == 0
+        again = backend.complete(PROMPTS[0], MAX_TOKENS[0], 0.0)  # all but the last prompt token from the cache
+        assert scheduler.reused_tokens == len(tokens[0]) - 1
+        other = backend.complete(PROMPTS[1], MAX_TOKENS[1], 0.0)  # only the shared opening from the cache
+        assert scheduler.reused_tokens == len(tokens[0]) - 1 + shared
+
+        assert first.text == again.text == one_at_a_time[0]["choices"][0]["text"]
+        assert other.text == one_at_a_time[1]["choices"][0]["text"]
+        assert again.prompt_tokens == first.prompt_tokens == one_at_a_time[0]["usage"]["prompt_tokens"]
+    finally:
+        backend.close()
+
+
+def test_a_unified_kv_cache_serves_concurrent_requests_to_their_limits(gguf, one_at_a_time):
+    from slm_assets.serve.backends import LlamaCppBackend
+
+    backend = LlamaCppBackend(gguf, n_threads=1, n_ctx=512, slots=4, kv_unified=True)
+    try:
+        alone = backend.complete(PROMPTS[0], MAX_TOKENS[0], 0.0)  # no other sequence: exactly one-at-a-time
+        assert alone.text == one_at_a_time[0]["choices"][0]["text"]
+        streams = [backend.complete(p, n, 0.0, stream=True) for p, n in zip(PROMPTS, MAX_TOKENS, strict=True)]
+        for (text, last), reference, limit in zip(map(_collect, streams), one_at_a_time, MAX_TOKENS, strict=True):
+            assert text and last.completion_tokens <= limit
+            assert last.prompt_tokens == reference["usage"]["prompt_tokens"]
+        assert backend.active_slots == 0
+    finally:
+        backend.close()
 
 
 def test_a_prompt_longer_than_a_slot_is_a_value_error(batching):
