@@ -13,11 +13,12 @@ DEFAULT_PRESET: Preset = "demo"
 
 PRESETS: dict[str, dict] = {
     "smoke": {"max_steps": 6, "per_device_batch_size": 4, "max_length": 128, "eval_steps": 3, "max_val_examples": 8},
-    # demo, as measured by `make demo` (README, 2 quiet CPU cores, SmolLM2-135M): 40 steps in 6 min 48 s at
-    # 123 train tokens/s, peak RSS 11.0 GB. 288 tokens hold two passage windows, the question and the answer.
-    # Whole batches: `micro_batch_size: 2` peaked at 2.5 GB against 9.8 GB for a plain PEFT loop but trained
-    # 10.0 against 26.7 tokens/s (bench/results/train.json, busy cores), so it stays opt-in.
-    "demo": {"max_steps": 40, "per_device_batch_size": 8, "max_length": 288, "eval_steps": 20, "max_val_examples": 32},
+    # demo: 288 tokens hold two passage windows, the question and the answer. Batches of 8 in micro-batches of 2:
+    # on 2 quiet CPU cores (bench/train.py, SmolLM2-135M, 8 x 288) 117.9 train tokens/s at 2.5 GB peak RSS,
+    # against 110.5 tokens/s at 5.9 GB for whole batches and 57.9 tokens/s at 9.9 GB for a plain PEFT loop,
+    # with the same validation loss (bench/results/train_quiet_*_2026-11-30.json)
+    "demo": {"max_steps": 40, "per_device_batch_size": 8, "micro_batch_size": 2, "max_length": 288, "eval_steps": 20,
+             "max_val_examples": 32},
     "full": {"max_steps": 2000, "per_device_batch_size": 16, "max_length": 1024, "eval_steps": 100,
              "learning_rate": 2e-4, "max_val_examples": 512},
 }
@@ -120,9 +121,9 @@ class TrainConfig(BaseModel):
         description="Rows per forward/backward pass: each batch of per_device_batch_size rows is accumulated from "
         "per_device_batch_size / micro_batch_size passes (the same optimizer step and loss normalisation), so "
         "activation memory scales with the micro-batch (~1.3 MB a token for SmolLM2-135M in fp32). None = the "
-        "whole batch in one pass. Measured on 2 busy CPU cores at batch 8 x 288 (bench/results/train.json): "
-        "micro-batches of 2 peaked at 2.5 GB RSS against 9.8 GB for a plain PEFT loop, but trained 10.0 against "
-        "26.7 tokens/s, so it is for machines short of memory.",
+        "whole batch in one pass (smoke and full). The demo preset: 2. Measured on 2 quiet CPU cores at batch 8 x "
+        "288 (bench/results/train_quiet_*_2026-11-30.json): micro-batches of 2 trained 117.9 tokens/s at 2.5 GB "
+        "peak RSS, whole batches 110.5 tokens/s at 5.9 GB, a plain PEFT loop 57.9 tokens/s at 9.9 GB.",
     )
     learning_rate: float = Field(
         default=5e-4, gt=0, description="Peak learning rate of the cosine schedule (the full preset: 2e-4).")
