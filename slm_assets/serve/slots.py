@@ -37,6 +37,10 @@ from slm_assets.serve.backends import Delta
 log = logging.getLogger(__name__)
 
 RATE_WINDOW_S = 10.0  # generated tokens/s is reported over this trailing window
+# how often FreeCores re-counts the cores other processes keep busy. With 2 s a count set by a short busy spell
+# held for up to 2 s: a single stream decoded at 0.70x llama-cpp-python direct, with 0.5 s at 0.87x
+# (bench/results/serve_q8_0_*_2026-11-30.json, 2 cores)
+FREE_CORES_INTERVAL_S = 0.5
 _END = object()  # pushed to a request's queue when it ends without a final Delta (cancelled)
 
 _GROUP_LOCKS: dict[str, threading.Lock] = {}
@@ -84,7 +88,7 @@ class FreeCores:
     a quiet machine every core is free and decode keeps its normal speed.
     """
 
-    def __init__(self, most: int, interval: float = 2.0) -> None:
+    def __init__(self, most: int, interval: float = FREE_CORES_INTERVAL_S) -> None:
         self.most, self.interval = most, interval
         self.threads = most
         self._last = self._sample()
