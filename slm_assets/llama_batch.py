@@ -78,11 +78,14 @@ class BatchContext:
         """Forget one sequence's cache, so its id can start a new sequence at position 0."""
         self._lib.llama_memory_seq_rm(self._memory, seq, -1, -1)
 
-    def trim(self, seq: int, keep: int) -> bool:
-        """Forget sequence `seq`'s cache from position `keep` on, keeping the first `keep` tokens. False when
-        the model's memory cannot remove part of a sequence (recurrent or sliding-window layers): the caller
-        then drops it whole."""
-        return bool(self._lib.llama_memory_seq_rm(self._memory, seq, keep, -1))
+    def trim(self, seq: int, keep: int) -> int:
+        """Forget sequence `seq`'s cache from position `keep` on; returns how many tokens it keeps: `keep`, or 0
+        when the model's memory cannot remove part of a sequence (recurrent or sliding-window layers) and the
+        sequence is dropped whole."""
+        if self._lib.llama_memory_seq_rm(self._memory, seq, keep, -1):
+            return keep
+        self.drop(seq)
+        return 0
 
     def start_batch(self) -> None:
         self.batch.n_tokens = 0

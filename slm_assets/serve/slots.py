@@ -283,11 +283,8 @@ class SlotScheduler:
 
         seq = max(reversed(self._free), key=shared)  # ties: the slot `pop()` would have given
         self._free.remove(seq)
-        reuse = shared(seq)
+        reuse = self.context.trim(seq, shared(seq))
         self._cached.pop(seq, None)
-        if not self.context.trim(seq, reuse):
-            self.context.drop(seq)
-            reuse = 0
         self.reused_tokens += reuse
         return seq, reuse
 
@@ -358,10 +355,7 @@ class SlotScheduler:
         """Free a slot and its sampler, keeping the prompt it fed in the cache for the next request that
         shares it; `last` (final Delta, error or _END) goes to the request."""
         slot = self._active.pop(seq)
-        if self.context.trim(seq, slot.fed):
-            self._cached[seq] = slot.request.prompt[:slot.fed]
-        else:
-            self.context.drop(seq)
+        self._cached[seq] = slot.request.prompt[:self.context.trim(seq, slot.fed)]
         slot.sampler.close()
         self._free.append(seq)
         slot.request.out.put(last)

@@ -13,10 +13,8 @@ DEFAULT_PRESET: Preset = "demo"
 
 PRESETS: dict[str, dict] = {
     "smoke": {"max_steps": 6, "per_device_batch_size": 4, "max_length": 128, "eval_steps": 3, "max_val_examples": 8},
-    # demo: 288 tokens hold two passage windows, the question and the answer. Batches of 8 in micro-batches of 2:
-    # on 2 quiet CPU cores (bench/train.py, SmolLM2-135M, 8 x 288) 117.9 train tokens/s at 2.5 GB peak RSS,
-    # against 110.5 tokens/s at 5.9 GB for whole batches and 57.9 tokens/s at 9.9 GB for a plain PEFT loop,
-    # with the same validation loss (bench/results/train_quiet_*_2026-11-30.json)
+    # demo: 288 tokens hold two passage windows, the question and the answer; batches of 8 in micro-batches of 2
+    # are faster and smaller than whole batches on 2 CPU cores (figures: TrainConfig.micro_batch_size)
     "demo": {"max_steps": 40, "per_device_batch_size": 8, "micro_batch_size": 2, "max_length": 288, "eval_steps": 20,
              "max_val_examples": 32},
     "full": {"max_steps": 2000, "per_device_batch_size": 16, "max_length": 1024, "eval_steps": 100,
