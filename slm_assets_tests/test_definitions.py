@@ -48,7 +48,9 @@ def test_blocking_checks_guard_training_and_export():
         for assets_def in repo.assets_defs_by_key.values()
         for spec in assets_def.check_specs if spec.blocking
     }
-    assert ("benchmark_report", "tuned_beats_base") in blocking
+    assert ("benchmark_report", "tuned_does_not_parrot") in blocking
+    # not beating base stops promotion, not registration: the version stays auditable as a candidate
+    assert ("benchmark_report", "tuned_beats_base") in checks - blocking
 
 
 def test_training_assets_run_in_the_gpu_pool():

@@ -49,7 +49,7 @@ def test_whole_graph_materialises_for_a_tiny_domain(tiny_domain, resources_for, 
     assert checks[("gguf_export", "gguf_parity")]
     # write_domain sets min_improvement -1 and max_echo_rate 1: the gate passes unless the graph is broken (the
     # gate's own decisions are tested in evaluate/), so the version is registered and its lineage resolves
-    assert checks[("benchmark_report", "tuned_beats_base")]
+    assert checks[("benchmark_report", "tuned_beats_base")] and checks[("benchmark_report", "tuned_does_not_parrot")]
 
     con = duckdb.connect(str(warehouse / "slm.duckdb"), read_only=True)
     splits = dict(con.execute("select split, count(distinct doc_id) from current_sft_examples group by split").fetchall())

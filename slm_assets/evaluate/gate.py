@@ -1,14 +1,16 @@
-"""The promotion gate: a tuned model is exported only when it beats base on the same questions by more than
-noise, and does not parrot; it becomes champion only when it also beats the current champion, re-scored in the
-same run on the same questions.
+"""The promotion gate: a tuned model that parrots is never exported; one that does not is exported and registered
+(alias `candidate`, so every version stays auditable), and becomes champion only when it beats base on the same
+questions by more than noise and also beats the current champion, re-scored in the same run on the same questions.
 
 - Compared rows: `<model>_served` vs `base_served` (answers as the server gives them) when `gate_on: served` and
   the benchmark has them, else the closed-book rows; the champion likewise (`champion_served` or `champion`).
 - "Beats": the lower bound of a seeded paired bootstrap interval (95 %) of the per-question difference on the
   primary metric is above `min_improvement`. A candidate that differs from its rival only by noise (a few answers
   better, a few worse) has an interval reaching below the bar and is refused.
-- "Does not parrot": the model's own answers, closed and open book, restate the question in at most
-  `max_echo_rate` of the questions.
+- "Does not parrot": in the mode the gate compares (served: the model's own open-book answers and its served
+  answers; closed book: its closed-book answers), the model restates the question in at most `max_echo_rate` of the
+  questions, or no more often than base does in the same mode. The second clause is what the guard is for: tuning
+  must not teach parroting. Base itself restates 10 % of the demo's gold questions closed book and 18 % open book.
 - No champion, or one whose files cannot be loaded: the promotion compares with base instead, and says so.
 """
 
@@ -40,9 +42,18 @@ def per_question(result: BenchmarkResult, row: str, metric: str) -> list[float]:
     return [float(r.get(f"{row}_{metric}", 0.0)) for r in result.rows]
 
 
-def echo_rate_of(result: BenchmarkResult, model: str) -> float:
-    """The worst of the model's own closed- and open-book echo rates."""
-    return max(result.models[n].echo_rate for n in (model, f"{model}_open_book") if n in result.models)
+def echo_check(result: BenchmarkResult, model: str, row: str, max_echo_rate: float) -> dict:
+    """Does `model` parrot in the mode of its compared `row`: echo_rate (the worst of the mode's rows), parrots
+    (some row above both `max_echo_rate` and base's same row) and the rows with their rates and limits."""
+    rows = [f"{model}_open_book", f"{model}_served"] if row.endswith("_served") else [model]
+    checked = {}
+    for name in (n for n in rows if n in result.models):
+        base = result.models.get(name.replace(model, "base", 1))
+        limit = max(max_echo_rate, base.echo_rate if base is not None else 0.0)
+        checked[name] = {"echo_rate": result.models[name].echo_rate, "limit": limit}
+    worst = max((c["echo_rate"] for c in checked.values()), default=0.0)
+    return {"echo_rate": worst, "parrots": any(c["echo_rate"] > c["limit"] for c in checked.values()),
+            "rows": checked}
 
 
 def compare(result: BenchmarkResult, row: str, rival: str, config: BenchmarkConfig) -> dict:
@@ -59,14 +70,15 @@ def compare(result: BenchmarkResult, row: str, rival: str, config: BenchmarkConf
 
 
 def promotion_gate(result: BenchmarkResult, config: BenchmarkConfig, champion: ChampionStatus | None = None) -> dict:
-    """primary_metric, best_model, compared (rows), improvement_over_base, interval, n_questions, echo_rate,
-    passed and a verdict sentence saying why. With a `champion` status (the benchmark_report asset always gives
+    """primary_metric, best_model, compared (rows), improvement_over_base, interval, n_questions, echo_rate and
+    echo_rows, parrots, exportable (not parroting: exported and registered), beats_base, passed (beats base and
+    does not parrot) and a verdict sentence saying why. With a `champion` status (the benchmark_report asset always gives
     one), `promotion`: whether the candidate should become champion (see `promotion_versus_champion`)."""
     metric = config.primary_metric
     candidates = tuned_candidates(result)
     if not candidates:
         return {"primary_metric": metric, "best_model": None, "improvement_over_base": 0.0, "passed": False,
-                "verdict": "no tuned model was scored",
+                "exportable": False, "verdict": "no tuned model was scored",
                 **({} if champion is None else {"promotion": {"passed": False, "against": None,
                                                               "champion": champion.as_dict(),
                                                               "verdict": "no tuned model was scored"}})}
@@ -74,16 +86,19 @@ def promotion_gate(result: BenchmarkResult, config: BenchmarkConfig, champion: C
     row = compared_row(result, best, config.gate_on)
     base_row = "base_served" if row.endswith("_served") else "base"
     versus_base = compare(result, row, base_row, config)
-    echo = echo_rate_of(result, best)
-    parrots = echo > config.max_echo_rate
-    verdict = f"{versus_base['text']}; echo rate {echo:.3f} (at most {config.max_echo_rate:.3f})"
+    echo = echo_check(result, best, row, config.max_echo_rate)
+    parrots = echo["parrots"]
+    rates = ", ".join(f"{name} {c['echo_rate']:.3f} (limit {c['limit']:.3f})" for name, c in echo["rows"].items())
+    verdict = f"{versus_base['text']}; echo rate {rates or 'not measured'}"
     reasons = ([] if versus_base["beats"] else ["not better than base beyond noise"]) + (
         ["parrots the question"] if parrots else [])
     verdict += "; " + ("passed" if not reasons else "refused: " + ", ".join(reasons))
     passed = versus_base["beats"] and not parrots
     return {"primary_metric": metric, "best_model": best, "compared": versus_base["compared"],
             "improvement_over_base": versus_base["gain"], "interval": versus_base["interval"],
-            "n_questions": result.n_questions, "echo_rate": echo, "passed": passed, "verdict": verdict,
+            "n_questions": result.n_questions, "echo_rate": echo["echo_rate"], "echo_rows": echo["rows"],
+            "parrots": parrots, "exportable": not parrots, "beats_base": versus_base["beats"], "passed": passed,
+            "verdict": verdict,
             **({} if champion is None else {"promotion": promotion_versus_champion(
                 result, config, row, champion, versus_base, passed)})}
 
@@ -101,8 +116,10 @@ def promotion_versus_champion(result: BenchmarkResult, config: BenchmarkConfig, 
     passed = passed_base and comparison["beats"]
     if passed:
         outcome = f"promoted: beats {against} beyond noise"
+    elif not versus_base["beats"]:
+        outcome = "not promoted: not better than base beyond noise"
     elif not passed_base:
-        outcome = "not promoted: the candidate did not pass the base gate"
+        outcome = "not promoted: the candidate parrots the question"
     else:
         outcome = f"not promoted: not better than {against} beyond noise"
     return {"against": against, "champion": champion.as_dict(), "compared": comparison["compared"],

@@ -33,7 +33,13 @@ class Evaluation:
 
     @property
     def passed(self) -> bool:
+        """Beats base beyond noise and does not parrot: the base gate of a promotion."""
         return self.gate["passed"]
+
+    @property
+    def exportable(self) -> bool:
+        """Does not parrot: exported and registered as a candidate, whether or not it is promoted."""
+        return self.gate["exportable"]
 
 
 @dataclass

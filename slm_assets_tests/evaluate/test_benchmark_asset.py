@@ -28,7 +28,7 @@ def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny
             "name": "ev", "topic": "EV charging", "base_model": str(tiny_smollm2_dir),
             "teacher": {"provider": "openai", "model": "judge-model", "base_url": server.url + "/v1"},
             "benchmark": {"max_new_tokens": 4, "batch_size": 4, "latency_prompts": 2, "latency_max_new_tokens": 3,
-                          "latency_threads": 1, "min_improvement": -1.0},
+                          "latency_threads": 1, "min_improvement": 1.0, "max_echo_rate": 1.0},
             "export": {"quantizations": ["f16"]},
         }))
         with dg.instance_for_test() as instance:
@@ -46,9 +46,13 @@ def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny
     # the teacher got the 4 closed-book prompts, at temperature 0, with the benchmark's answer length
     assert sorted(b["messages"][-1]["content"] for b in asked) == sorted(q for q, _ in EV_QUESTIONS)
     assert {(b["temperature"], b["max_tokens"]) for b in asked} == {(0.0, 4)}
-    check = next(e.asset_check_evaluation_data for e in result.all_events
-                 if e.event_type_value == "ASSET_CHECK_EVALUATION")
-    assert check.check_name == "tuned_beats_base" and check.passed
+    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    # no model can gain 1.0 ROUGE-L over base: the comparison fails as a warning, the echo guard passes, and the run
+    # (and so export and registration as a candidate) goes on
+    assert not checks["tuned_beats_base"].passed and checks["tuned_beats_base"].severity == dg.AssetCheckSeverity.WARN
+    assert "not better than base beyond noise" in checks["tuned_beats_base"].description
+    assert checks["tuned_does_not_parrot"].passed
     report = json.loads((latest_run_dir(root / "artifacts" / "ev" / "benchmark") / "report.json").read_text())
     assert {"models", "primary_metric", "best_model", "improvement_over_base"} <= set(report)
     assert set(report["llm_judge"]) == {"lora_adapter", "distilled_model"}

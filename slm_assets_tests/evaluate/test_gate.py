@@ -52,6 +52,43 @@ def test_a_parroting_model_is_refused_even_when_it_scores_higher():
     parrot = [v + 0.2 for v in base]
     gate = promotion_gate(result({"base": base, "lora_adapter": parrot}, echo={"lora_adapter": 0.3}), CONFIG)
     assert not gate["passed"] and gate["echo_rate"] == 0.3 and "parrots the question" in gate["verdict"]
+    assert not gate["exportable"]
+
+
+def test_a_model_no_better_than_base_is_exportable_but_not_passed():
+    """Not beating base stops promotion, not export: the version is registered as a candidate."""
+    base = [0.2, 0.6, 0.1, 0.5] * 10
+    gate = promotion_gate(result({"base": base, "lora_adapter": list(base)}), CONFIG, ChampionStatus())
+    assert gate["exportable"] and not gate["beats_base"] and not gate["passed"]
+    assert gate["promotion"]["verdict"].endswith("not promoted: not better than base beyond noise")
+
+
+SERVED = CONFIG.model_copy(update={"gate_on": "served"})
+
+
+def served_run(echo: dict[str, float]) -> BenchmarkResult:
+    """Served and open-book rows where the tuned model clearly beats base as served; only echo rates differ."""
+    rows = {"base": [0.1] * 40, "lora_adapter": [0.1] * 40, "base_open_book": [0.2] * 40,
+            "lora_adapter_open_book": [0.3] * 40, "base_served": [0.3] * 40, "lora_adapter_served": [0.5] * 40}
+    return result(rows, echo=echo)
+
+
+def test_in_served_mode_the_echo_guard_reads_open_book_and_served_answers_against_base():
+    # closed-book echo above the limit is reported elsewhere but not served, so it does not stop the gate; an
+    # open-book echo above the limit but below base's own (tuning made parroting rarer) does not either
+    calm = promotion_gate(served_run({"lora_adapter": 0.3, "base": 0.1, "base_open_book": 0.18,
+                                      "lora_adapter_open_book": 0.12, "lora_adapter_served": 0.01}), SERVED)
+    assert calm["passed"] and not calm["parrots"]
+    assert calm["echo_rows"]["lora_adapter_open_book"] == {"echo_rate": 0.12, "limit": 0.18}
+    assert set(calm["echo_rows"]) == {"lora_adapter_open_book", "lora_adapter_served"}
+    # more open-book parroting than both the limit and base: refused, and not exportable
+    taught = promotion_gate(served_run({"base_open_book": 0.06, "lora_adapter_open_book": 0.38}), SERVED)
+    assert taught["parrots"] and not taught["exportable"] and not taught["passed"]
+    assert "parrots the question" in taught["verdict"] and "lora_adapter_open_book 0.380 (limit 0.060)" in taught[
+        "verdict"]
+    # served answers that restate the question are caught even when the model's own open-book answers do not
+    served = promotion_gate(served_run({"lora_adapter_served": 0.2}), SERVED)
+    assert served["parrots"] and served["echo_rate"] == 0.2
 
 
 def test_served_rows_decide_when_the_benchmark_has_them():
