@@ -27,7 +27,11 @@ OUT = ROOT / "bench" / "results" / "demo_versions.json"
 
 
 def folder_mb(path: Path) -> float:
-    return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20, 2) if path.exists() else 0.0
+    """MB of a folder's files, or of one file."""
+    if not path.exists():
+        return 0.0
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return round(sum(p.stat().st_size for p in files) / 2**20, 2)
 
 
 def sizes(warehouse: Path, domain: str) -> dict:
@@ -61,13 +65,15 @@ def versions(domain: str) -> list[dict]:
         aliases.setdefault(str(version), []).append(alias)
     out = []
     for version in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version)):
-        shown = subprocess.run([sys.executable, "-m", "slm_assets.cli", "lineage", domain, "--version", version.version,
+        number = str(version.version)  # an int in MLflow 3's model version entities
+        shown = subprocess.run([sys.executable, "-m", "slm_assets.cli", "lineage", domain, "--version", number,
                                 "--json"], capture_output=True, text=True, cwd=ROOT)
         chain = json.loads(shown.stdout) if shown.returncode == 0 else {}
-        out.append({"version": version.version, "aliases": aliases.get(version.version, []),
-                    "run_id": version.run_id, "promotion": version.tags.get("promotion", ""),
+        promotion = version.tags.get("promotion") or client.get_run(version.run_id).data.tags.get("promotion", "")
+        out.append({"version": number, "aliases": aliases.get(number, []),
+                    "run_id": version.run_id, "promotion": promotion,
                     "lineage_exit": shown.returncode, "lineage_sha256": hashlib.sha256(shown.stdout.encode()).hexdigest(),
-                    "lineage_documents": len(chain.get("documents", [])) if isinstance(chain, dict) else None,
+                    "lineage_sources": len(chain.get("sources", [])), "lineage_qa_pairs": chain.get("qa_pairs_trained_on"),
                     "lineage_error": shown.stderr.strip()[-300:] if shown.returncode else ""})
     return out
 

@@ -81,15 +81,18 @@ def answer_logits(model, input_ids, attention_mask, labels):
 
 
 def answer_loss(model, examples, pad_id: int, device: str, batch_size: int = 8) -> float:
-    """Token-weighted mean CE over answer tokens (perplexity = exp of it); the head runs on answer positions only."""
+    """Token-weighted mean CE over answer tokens (perplexity = exp of it); the head runs on answer positions only.
+    Examples are batched longest first, so each batch holds similar lengths and little padding (the mean does not
+    depend on the order)."""
     import torch
     import torch.nn.functional as F
 
     total, count = 0.0, 0
+    by_length = sorted(examples, key=lambda example: -len(example[0]))
     model.eval()
     with torch.no_grad():
-        for i in range(0, len(examples), batch_size):
-            ids, mask, labels = (t.to(device) for t in pad_batch(examples[i : i + batch_size], pad_id))
+        for i in range(0, len(by_length), batch_size):
+            ids, mask, labels = (t.to(device) for t in pad_batch(by_length[i : i + batch_size], pad_id))
             rows, targets = answer_logits(model, ids, mask, labels)  # (N, V), (N,)
             total += float(F.cross_entropy(rows, targets, reduction="sum"))
             count += targets.numel()

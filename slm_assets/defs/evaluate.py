@@ -120,7 +120,7 @@ def gate_check_results(gate: dict, min_improvement: float) -> list[dg.AssetCheck
     """The blocking echo guard and the (warning) comparison with base, both with the gate's verdict."""
     return [
         dg.AssetCheckResult(check_name="tuned_does_not_parrot", passed=gate["exportable"],
-                            description=gate["verdict"],
+                            description=gate.get("echo_verdict", gate["verdict"]),
                             metadata={"echo_rate": gate.get("echo_rate", 0.0),
                                       "rows": dg.MetadataValue.json(gate.get("echo_rows") or {})}),
         dg.AssetCheckResult(check_name="tuned_beats_base", passed=gate["passed"],

@@ -178,14 +178,26 @@ def score_answers(name: str, generated: list, rows: list[dict], table: list[dict
         tokens_per_s=sum(g.new_tokens for g in generated) / max(1e-9, sum(latencies)), **behaviour(rows, answers))
 
 
-def served_answers(rows: list[dict], generated: list, passages: list[list[str]], grounding) -> list:
-    """The open-book answers after the server's grounding check (kept, extractive fallback, or abstention)."""
+def coverage_of(rows: list[dict], passages: list[list[str]], grounding) -> list:
+    """Each question's coverage signals over its passages (grounding.coverage_signals), or None where the grounding
+    check does not read them: computed once and shared by every model's served answers."""
+    from slm_assets.retrieval.grounding import coverage_signals
+
+    return [coverage_signals(question_of(row), found, grounding.dense) if grounding.enabled and found else None
+            for row, found in zip(rows, passages, strict=True)]
+
+
+def served_answers(rows: list[dict], generated: list, passages: list[list[str]], grounding,
+                   coverage: list | None = None) -> list:
+    """The open-book answers after the server's grounding check (kept, extractive fallback, or abstention).
+    `coverage`: coverage_of(rows, passages, grounding), when the caller grounds several models' answers."""
     from slm_assets.generation import Generated
     from slm_assets.retrieval.grounding import ground_answer
 
+    coverage = coverage or coverage_of(rows, passages, grounding)
     out = []
-    for row, gen, found in zip(rows, generated, passages, strict=True):
-        reply = ground_answer(question_of(row), gen.text, found, grounding)
+    for row, gen, found, signals in zip(rows, generated, passages, coverage, strict=True):
+        reply = ground_answer(question_of(row), gen.text, found, grounding, signals=signals)
         out.append(Generated(text=reply.text, latency_s=gen.latency_s, new_tokens=gen.new_tokens))
     return out
 
@@ -229,6 +241,7 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
     variants, recall = build_variants(models, rows, index, open_book, k, answerers, doc_sources)
     scores: dict[str, ModelScores] = {}
     notes: list[str] = []
+    coverage: dict[int, list] = {}  # id(passages) -> coverage_of(...): open-book variants share their passages
     for variant in variants:
         try:
             generated = generate_variant(variant, tokenizer, config)
@@ -240,8 +253,11 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
         scores[variant.name] = score_answers(variant.name, generated, rows, table, chunk_texts, perplexity)
         if variant.passages is not None and grounding is not None:
             served = variant.name.replace("_open_book", "_served")
-            scores[served] = score_answers(served, served_answers(rows, generated, variant.passages, grounding),
-                                           rows, table, chunk_texts, math.nan)
+            if id(variant.passages) not in coverage:
+                coverage[id(variant.passages)] = coverage_of(rows, variant.passages, grounding)
+            shared = coverage[id(variant.passages)]
+            scores[served] = score_answers(served, served_answers(rows, generated, variant.passages, grounding,
+                                                                  shared), rows, table, chunk_texts, math.nan)
     result = BenchmarkResult(n_questions=len(rows), models=scores, rows=table, retrieval_recall_at_k=recall,
                              retrieval_k=k if index is not None else None, notes=notes,
                              external=[n for n in answerers if n in scores])

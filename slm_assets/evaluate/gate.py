@@ -72,7 +72,7 @@ def compare(result: BenchmarkResult, row: str, rival: str, config: BenchmarkConf
 def promotion_gate(result: BenchmarkResult, config: BenchmarkConfig, champion: ChampionStatus | None = None) -> dict:
     """primary_metric, best_model, compared (rows), improvement_over_base, interval, n_questions, echo_rate and
     echo_rows, parrots, exportable (not parroting: exported and registered), beats_base, passed (beats base and
-    does not parrot) and a verdict sentence saying why. With a `champion` status (the benchmark_report asset always gives
+    does not parrot), a verdict sentence saying why, and echo_verdict (the echo guard's part of it). With a `champion` status (the benchmark_report asset always gives
     one), `promotion`: whether the candidate should become champion (see `promotion_versus_champion`)."""
     metric = config.primary_metric
     candidates = tuned_candidates(result)
@@ -89,6 +89,8 @@ def promotion_gate(result: BenchmarkResult, config: BenchmarkConfig, champion: C
     echo = echo_check(result, best, row, config.max_echo_rate)
     parrots = echo["parrots"]
     rates = ", ".join(f"{name} {c['echo_rate']:.3f} (limit {c['limit']:.3f})" for name, c in echo["rows"].items())
+    echo_verdict = (f"{best} echo rate {rates or 'not measured'}: "
+                    + ("parrots the question" if parrots else "does not parrot"))
     verdict = f"{versus_base['text']}; echo rate {rates or 'not measured'}"
     reasons = ([] if versus_base["beats"] else ["not better than base beyond noise"]) + (
         ["parrots the question"] if parrots else [])
@@ -98,7 +100,7 @@ def promotion_gate(result: BenchmarkResult, config: BenchmarkConfig, champion: C
             "improvement_over_base": versus_base["gain"], "interval": versus_base["interval"],
             "n_questions": result.n_questions, "echo_rate": echo["echo_rate"], "echo_rows": echo["rows"],
             "parrots": parrots, "exportable": not parrots, "beats_base": versus_base["beats"], "passed": passed,
-            "verdict": verdict,
+            "verdict": verdict, "echo_verdict": echo_verdict,
             **({} if champion is None else {"promotion": promotion_versus_champion(
                 result, config, row, champion, versus_base, passed)})}
 

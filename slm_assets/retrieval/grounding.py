@@ -133,13 +133,16 @@ def answers_from_the_best_sentences(answer: str, signals: CoverageSignals, confi
 
 
 def ground_answer(question: str, answer: str, passages: list[str], config: GroundingConfig,
-                  passage_vectors=None) -> GroundedReply:
+                  passage_vectors=None, signals: CoverageSignals | None = None) -> GroundedReply:
     """Keep, replace by the best passage sentence(s), or replace by the abstention (see the module docstring).
-    `passage_vectors`: see `coverage_signals`."""
+    `passage_vectors`: see `coverage_signals`. `signals`: coverage_signals(question, passages, config.dense) when
+    the caller already has them (they do not depend on the answer: the benchmark grounds every model's answer to
+    the same question and passages)."""
     support = support_score(answer, "\n".join(passages)) if passages else 0.0
     if not config.enabled or not passages:
         return GroundedReply(answer, "generated", support, 0.0, None)
-    signals = coverage_signals(question, passages, config.dense, passage_vectors)
+    if signals is None:
+        signals = coverage_signals(question, passages, config.dense, passage_vectors)
     coverage = signals.score(config)
     if not signals.covered(config) or (config.trust_model_abstention and is_abstention(answer)):
         return GroundedReply(ABSTAIN, "not_covered", support, signals.relevance, None, coverage)

@@ -85,7 +85,7 @@ def test_in_served_mode_the_echo_guard_reads_open_book_and_served_answers_agains
     taught = promotion_gate(served_run({"base_open_book": 0.06, "lora_adapter_open_book": 0.38}), SERVED)
     assert taught["parrots"] and not taught["exportable"] and not taught["passed"]
     assert "parrots the question" in taught["verdict"] and "lora_adapter_open_book 0.380 (limit 0.060)" in taught[
-        "verdict"]
+        "echo_verdict"]
     # served answers that restate the question are caught even when the model's own open-book answers do not
     served = promotion_gate(served_run({"lora_adapter_served": 0.2}), SERVED)
     assert served["parrots"] and served["echo_rate"] == 0.2

@@ -117,3 +117,30 @@ def test_the_fallback_quotes_by_cosine_and_share_when_dense_and_by_share_alone_w
     assert signals.best(CONFIG) == [close]  # 0.70 + 0.25 x 0.4 > 0.30 + 0.25 x 0.8
     assert signals.best(LEXICAL) == [wordy]
     assert signals.best(CONFIG.model_copy(update={"fallback_share_weight": 2.0})) == [wordy]
+
+
+def test_the_benchmark_grounds_every_model_with_one_coverage_computation_per_question(monkeypatch):
+    """served_answers given the questions' coverage signals computes none and replies exactly as without them."""
+    from slm_assets.evaluate.benchmark import coverage_of, served_answers
+    from slm_assets.generation import Generated
+    from slm_assets.retrieval import grounding
+
+    rows = [{"question": "What does a type B RCD detect?"}, {"question": "What does OCPP let a station do?"},
+            {"question": "How long is the warranty of a heat pump compressor?"}]
+    passages = [PASSAGES, PASSAGES[::-1], PASSAGES]
+    answers = {"kept": ["Smooth DC residual currents above 6 mA.", "Talk to its central management system.",
+                        "Ten years."],
+               "replaced": ["Bananas.", "What does OCPP let a station do?", ABSTAIN]}
+    alone = {m: served_answers(rows, [Generated(a, 0.1, 3) for a in texts], passages, CONFIG)
+             for m, texts in answers.items()}
+    coverage = coverage_of(rows, passages, CONFIG)
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("coverage_signals called although the coverage was given")
+
+    monkeypatch.setattr(grounding, "coverage_signals", not_again)
+    shared = {m: served_answers(rows, [Generated(a, 0.1, 3) for a in texts], passages, CONFIG, coverage)
+              for m, texts in answers.items()}
+    assert {m: [g.text for g in gens] for m, gens in shared.items()} == {
+        m: [g.text for g in gens] for m, gens in alone.items()}
+    assert alone["kept"][0].text == answers["kept"][0] and alone["replaced"][0].text != "Bananas."

@@ -148,3 +148,26 @@ def test_micro_batches_accumulate_to_the_configured_batch(tmp_path):
     assert (whole.per_device_train_batch_size, whole.gradient_accumulation_steps) == (4, 1)
     with pytest.raises(ValidationError, match=r"micro_batch_size \(3\) must divide train.per_device_batch_size \(8\)"):
         train_config_from({"per_device_batch_size": 8, "micro_batch_size": 3})
+
+
+def test_answer_loss_is_the_token_weighted_mean_whatever_the_order_of_examples():
+    """Batched by length, the answer loss equals the mean CE of every answer token computed one example at a time."""
+    from slm_assets.losses import answer_loss
+
+    vocab = 300
+    model = tiny_llama(vocab, hidden_size=32, intermediate_size=64, seed=2, max_position_embeddings=64)
+    generator = torch.Generator().manual_seed(3)
+    examples = []
+    for prompt_len, answer_len in [(20, 3), (4, 9), (12, 1), (30, 6), (7, 7)]:
+        ids = torch.randint(0, vocab, (prompt_len + answer_len,), generator=generator).tolist()
+        examples.append((ids, [IGNORE] * prompt_len + ids[prompt_len:]))
+    one_by_one = []
+    with torch.no_grad():
+        for ids, labels in examples:
+            logits = model(input_ids=torch.tensor([ids])).logits[0, :-1]
+            one_by_one.append(F.cross_entropy(logits, torch.tensor(labels[1:]), ignore_index=IGNORE,
+                                              reduction="sum"))
+    expected = float(sum(one_by_one)) / sum(len(labels) - labels.count(IGNORE) for _, labels in examples)
+    assert answer_loss(model, examples, pad_id=0, device="cpu", batch_size=2) == pytest.approx(expected, rel=1e-5)
+    assert answer_loss(model, examples[::-1], pad_id=0, device="cpu", batch_size=2) == pytest.approx(expected,
+                                                                                                      rel=1e-5)
