@@ -117,7 +117,8 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
 
 
 def gate_check_results(gate: dict, min_improvement: float) -> list[dg.AssetCheckResult]:
-    """The blocking echo guard and the (warning) comparison with base, both with the gate's verdict."""
+    """The blocking echo guard (described by its own verdict) and the warning comparison with base (by the gate's
+    whole verdict)."""
     return [
         dg.AssetCheckResult(check_name="tuned_does_not_parrot", passed=gate["exportable"],
                             description=gate.get("echo_verdict", gate["verdict"]),

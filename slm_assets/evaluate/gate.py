@@ -72,8 +72,9 @@ def compare(result: BenchmarkResult, row: str, rival: str, config: BenchmarkConf
 def promotion_gate(result: BenchmarkResult, config: BenchmarkConfig, champion: ChampionStatus | None = None) -> dict:
     """primary_metric, best_model, compared (rows), improvement_over_base, interval, n_questions, echo_rate and
     echo_rows, parrots, exportable (not parroting: exported and registered), beats_base, passed (beats base and
-    does not parrot), a verdict sentence saying why, and echo_verdict (the echo guard's part of it). With a `champion` status (the benchmark_report asset always gives
-    one), `promotion`: whether the candidate should become champion (see `promotion_versus_champion`)."""
+    does not parrot), a verdict sentence saying why, and echo_verdict (the echo guard's part of it). With a
+    `champion` status (the benchmark_report asset always gives one), `promotion`: whether the candidate should
+    become champion (see `promotion_versus_champion`)."""
     metric = config.primary_metric
     candidates = tuned_candidates(result)
     if not candidates:

@@ -36,11 +36,6 @@ class Evaluation:
         """Beats base beyond noise and does not parrot: the base gate of a promotion."""
         return self.gate["passed"]
 
-    @property
-    def exportable(self) -> bool:
-        """Does not parrot: exported and registered as a candidate, whether or not it is promoted."""
-        return self.gate["exportable"]
-
 
 @dataclass
 class EvaluationRequest:
