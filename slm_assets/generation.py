@@ -1,7 +1,10 @@
 """Greedy, seeded answer generation from chat prompts, with per-question latency (benchmark, DPO, studies)."""
 
+import math
 import time
 from dataclasses import dataclass
+
+from slm_assets.batching import similar_length_batches
 
 
 @dataclass
@@ -17,16 +20,21 @@ def templated_prompts(tokenizer, prompts: list[list[dict]]) -> list[str]:
 
 
 def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int) -> list[Generated]:
-    """Left-padded batched greedy decoding of chat prompts."""
+    """Left-padded batched greedy decoding of chat prompts, answers in the order of `prompts`.
+
+    Prompts are batched with others of similar token length (batching.similar_length_batches), so a closed-book
+    question is not padded to an open-book prompt's passages: on CPU, prefill is compute-bound and every padded
+    position costs as much as a real one. Each answer's latency is its batch's wall time divided by the batch size.
+    """
     import torch
 
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
-    out: list[Generated] = []
-    for i in range(0, len(prompts), batch_size):
-        batch = prompts[i : i + batch_size]
-        texts = templated_prompts(tokenizer, batch)
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    texts = templated_prompts(tokenizer, prompts)
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    out: list[Generated | None] = [None] * len(prompts)
+    for indices in similar_length_batches([len(i) for i in ids], batch_size, max_padding=math.inf):
+        enc = tokenizer.pad({"input_ids": [ids[i] for i in indices]}, return_tensors="pt").to(device)
         started = time.perf_counter()
         with torch.no_grad():
             generated = model.generate(
@@ -34,9 +42,8 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
                 eos_token_id=tokenizer.eos_token_id,
             )
         elapsed = time.perf_counter() - started
-        new = generated[:, enc["input_ids"].shape[1] :]
-        for row in new:
+        for i, row in zip(indices, generated[:, enc["input_ids"].shape[1] :], strict=True):
             n_tokens = int((row != tokenizer.pad_token_id).sum())
             text = tokenizer.decode(row, skip_special_tokens=True).strip()
-            out.append(Generated(text=text, latency_s=elapsed / len(batch), new_tokens=n_tokens))
+            out[i] = Generated(text=text, latency_s=elapsed / len(indices), new_tokens=n_tokens)
     return out

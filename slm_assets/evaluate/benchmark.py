@@ -32,7 +32,7 @@ class ModelScores:
     token_f1: float
     semantic_similarity: float  # cosine, all-MiniLM-L6-v2
     groundedness: float  # share of the answer's content words found in the source chunk
-    perplexity: float  # of the reference answers (nan for API models and served rows)
+    perplexity: float  # of the reference answers, closed book (nan for API models, open-book and served rows)
     mean_latency_s: float
     p95_latency_s: float
     tokens_per_s: float
@@ -95,12 +95,22 @@ def retrieved(row: dict, hits: list, doc_sources: dict[str, str] | None) -> bool
     return any((doc_sources or {}).get(h.doc_id, "").endswith(wanted) for h in hits)
 
 
-def open_book_prompts(rows: list[dict], index, k: int, doc_sources: dict[str, str] | None = None):
-    """Each prompt with its top-k retrieved passages instead of the bare question, the passages, and recall@k over
-    the rows that have a source (None when none has)."""
+@dataclass
+class OpenBookQuestions:
+    """The benchmark questions asked open book, as the server asks them: each prompt with its top-k retrieved
+    passages, the passages, their stored embeddings (what the server's grounding check reads; None for a BM25-only
+    index), and recall@k over the rows that have a source (None when none has)."""
+
+    prompts: list[list[dict]]
+    passages: list[list[str]]
+    passage_vectors: list
+    recall: float | None
+
+
+def open_book_prompts(rows: list[dict], index, k: int, doc_sources: dict[str, str] | None = None) -> OpenBookQuestions:
     from slm_assets.retrieval.prompting import open_book_question
 
-    prompts, passages, found, answerable = [], [], 0, 0
+    prompts, passages, vectors, found, answerable = [], [], [], 0, 0
     for row in rows:
         question = question_of(row)
         hits = index.search(question, k)
@@ -108,8 +118,9 @@ def open_book_prompts(rows: list[dict], index, k: int, doc_sources: dict[str, st
             answerable += 1
             found += retrieved(row, hits, doc_sources)
         passages.append([h.text for h in hits])
+        vectors.append(index.vectors(hits) if hits else None)
         prompts.append(row["prompt"][:-1] + [{"role": "user", "content": open_book_question(question, passages[-1])}])
-    return prompts, passages, (found / answerable if answerable else None)
+    return OpenBookQuestions(prompts, passages, vectors, found / answerable if answerable else None)
 
 
 def behaviour(rows: list[dict], answers: list[str]) -> dict[str, float]:
@@ -128,7 +139,7 @@ class Variant:
     name: str
     model: object
     prompts: list[list[dict]]
-    passages: list[list[str]] | None = None  # retrieved passages per prompt (open book)
+    book: OpenBookQuestions | None = None  # the retrieved passages behind `prompts` (open book)
     external: bool = False
 
 
@@ -178,19 +189,21 @@ def score_answers(name: str, generated: list, rows: list[dict], table: list[dict
         tokens_per_s=sum(g.new_tokens for g in generated) / max(1e-9, sum(latencies)), **behaviour(rows, answers))
 
 
-def coverage_of(rows: list[dict], passages: list[list[str]], grounding) -> list:
-    """Each question's coverage signals over its passages (grounding.coverage_signals), or None where the grounding
-    check does not read them: computed once and shared by every model's served answers."""
+def coverage_of(rows: list[dict], passages: list[list[str]], grounding, passage_vectors: list | None = None) -> list:
+    """Each question's coverage signals over its passages (grounding.coverage_signals, from the passages' stored
+    vectors when given, as the server does), or None where the grounding check does not read them: computed once
+    and shared by every model's served answers."""
     from slm_assets.retrieval.grounding import coverage_signals
 
-    return [coverage_signals(question_of(row), found, grounding.dense) if grounding.enabled and found else None
-            for row, found in zip(rows, passages, strict=True)]
+    vectors = passage_vectors or [None] * len(rows)
+    return [coverage_signals(question_of(row), found, grounding.dense, known) if grounding.enabled and found else None
+            for row, found, known in zip(rows, passages, vectors, strict=True)]
 
 
 def served_answers(rows: list[dict], generated: list, passages: list[list[str]], grounding,
                    coverage: list | None = None) -> list:
     """The open-book answers after the server's grounding check (kept, extractive fallback, or abstention).
-    `coverage`: coverage_of(rows, passages, grounding), when the caller grounds several models' answers."""
+    `coverage`: coverage_of(rows, passages, grounding, ...), when the caller grounds several models' answers."""
     from slm_assets.generation import Generated
     from slm_assets.retrieval.grounding import ground_answer
 
@@ -203,16 +216,16 @@ def served_answers(rows: list[dict], generated: list, passages: list[list[str]],
 
 
 def build_variants(models: dict, rows: list[dict], index, open_book: tuple[str, ...], k: int,
-                   answerers: dict, doc_sources: dict[str, str] | None) -> tuple[list[Variant], float | None]:
+                   answerers: dict, doc_sources: dict[str, str] | None) -> tuple[list[Variant], OpenBookQuestions | None]:
     prompts = [r["prompt"] for r in rows]
     variants = [Variant(name, model, prompts) for name, model in models.items()]
-    recall = None
+    book = None
     if index is not None:
-        rag_prompts, passages, recall = open_book_prompts(rows, index, k, doc_sources)
-        variants += [Variant(f"{name}_open_book", models[name], rag_prompts, passages)
+        book = open_book_prompts(rows, index, k, doc_sources)
+        variants += [Variant(f"{name}_open_book", models[name], book.prompts, book)
                      for name in open_book if name in models]
     variants += [Variant(name, answer, prompts, external=True) for name, answer in answerers.items()]
-    return variants, recall
+    return variants, book
 
 
 def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: BenchmarkConfig, index=None,
@@ -238,26 +251,25 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
               "reference": r["completion"][0]["content"], "answerable": r.get("answerable", True)} for r in rows]
     references = [row["reference"] for row in table]
     answerers = answerers or {}
-    variants, recall = build_variants(models, rows, index, open_book, k, answerers, doc_sources)
+    variants, book = build_variants(models, rows, index, open_book, k, answerers, doc_sources)
     scores: dict[str, ModelScores] = {}
     notes: list[str] = []
-    coverage: dict[int, list] = {}  # id(passages) -> coverage_of(...): open-book variants share their passages
+    coverage = None  # coverage_of(...) of the open-book questions: every open-book variant shares it
     for variant in variants:
         try:
             generated = generate_variant(variant, tokenizer, config)
         except TeacherAnswersFailed as exc:
             notes.append(f"{variant.name} not compared: {exc}")
             continue
-        perplexity = (math.nan if variant.external or not config.reference_perplexity
+        perplexity = (math.nan if variant.external or variant.book is not None or not config.reference_perplexity
                       else reference_perplexity(variant.model, tokenizer, variant.prompts, references))
         scores[variant.name] = score_answers(variant.name, generated, rows, table, chunk_texts, perplexity)
-        if variant.passages is not None and grounding is not None:
+        if variant.book is not None and grounding is not None:
             served = variant.name.replace("_open_book", "_served")
-            if id(variant.passages) not in coverage:
-                coverage[id(variant.passages)] = coverage_of(rows, variant.passages, grounding)
-            shared = coverage[id(variant.passages)]
-            scores[served] = score_answers(served, served_answers(rows, generated, variant.passages, grounding,
-                                                                  shared), rows, table, chunk_texts, math.nan)
+            coverage = coverage or coverage_of(rows, book.passages, grounding, book.passage_vectors)
+            scores[served] = score_answers(served, served_answers(rows, generated, book.passages, grounding,
+                                                                  coverage), rows, table, chunk_texts, math.nan)
+    recall = book.recall if book is not None else None
     result = BenchmarkResult(n_questions=len(rows), models=scores, rows=table, retrieval_recall_at_k=recall,
                              retrieval_k=k if index is not None else None, notes=notes,
                              external=[n for n in answerers if n in scores])

@@ -56,7 +56,8 @@ def render_markdown(result: BenchmarkResult, title: str, gate: dict | None, intr
                "no log-probabilities; latency includes the network), never a candidate for the gate or the export.", ""]
     if result.retrieval_recall_at_k is not None:
         md += [f"`*_open_book` rows answer with the top {result.retrieval_k} passages retrieved (BM25 + embeddings, "
-               "rank fusion); `*_served` rows are the same answers after the server's grounding check; "
+               "rank fusion); `*_served` rows are the same answers after the server's grounding check; reference "
+               "perplexity is scored closed book only (open book it would cost a second pass over every passage); "
                f"retrieval recall@{result.retrieval_k} (the question's source retrieved): "
                f"{result.retrieval_recall_at_k:.2f}.", ""]
     if result.judge:

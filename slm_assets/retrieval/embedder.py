@@ -6,6 +6,8 @@ no sentence-transformers dependency. Used by hybrid retrieval and by the benchma
 
 from functools import lru_cache
 
+from slm_assets.batching import similar_length_batches
+
 DIMENSIONS = 384
 
 
@@ -43,17 +45,3 @@ def embed(texts: list[str], batch_size: int = 32):
     vectors = torch.empty(len(texts), DIMENSIONS)
     vectors[torch.tensor([i for indices in batches for i in indices])] = torch.cat(out)
     return vectors
-
-
-def similar_length_batches(lengths: list[int], batch_size: int, max_padding: float = 0.25) -> list[list[int]]:
-    """Indices grouped shortest first into batches of at most `batch_size`, a batch closing before the padding to
-    its longest member would exceed `max_padding` of its real length."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
-        real = sum(lengths[j] for j in current) + lengths[i]
-        if current and (len(current) == batch_size or (len(current) + 1) * lengths[i] > (1 + max_padding) * real):
-            batches.append(current)
-            current = []
-        current.append(i)
-    return batches + ([current] if current else [])

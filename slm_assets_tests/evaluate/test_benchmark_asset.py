@@ -65,6 +65,9 @@ def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny
     assert report["external_models"] == ["teacher", "bm25_sentence"]  # compared, never candidates
     assert report["best_model"] in {"lora_adapter", "distilled_model"}
     assert {"base_served", "lora_adapter_served", "distilled_model_served"} <= set(report["models"])
+    # reference perplexity closed book only: open book it would be a second pass over every passage
+    assert math.isfinite(report["models"]["base"]["perplexity"])
+    assert math.isnan(report["models"]["base_open_book"]["perplexity"])
     assert all(0.0 <= m["echo_rate"] <= 1.0 for m in report["models"].values())
     assert report["sources"]["teacher"] == "openai:judge-model" and "teacher" in report["judge"]
     metadata = result.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata

@@ -144,3 +144,30 @@ def test_the_benchmark_grounds_every_model_with_one_coverage_computation_per_que
     assert {m: [g.text for g in gens] for m, gens in shared.items()} == {
         m: [g.text for g in gens] for m, gens in alone.items()}
     assert alone["kept"][0].text == answers["kept"][0] and alone["replaced"][0].text != "Bananas."
+
+
+def test_the_benchmark_grounds_open_book_answers_from_the_stored_passage_vectors_as_the_server_does(monkeypatch):
+    """open_book_prompts keeps each question's stored passage vectors, so the coverage the benchmark's served rows
+    are grounded with embeds the question and sentences only (the server's path), with the same signals."""
+    from slm_assets.evaluate.benchmark import coverage_of, open_book_prompts
+    from slm_assets.retrieval import embedder
+
+    index, _ = ChunkIndex.build([{"chunk_id": f"c{i}", "doc_id": f"d{i}", "text": t} for i, t in enumerate(PASSAGES)])
+    rows = [{"question": q, "prompt": [{"role": "user", "content": q}], "chunk_id": c}
+            for q, c in (("What does a type B RCD detect?", "c0"), ("What does OCPP let a station talk to?", "c1"))]
+    book = open_book_prompts(rows, index, 2)
+    assert book.recall == 1.0
+    assert [v.shape for v in book.passage_vectors] == [(len(p), 384) for p in book.passages]
+    real_embed = embedder.embed
+
+    def embedded_texts(*args):
+        seen: list[str] = []
+        monkeypatch.setattr(embedder, "embed", lambda texts, *a, **kw: seen.extend(texts) or real_embed(texts, *a, **kw))
+        return coverage_of(rows, book.passages, CONFIG, *args), seen
+
+    embedded, embedded_seen = embedded_texts()
+    stored, stored_seen = embedded_texts(book.passage_vectors)
+
+    assert PASSAGES[0] in embedded_seen and PASSAGES[0] not in stored_seen  # a two-sentence passage, not re-embedded
+    for a, b in zip(embedded, stored, strict=True):
+        assert abs(a.passage_cosine - b.passage_cosine) < 1e-4 and a.relevance == b.relevance
