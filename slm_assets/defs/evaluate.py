@@ -103,7 +103,8 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     out_dir = warehouse.run_artifacts(spec.name, "benchmark", context.run.run_id)
     evaluation, synthetic = run_domain_benchmark(
         spec, models, load_tokenizer(spec.base_model, cache), data, out_dir, teacher_roles(teacher, spec),
-        sources=sources, champion=champion, write_gguf=write_temporary_gguf)
+        sources=sources, champion=champion, write_gguf=write_temporary_gguf,
+        progress=lambda fraction, what: context.log.info(f"progress {100 * fraction:.0f}% ({what})"))
     for note in evaluation.result.notes:
         context.log.info(note)
     run_id = log_evaluation(tracking, spec.name, f"benchmark_report-{context.run.run_id[:8]}",

@@ -10,6 +10,8 @@ do not answer, how often the model says so.
 
 import math
 import statistics
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from slm_assets.evaluate.champion import CHAMPION
@@ -231,13 +233,15 @@ def build_variants(models: dict, rows: list[dict], index, open_book: tuple[str, 
 def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: BenchmarkConfig, index=None,
                     open_book: tuple[str, ...] = ("base", "lora_adapter"), k: int = 2,
                     chunk_texts: dict[str, str] | None = None, answerers: dict | None = None,
-                    grounding=None, doc_sources: dict[str, str] | None = None) -> BenchmarkResult:
+                    grounding=None, doc_sources: dict[str, str] | None = None,
+                    progress: Callable[[float, str], None] | None = None) -> BenchmarkResult:
     """`models` maps a name (base, lora_adapter, distilled_model) to a loaded causal LM. With an `index`, the
     models named in `open_book` are also asked with top-k retrieved passages, as `<name>_open_book`, and with a
     `grounding` config (retrieval/config.GroundingConfig) their answers are also scored as served
     (`<name>_served`). `answerers` maps a name (the teacher, the bm25_sentence baseline) to a callable that answers
     chat prompts without a local model: scored on the answers alone, never a gate candidate; one that fails is left
     out with a note. `doc_sources`: doc_id -> stored source, for the retrieval recall of gold questions.
+    `progress(fraction done, what was done)` is called after each variant, with its time.
 
     Greedy decoding under a fixed torch seed (`config.seed`), so the same inputs give the same numbers; only the
     timing fields differ between runs.
@@ -255,7 +259,8 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
     scores: dict[str, ModelScores] = {}
     notes: list[str] = []
     coverage = None  # coverage_of(...) of the open-book questions: every open-book variant shares it
-    for variant in variants:
+    for done, variant in enumerate(variants, 1):
+        started = time.monotonic()
         try:
             generated = generate_variant(variant, tokenizer, config)
         except TeacherAnswersFailed as exc:
@@ -269,6 +274,8 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
             coverage = coverage or coverage_of(rows, book.passages, grounding, book.passage_vectors)
             scores[served] = score_answers(served, served_answers(rows, generated, book.passages, grounding,
                                                                   coverage), rows, table, chunk_texts, math.nan)
+        if progress:
+            progress(done / len(variants), f"{variant.name}: {len(rows)} questions in {time.monotonic() - started:.0f} s")
     recall = book.recall if book is not None else None
     result = BenchmarkResult(n_questions=len(rows), models=scores, rows=table, retrieval_recall_at_k=recall,
                              retrieval_k=k if index is not None else None, notes=notes,

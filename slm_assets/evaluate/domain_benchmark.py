@@ -7,6 +7,7 @@ closed book, open book and as served; `bm25_sentence` (the best-matching corpus 
 beside them.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from slm_assets.evaluate.baselines import BestSentenceAnswerer
 from slm_assets.evaluate.run import Evaluation, EvaluationRequest, run_evaluation
 from slm_assets.evaluate.user_questions import read_questions, to_test_rows
 from slm_assets.settings import PROJECT_ROOT
+
+GOLD_SHARE = 0.85  # of a domain benchmark's work, for progress: the gold table has ~7x the synthetic one's questions
 
 
 @dataclass
@@ -42,18 +45,20 @@ def gold_rows(path: Path, system_prompt: str, split: str | None = None) -> tuple
 
 
 def run_domain_benchmark(spec, models: dict, tokenizer, data: DomainData, out_dir: Path, roles: dict,
-                         sources: dict[str, str], champion=None,
-                         write_gguf=None) -> tuple[Evaluation, Evaluation | None]:
+                         sources: dict[str, str], champion=None, write_gguf=None,
+                         progress: Callable[[float, str], None] | None = None) -> tuple[Evaluation, Evaluation | None]:
     """(the evaluation the gate uses, the synthetic second table or None). `roles`: teacher_roles(...);
     `champion`: champion.ChampionStatus (the re-scored champion is `models["champion"]` when it loaded);
-    `write_gguf`: EvaluationRequest.write_gguf (the best model's GGUF for latency)."""
+    `write_gguf`: EvaluationRequest.write_gguf (the best model's GGUF for latency); `progress(fraction, what)`
+    follows both tables (the gold one is the first GOLD_SHARE of the work)."""
     baseline = {"bm25_sentence": BestSentenceAnswerer(data.chunk_texts)}
     title = f"{spec.name} ({spec.topic})"
     common = EvaluationRequest(
         models, tokenizer, data.test_rows, spec.benchmark, out_dir, title, index=data.index,
         k=spec.split.context.k_retrieve, chunk_texts=data.chunk_texts, grounding=spec.grounding,
         doc_sources=data.doc_sources, open_book=tuple(models), sources=sources, write_gguf=write_gguf,
-        gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None)
+        gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None,
+        progress=progress)
     with_teacher = replace(common, **{**roles, "answerers": {**(roles.get("answerers") or {}), **baseline}},
                            champion=champion)
     gold = gold_path(spec)
@@ -63,14 +68,22 @@ def run_domain_benchmark(spec, models: dict, tokenizer, data: DomainData, out_di
     intro = (f"{len(rows)} human-written gold questions from `{gold.name}` "
              f"({sum(not r['answerable'] for r in rows)} that the documents do not answer), greedy decoding.")
     main = run_evaluation(replace(with_teacher, rows=rows, config=replace_config(spec.benchmark, max_questions=None),
-                                  chunk_texts=evidence, intro=intro))
+                                  chunk_texts=evidence, intro=intro, progress=part_of(progress, 0.0, GOLD_SHARE)))
     synthetic_config = replace_config(spec.benchmark, max_questions=spec.benchmark.synthetic_max_questions,
                                       latency_prompts=0, llm_judge=False)
     synthetic = run_evaluation(replace(
         common, config=synthetic_config, out_dir=out_dir / "synthetic", title=f"{title}: synthetic test split",
+        progress=part_of(progress, GOLD_SHARE, 1.0),
         answerers=baseline, intro="Questions made by the teacher from held-out documents (the training "
         "distribution: a model that parrots its templates scores well here)."))
     return main, synthetic
+
+
+def part_of(progress: Callable[[float, str], None] | None, start: float, end: float):
+    """`progress` for one part of the work: its fractions mapped onto [start, end]."""
+    if progress is None:
+        return None
+    return lambda fraction, what: progress(start + (end - start) * fraction, what)
 
 
 def replace_config(config, **changes):

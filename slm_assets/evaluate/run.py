@@ -65,6 +65,7 @@ class EvaluationRequest:
     doc_sources: dict[str, str] | None = None
     open_book: tuple[str, ...] = ("base", "lora_adapter")
     champion: ChampionStatus | None = None  # the registered champion's status; the promotion compares with it
+    progress: Callable[[float, str], None] | None = None  # as in evaluate_models
 
 
 def run_evaluation(request: EvaluationRequest) -> Evaluation:
@@ -72,7 +73,7 @@ def run_evaluation(request: EvaluationRequest) -> Evaluation:
     r, config = request, request.config
     result = evaluate_models(r.models, r.tokenizer, r.rows, config, index=r.index, k=r.k, chunk_texts=r.chunk_texts,
                              answerers=r.answerers, grounding=r.grounding, doc_sources=r.doc_sources,
-                             open_book=r.open_book)
+                             open_book=r.open_book, progress=r.progress)
     result.notes[:0] = list(r.notes or [])
     result.sources = {**dict(r.sources or {}), **{n: a.name for n, a in (r.answerers or {}).items()
                                                   if hasattr(a, "name")}}

@@ -188,4 +188,5 @@ def evaluate_user_questions(spec, questions_path: Path, artifacts_dir: Path, mod
         chunk_texts=texts, judge=judge, judge_skipped=judge_skipped, gguf_path=latest.gguf, write_gguf=write_gguf,
         gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None,
         sources={"base": spec.base_model, "tuned": str(latest.path)}, intro=intro, answerers=answerers,
-        notes=notes, **retrieval))
+        notes=notes, progress=lambda fraction, what: log.info("progress %.0f%% (%s)", 100 * fraction, what),
+        **retrieval))

@@ -37,10 +37,15 @@ def test_benchmark_report_materialises_with_llm_judge_and_latency(tmp_path, tiny
                 "warehouse": WarehouseResource(root=str(root), models_cache=str(tmp_path / "models")),
                 "domains": DomainsResource(domains_dir=str(domains)), "teacher": TeacherResource(),
                 "tracking": tracking})
+            progress = [e.user_message for e in instance.all_logs(result.run_id) if e.user_message.startswith("progress ")]
         judged = len(server.judge_requests())
         asked = [r["body"] for r in server.requests if r not in server.judge_requests()]
 
     assert result.success
+    # a progress line per variant (the terminal's bar follows them), each with what was done and its time
+    percents = [float(line.split()[1].rstrip("%")) for line in progress]
+    assert percents == sorted(percents) and percents[-1] == 100.0 and len(percents) >= 8
+    assert any(line.endswith(" s)") and "(lora_adapter_open_book: 4 questions in " in line for line in progress)
     # 4 questions x 2 orders x 2 tuned models (open-book variants and the teacher are not sent to the LLM judge)
     assert judged == 16
     # the teacher got the 4 closed-book prompts, at temperature 0, with the benchmark's answer length
