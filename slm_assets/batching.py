@@ -14,3 +14,15 @@ def similar_length_batches(lengths: list[int], batch_size: int, max_padding: flo
             current = []
         current.append(i)
     return batches + ([current] if current else [])
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, rng, pool_batches: int = 8):
+    """Endless random training batches (lists of indices) of similar length, as transformers' `group_by_length`:
+    draw `pool_batches` batches' worth of examples at random, sort them by length, cut them into batches and yield
+    those in random order. Each example is drawn at most once per pool; padding stays near the real length."""
+    pool_size = min(len(lengths), batch_size * pool_batches)
+    while True:
+        pool = sorted(rng.sample(range(len(lengths)), pool_size), key=lambda i: lengths[i])
+        batches = [pool[i : i + batch_size] for i in range(0, len(pool), batch_size)]
+        rng.shuffle(batches)
+        yield from batches
