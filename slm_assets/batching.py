@@ -1,5 +1,5 @@
-"""Batches of similar length: one helper for every batched forward pass over texts of mixed lengths (sentence
-embeddings, greedy generation), so a short question is not padded to a long passage in the same call."""
+"""Batches of similar length, for every batched pass over texts of mixed lengths (sentence embeddings, greedy
+generation, distillation steps), so a short question is not padded to a long passage in the same call."""
 
 
 def similar_length_batches(lengths: list[int], batch_size: int, max_padding: float = 0.25) -> list[list[int]]:
