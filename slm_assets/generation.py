@@ -33,6 +33,7 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
     texts = templated_prompts(tokenizer, prompts)
     ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     out: list[Generated | None] = [None] * len(prompts)
+    # full batches (no padding bound): a decoding step costs about the same at any batch size on CPU
     for indices in similar_length_batches([len(i) for i in ids], batch_size, max_padding=math.inf):
         enc = tokenizer.pad({"input_ids": [ids[i] for i in indices]}, return_tensors="pt").to(device)
         started = time.perf_counter()

@@ -17,6 +17,7 @@ from slm_assets.export.gguf import write_temporary_gguf
 from slm_assets.export.registry import champion_version, registered_name
 from slm_assets.metadata import png_markdown
 from slm_assets.models import load_tokenizer, load_tuned_model
+from slm_assets.progress import progress_line
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.mlflow_tracking import TrackingResource
 from slm_assets.resources.teacher import TeacherResource
@@ -104,7 +105,7 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     evaluation, synthetic = run_domain_benchmark(
         spec, models, load_tokenizer(spec.base_model, cache), data, out_dir, teacher_roles(teacher, spec),
         sources=sources, champion=champion, write_gguf=write_temporary_gguf,
-        progress=lambda fraction, what: context.log.info(f"progress {100 * fraction:.0f}% ({what})"))
+        progress=lambda fraction, what: context.log.info(progress_line(fraction, what)))
     for note in evaluation.result.notes:
         context.log.info(note)
     run_id = log_evaluation(tracking, spec.name, f"benchmark_report-{context.run.run_id[:8]}",

@@ -271,8 +271,8 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
         scores[variant.name] = score_answers(variant.name, generated, rows, table, chunk_texts, perplexity)
         if variant.book is not None and grounding is not None:
             served = variant.name.replace("_open_book", "_served")
-            coverage = coverage or coverage_of(rows, book.passages, grounding, book.passage_vectors)
-            scores[served] = score_answers(served, served_answers(rows, generated, book.passages, grounding,
+            coverage = coverage or coverage_of(rows, variant.book.passages, grounding, variant.book.passage_vectors)
+            scores[served] = score_answers(served, served_answers(rows, generated, variant.book.passages, grounding,
                                                                   coverage), rows, table, chunk_texts, math.nan)
         if progress:
             progress(done / len(variants), f"{variant.name}: {len(rows)} questions in {time.monotonic() - started:.0f} s")

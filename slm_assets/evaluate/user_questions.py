@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from slm_assets.progress import progress_line
 from slm_assets.text import is_abstention
 
 log = logging.getLogger(__name__)
@@ -188,5 +189,5 @@ def evaluate_user_questions(spec, questions_path: Path, artifacts_dir: Path, mod
         chunk_texts=texts, judge=judge, judge_skipped=judge_skipped, gguf_path=latest.gguf, write_gguf=write_gguf,
         gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None,
         sources={"base": spec.base_model, "tuned": str(latest.path)}, intro=intro, answerers=answerers,
-        notes=notes, progress=lambda fraction, what: log.info("progress %.0f%% (%s)", 100 * fraction, what),
+        notes=notes, progress=lambda fraction, what: log.info(progress_line(fraction, what)),
         **retrieval))

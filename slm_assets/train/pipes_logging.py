@@ -5,6 +5,8 @@ import logging
 import time
 from pathlib import Path
 
+from slm_assets.progress import progress_line
+
 log = logging.getLogger(__name__)
 
 
@@ -62,7 +64,7 @@ class ProgressCadence:
             return None
         else:
             self.last = (step, now)
-        text = f"progress {100 * step / self.total:.0f}% (step {step}/{self.total})"
+        text = progress_line(step / self.total, f"step {step}/{self.total}")
         text += "".join(f", {k} {metrics[k]:.4f}" for k in ("loss", "eval_loss") if k in metrics)
         if step > self.first[0]:
             per_step = (now - self.first[1]) / (step - self.first[0])
