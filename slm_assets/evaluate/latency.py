@@ -73,7 +73,7 @@ def time_transformers(model, tokenizer, prompts: list[list[dict]], max_new_token
         enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
         clock = _transformers_clock()
         kwargs = {"max_new_tokens": n_tokens, "do_sample": False, "pad_token_id": tokenizer.pad_token_id,
-                  "eos_token_id": tokenizer.eos_token_id, "streamer": clock}
+                  "eos_token_id": sorted(eos_ids), "streamer": clock}
         if fixed_length:
             kwargs["min_new_tokens"] = n_tokens
         started = time.perf_counter()

@@ -96,13 +96,13 @@ class LlamaCppBackend:
     """A GGUF served by llama.cpp with continuous batching (`slm_assets.serve.slots`): up to `slots`
     requests decode together, each in its own sequence of `n_ctx` tokens; chat uses the GGUF's chat template.
     `slots=1` is the one-at-a-time server; `kv_unified`: one KV cache for all slots (faster, see
-    `slm_assets.serve.slots`)."""
+    `slm_assets.serve.slots`); `chat_template`: for a GGUF that carries none (a bundled pretrained model)."""
 
     kind = "llama.cpp"
 
     def __init__(self, gguf_path: Path | str, n_threads: int | None = None, n_ctx: int = 2048, *,
                  version: str = "", system_prompt: str | None = None, n_gpu_layers: int = 0,
-                 slots: int = DEFAULT_SLOTS, kv_unified: bool = False) -> None:
+                 slots: int = DEFAULT_SLOTS, kv_unified: bool = False, chat_template: str | None = None) -> None:
         bounded_openmp_spin()
         from slm_assets.llama_models import open_llama
         from slm_assets.serve.slots import SlotScheduler
@@ -118,7 +118,7 @@ class LlamaCppBackend:
         # This Llama only holds the weights, tokenizer and metadata; decoding runs in the scheduler's context.
         self._llm = open_llama(self.gguf_path, n_threads=self.n_threads, n_ctx=64, n_batch=64,
                                n_gpu_layers=n_gpu_layers)
-        self._formatter = self._chat_formatter()
+        self._formatter = self._chat_formatter(chat_template)
         self._scheduler = SlotScheduler(self._llm, slots, n_ctx, self.n_threads, self.exclusive_group,
                                         name=self.gguf_path.name, adapt_threads=n_threads is None and not n_gpu_layers,
                                         kv_unified=kv_unified)
@@ -141,11 +141,12 @@ class LlamaCppBackend:
         self._scheduler.close()
         self._llm.close()
 
-    def _chat_formatter(self):
-        """The GGUF's own Jinja chat template (`tokenizer.chat_template`), as llama-cpp-python builds it."""
+    def _chat_formatter(self, chat_template: str | None = None):
+        """The GGUF's own Jinja chat template (`tokenizer.chat_template`), or `chat_template` when the file has
+        none, as llama-cpp-python builds it."""
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        template = self._llm.metadata.get("tokenizer.chat_template")
+        template = self._llm.metadata.get("tokenizer.chat_template") or chat_template
         if not template:
             return None
         eos_id, bos_id = self._llm.token_eos(), self._llm.token_bos()

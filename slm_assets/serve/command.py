@@ -31,7 +31,8 @@ def _base_backend(base_model: str | None, use_llama: bool, cache_dir: Path, slot
     if use_llama:
         name = base_model.split(":", 1)[1] if base_model.startswith("bundled:") else None
         if name in BUNDLED_MODELS:
-            return LlamaCppBackend(bundled_gguf(name), version="base", slots=slots, kv_unified=kv_unified)
+            return LlamaCppBackend(bundled_gguf(name, cache_dir), version="base", slots=slots, kv_unified=kv_unified,
+                                   chat_template=BUNDLED_MODELS[name].chat_template)
         log.warning("base model %s has no GGUF here: serving without it (use --backend transformers)", base_model)
         return None
     return TransformersBackend(base_model, cache_dir=cache_dir, version="base")
