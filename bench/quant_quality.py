@@ -41,6 +41,22 @@ def answer_all(gguf: Path, rows: list[dict], retriever, max_tokens: int, threads
     return out
 
 
+def with_importance_matrix(bundle: Path, domain: str, quantizations: list[str], n_texts: int,
+                           warehouse_dir: Path) -> dict[str, Path]:
+    """'<q>+imatrix' -> a GGUF quantised from the bundle's merged model with an importance matrix of `n_texts`
+    domain chunks, as gguf_export makes it (written next to the bundle, in <bundle>/imatrix-<n>/)."""
+    from slm_assets.export.gguf import export_ggufs
+    from slm_assets.warehouse import connect, spread_chunk_texts
+
+    with connect(warehouse_dir / "slm.duckdb", read_only=True) as con:
+        texts = spread_chunk_texts(con, domain, n_texts)
+    out_dir = bundle / f"imatrix-{n_texts}"
+    infos = export_ggufs(bundle / "merged", out_dir, domain, [q for q in quantizations if q not in ("f16", "q8_0")],
+                         calibration=texts)
+    print(f"importance matrix: {len(texts)} chunks, {next(iter(infos.values())).importance_tokens} tokens", flush=True)
+    return {f"{qtype}+imatrix": info.path for qtype, info in infos.items()}
+
+
 def scores(answers: list[dict], rows: list[dict]) -> dict:
     """answer kind -> split -> mean ROUGE-L and token F1, with the per-question ROUGE-L kept for the interval."""
     from slm_assets.evaluate.metrics import rouge_l, token_f1
@@ -64,6 +80,9 @@ def main() -> None:
     parser.add_argument("--quantizations", nargs="+", default=["q4_k_m", "q8_0"])
     parser.add_argument("--reference", default="q8_0", help="the quantisation the others are compared with")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--importance-texts", type=int, default=0,
+                        help="also quantise the bundle's merged model to each quantisation with an importance matrix "
+                        "from this many domain chunks (rows '<q>+imatrix')")
     parser.add_argument("--out", type=Path, default=None, help="default: bench/results/quant_quality_<domain>.json")
     args = parser.parse_args()
 
@@ -81,9 +100,12 @@ def main() -> None:
     retriever = load_retriever(settings.warehouse_dir, spec.name, spec.split.context.k_retrieve, spec.grounding)
     rows, _evidence = gold_rows(gold_path(spec), spec.system_prompt)
     load_before, started = os.getloadavg(), time.monotonic()
+    files = {qtype: bundle / f"{spec.name}-{qtype}.gguf" for qtype in args.quantizations}
+    if args.importance_texts:
+        files.update(with_importance_matrix(bundle, spec.name, args.quantizations, args.importance_texts,
+                                            settings.warehouse_dir))
     results = {}
-    for qtype in args.quantizations:
-        gguf, = sorted(bundle.glob(f"*{qtype}*.gguf"))
+    for qtype, gguf in files.items():
         began = time.monotonic()
         answers = answer_all(gguf, rows, retriever, spec.benchmark.max_new_tokens, args.threads)
         results[qtype] = {"file": gguf.name, "mib": round(gguf.stat().st_size / 2**20, 1),

@@ -23,15 +23,15 @@ log = logging.getLogger(__name__)
 # Gemma 3's turn format (the text its instruction-tuned tokenizer renders; the pretrained GGUF carries no
 # template): the system prompt opens the first user turn, the assistant's role is "model".
 GEMMA3_CHAT_TEMPLATE = (
-    "{{ bos_token }}{%- if messages[0]['role'] == 'system' -%}{%- set first_user_prefix = "
-    "messages[0]['content'] + '\n\n' -%}{%- set loop_messages = messages[1:] -%}{%- else -%}"
-    "{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
-    "{%- for message in loop_messages -%}{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
-    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
-    "{%- endif -%}{%- if message['role'] == 'assistant' -%}{%- set role = 'model' -%}{%- else -%}"
-    "{%- set role = message['role'] -%}{%- endif -%}{{ '<start_of_turn>' + role + '\n' + "
-    "(first_user_prefix if loop.first else '') }}{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
-    "{%- endfor -%}{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+    r"{{ bos_token }}{%- if messages[0]['role'] == 'system' -%}{%- set first_user_prefix = "
+    r"messages[0]['content'] + '\n\n' -%}{%- set loop_messages = messages[1:] -%}{%- else -%}"
+    r"{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    r"{%- for message in loop_messages -%}{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+    r"{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+    r"{%- endif -%}{%- if message['role'] == 'assistant' -%}{%- set role = 'model' -%}{%- else -%}"
+    r"{%- set role = message['role'] -%}{%- endif -%}{{ '<start_of_turn>' + role + '\n' + "
+    r"(first_user_prefix if loop.first else '') }}{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
+    r"{%- endfor -%}{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
 )
 
 
@@ -145,6 +145,10 @@ def convert_gguf_to_hf(gguf_path: Path, target: Path, bundle: BundledModel | Non
     config = AutoConfig.from_pretrained(str(gguf_path.parent), **kwargs)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
+    if config.model_type == "gemma3_text":
+        # a Gemma 3 GGUF records no query scale: llama.cpp scales by 1/sqrt(head_dim) (27B aside), transformers'
+        # GGUF reader assumes 256; the same only for head_dim 256 (270M to 12B)
+        config.query_pre_attn_scalar = config.head_dim
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(gguf_model.state_dict())
     model.generation_config = gguf_model.generation_config

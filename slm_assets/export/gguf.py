@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slm_assets.export.converter import FAILURE_PREFIX
+from slm_assets.export.imatrix import ImportanceMatrix, importance_for_model, quantizer_entries
 from slm_assets.llama_batch import FILE_TYPES
+from slm_assets.llama_models import gguf_architecture
 from slm_assets.processes import die_with_parent_preexec
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,12 @@ QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[
 PRE_TOKENIZERS = {LLAMA3_REGEX: "llama-bpe", QWEN2_REGEX: "qwen2"}
 
 
+def uses_importance(qtype: str) -> bool:
+    """Whether llama.cpp's quantizer weighs `qtype`'s rounding by an importance matrix (q8_0 rounds each value to
+    the nearest step whatever the weights; 16-bit files are not quantised)."""
+    return qtype not in (*CONVERTER_TYPES, "q8_0")
+
+
 class GgufExportError(ValueError):
     """A model the converter, the quantizer or llama.cpp cannot handle; the message names it and why."""
 
@@ -50,6 +58,7 @@ class GgufInfo:
     n_bytes: int
     sha256: str
     seconds: float  # conversion (16-bit files) or quantisation time
+    importance_tokens: int = 0  # calibration tokens of the importance matrix the quantizer used (0: none)
 
 
 def sha256_file(path: Path) -> str:
@@ -60,8 +69,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _info(path: Path, qtype: str, seconds: float) -> GgufInfo:
-    return GgufInfo(path=path, qtype=qtype, n_bytes=path.stat().st_size, sha256=sha256_file(path), seconds=seconds)
+def _info(path: Path, qtype: str, seconds: float, importance_tokens: int = 0) -> GgufInfo:
+    return GgufInfo(path=path, qtype=qtype, n_bytes=path.stat().st_size, sha256=sha256_file(path), seconds=seconds,
+                    importance_tokens=importance_tokens)
 
 
 def _staging(out_path: Path) -> Path:
@@ -120,8 +130,10 @@ def convert_to_gguf(model_dir: Path, out_path: Path, outtype: str = "f16", *, na
     return _info(out_path, outtype, seconds)
 
 
-def quantize_gguf(source: Path, out_path: Path, qtype: str, threads: int | None = None) -> GgufInfo:
-    """`out_path` (replaced atomically) quantised from a 16/32-bit GGUF by llama.cpp's quantizer."""
+def quantize_gguf(source: Path, out_path: Path, qtype: str, threads: int | None = None,
+                  importance: ImportanceMatrix | None = None) -> GgufInfo:
+    """`out_path` (replaced atomically) quantised from a 16/32-bit GGUF by llama.cpp's quantizer, weighing each
+    column's rounding error by `importance` when given (export.imatrix)."""
     import llama_cpp
 
     if qtype not in FILE_TYPES or qtype in CONVERTER_TYPES:
@@ -129,6 +141,9 @@ def quantize_gguf(source: Path, out_path: Path, qtype: str, threads: int | None 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = FILE_TYPES[qtype]
     params.nthread = threads or len(os.sched_getaffinity(0))
+    if importance is not None:
+        entries, _buffers = quantizer_entries(importance)  # alive until the quantizer returns
+        params.imatrix = entries
     staging = _staging(Path(out_path))
     started = time.perf_counter()
     status = llama_cpp.llama_model_quantize(str(source).encode(), str(staging).encode(), params)
@@ -138,14 +153,17 @@ def quantize_gguf(source: Path, out_path: Path, qtype: str, threads: int | None 
         raise GgufExportError(f"llama.cpp could not quantise {source} to {qtype} (status {status}); its log is on "
                               "stderr")
     staging.replace(out_path)
-    log.info("quantised %s to %s in %.1f s", Path(source).name, qtype, seconds)
-    return _info(Path(out_path), qtype, seconds)
+    log.info("quantised %s to %s in %.1f s%s", Path(source).name, qtype, seconds,
+             f" with an importance matrix ({importance.tokens} tokens)" if importance else "")
+    return _info(Path(out_path), qtype, seconds, importance.tokens if importance else 0)
 
 
 def export_ggufs(model_dir: Path, out_dir: Path, stem: str, quantizations: Sequence[str], *,
                  outtype: str = "f16", name: str | None = None,
-                 metadata: Mapping[str, str | int | float | bool] | None = None) -> dict[str, GgufInfo]:
-    """`<out_dir>/<stem>-<qtype>.gguf` per quantisation: one conversion to `outtype`, then the quantizer.
+                 metadata: Mapping[str, str | int | float | bool] | None = None,
+                 calibration: Sequence[str] = ()) -> dict[str, GgufInfo]:
+    """`<out_dir>/<stem>-<qtype>.gguf` per quantisation: one conversion to `outtype`, then the quantizer, with an
+    importance matrix computed on the `calibration` texts when there are any (export.imatrix).
 
     The 16-bit file is kept only when `outtype` is itself among `quantizations`.
     """
@@ -157,9 +175,12 @@ def export_ggufs(model_dir: Path, out_dir: Path, stem: str, quantizations: Seque
     infos = {}
     converted = convert_to_gguf(model_dir, source, outtype, name=name, metadata=metadata)
     try:
+        importance = None
+        if calibration and any(uses_importance(q) for q in quantizations):
+            importance = importance_for_model(model_dir, list(calibration), gguf_architecture(source))
         for qtype in quantizations:
-            infos[qtype] = converted if qtype == outtype else quantize_gguf(source, out_dir / f"{stem}-{qtype}.gguf",
-                                                                             qtype)
+            infos[qtype] = converted if qtype == outtype else quantize_gguf(
+                source, out_dir / f"{stem}-{qtype}.gguf", qtype, importance=importance if uses_importance(qtype) else None)
     finally:
         if not keep:
             source.unlink(missing_ok=True)

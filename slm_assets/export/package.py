@@ -32,9 +32,11 @@ class BuiltBundle:
         return [Path(g["path"]) for g in self.ggufs.values()]
 
 
-def build_bundle(spec, used: dict[str, Path], bundle: Path, models_cache: Path) -> BuiltBundle:
+def build_bundle(spec, used: dict[str, Path], bundle: Path, models_cache: Path,
+                 calibration: list[str] | None = None) -> BuiltBundle:
     """Merge the benchmark's best adapter into the base, write GGUFs with parity results, the Modelfile and a
-    copy of the benchmark report into `bundle`. `used` holds the run folders of sft, lora, distilled, benchmark."""
+    copy of the benchmark report into `bundle`. `used` holds the run folders of sft, lora, distilled, benchmark;
+    `calibration`: domain texts for the quantizer's importance matrix."""
     from slm_assets.export.chat_format import chat_format_for
     from slm_assets.export.merge import save_merged
     from slm_assets.export.modelfile import write_modelfile
@@ -46,7 +48,7 @@ def build_bundle(spec, used: dict[str, Path], bundle: Path, models_cache: Path) 
     shutil.copytree(adapter, bundle / "adapter", dirs_exist_ok=True)
     test_rows = read_split(used["sft"], "test")
     prompts = [r["prompt"][-1]["content"] for r in test_rows[: spec.export.parity_prompts]] or ["What is this model for?"]
-    ggufs, parity = ggufs_with_parity(spec, merged, bundle, prompts)
+    ggufs, parity = ggufs_with_parity(spec, merged, bundle, prompts, calibration or [])
     write_modelfile(f"{spec.name}-{spec.export.quantizations[0]}.gguf", bundle, spec.system_prompt,
                     chat_format_for(merged))
     shutil.copy(used["benchmark"] / "report.md", bundle / "benchmark.md")
@@ -55,19 +57,22 @@ def build_bundle(spec, used: dict[str, Path], bundle: Path, models_cache: Path) 
     return BuiltBundle(bundle=bundle, merged=merged, best=best, report=report, ggufs=ggufs, parity=parity)
 
 
-def ggufs_with_parity(spec, merged: Path, bundle: Path, prompts: list[str]) -> tuple[dict, dict]:
-    """Each configured quantisation as a GGUF in `bundle`, compared with the merged HF model on `prompts`."""
+def ggufs_with_parity(spec, merged: Path, bundle: Path, prompts: list[str],
+                      calibration: list[str]) -> tuple[dict, dict]:
+    """Each configured quantisation as a GGUF in `bundle` (quantised with an importance matrix from `calibration`
+    when given), compared with the merged HF model on `prompts`."""
     from slm_assets.export.gguf import export_ggufs
     from slm_assets.export.parity import check_parity
 
     export = spec.export
     infos = export_ggufs(merged, bundle, spec.name, export.quantizations, outtype=export.convert_outtype,
                          name=f"slm-{spec.name}",
-                         metadata={"slm_assets.domain": spec.name, "slm_assets.code_version": code_version()})
+                         metadata={"slm_assets.domain": spec.name, "slm_assets.code_version": code_version()},
+                         calibration=calibration)
     ggufs, parity = {}, {}
     for qtype, info in infos.items():
         ggufs[qtype] = {"path": str(info.path), "bytes": info.n_bytes, "sha256": info.sha256,
-                        "seconds": round(info.seconds, 2)}
+                        "seconds": round(info.seconds, 2), "importance_tokens": info.importance_tokens}
         result = check_parity(merged, info.path, prompts, max_new_tokens=export.parity_max_new_tokens)
         parity[qtype] = {"passed": result.passed, "max_logit_diff": round(result.max_logit_diff, 5),
                          "top1_agreement": result.top1_agreement, "greedy_match_rate": result.greedy_match_rate,

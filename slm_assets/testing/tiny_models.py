@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slm_assets.export.gguf import LLAMA3_REGEX, QWEN2_REGEX
+from slm_assets.models import GEMMA3_CHAT_TEMPLATE
 
 LAYERS = {"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}
 # saved tiny models: hidden 64, and weights drawn with std 0.2 so logits span several units (visible gibberish
@@ -89,15 +90,7 @@ HF_TEMPLATES = {
               r"'\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}",
     "phi3": r"{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
             r"{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}",
-    "gemma": r"{{ bos_token }}{%- if messages[0]['role'] == 'system' -%}{%- set first_user_prefix = "
-             r"messages[0]['content'] + '\n\n' -%}{%- set loop_messages = messages[1:] -%}{%- else -%}"
-             r"{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
-             r"{%- for message in loop_messages -%}{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
-             r"{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
-             r"{%- endif -%}{%- if message['role'] == 'assistant' -%}{%- set role = 'model' -%}{%- else -%}"
-             r"{%- set role = message['role'] -%}{%- endif -%}{{ '<start_of_turn>' + role + '\n' + "
-             r"(first_user_prefix if loop.first else '') }}{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
-             r"{%- endfor -%}{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}",
+    "gemma": GEMMA3_CHAT_TEMPLATE,
     "mistral": r"{{ bos_token }}{%- if messages[0]['role'] == 'system' -%}{%- set prefix = messages[0]['content'] + "
                r"'\n\n' -%}{%- set loop_messages = messages[1:] -%}{%- else -%}{%- set prefix = '' -%}"
                r"{%- set loop_messages = messages -%}{%- endif -%}{%- for message in loop_messages -%}"

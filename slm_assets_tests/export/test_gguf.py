@@ -216,3 +216,43 @@ def test_a_pick_swapped_within_the_runtimes_noise_counts_as_agreeing():
     # the noise counts only up to the quantisation's tolerance: logits that moved by whole units do not excuse a swap
     moved = np.array([3.0, 5.0, 1.0])
     assert top1_agrees(hf, moved) and not top1_agrees(hf, moved, max_noise=0.1)
+
+
+CALIBRATION = ["A Type 2 connector carries up to 43 kW of three-phase AC.",
+               "DC fast chargers use CCS2 in Europe.", "Load management shares a site's grid connection."]
+
+
+def test_the_importance_matrix_covers_every_block_weight_by_its_gguf_name(tiny_smollm2_dir, tiny_smollm2_f16_gguf):
+    from gguf import GGUFReader
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from slm_assets.export.imatrix import compute_importance
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_smollm2_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_smollm2_dir))
+    batched = compute_importance(model, tokenizer, CALIBRATION, "llama", batch_size=3)
+    one_by_one = compute_importance(model, tokenizer, CALIBRATION, "llama", batch_size=1)
+
+    columns = {t.name: int(t.shape[0]) for t in GGUFReader(str(tiny_smollm2_f16_gguf)).tensors}  # ne[0] = columns
+    n_layers = model.config.num_hidden_layers
+    assert len(batched.columns) == 7 * n_layers  # q, k, v, output, gate, up, down per block
+    assert all(columns[name] == len(values) for name, values in batched.columns.items())  # what the quantizer checks
+    # one statistic per input: q, k and v read the same normalised hidden states; gate and up too
+    block = {name.split(".")[2]: values for name, values in batched.columns.items() if name.startswith("blk.0.")}
+    assert block["attn_q"] == block["attn_k"] == block["attn_v"] and block["ffn_gate"] == block["ffn_up"]
+    # means over real tokens only: padding in a batch changes nothing
+    assert batched.tokens == one_by_one.tokens == sum(len(tokenizer(t)["input_ids"]) for t in CALIBRATION)
+    for name, values in batched.columns.items():
+        assert values == pytest.approx(one_by_one.columns[name], rel=1e-4), name
+
+
+def test_k_quants_are_quantised_with_the_importance_matrix_and_still_match(tiny_smollm2_dir, tmp_path):
+    plain = export_ggufs(tiny_smollm2_dir, tmp_path / "plain", "tiny", ["q4_k_m", "q8_0"])
+    weighted = export_ggufs(tiny_smollm2_dir, tmp_path / "weighted", "tiny", ["q4_k_m", "q8_0"],
+                            calibration=CALIBRATION)
+
+    assert weighted["q4_k_m"].importance_tokens > 0 and weighted["q4_k_m"].sha256 != plain["q4_k_m"].sha256
+    # q8_0 rounds to the nearest step whatever the weights: same file, and it says it used none
+    assert weighted["q8_0"].importance_tokens == 0 and weighted["q8_0"].sha256 == plain["q8_0"].sha256
+    report = check_parity(tiny_smollm2_dir, weighted["q4_k_m"].path, EV_PROMPTS, max_new_tokens=6)
+    assert report.tokens_match and report.max_logit_diff <= DEFAULT_TOLERANCES["q4_k_m"].max_logit_diff
