@@ -117,3 +117,27 @@ def test_every_bundle_names_pinned_packages_and_its_file():
     for name, bundle in BUNDLED_MODELS.items():
         assert bundle.distributions and all("==" in d for d in bundle.distributions), name
         assert bundle.filename.endswith(".gguf"), name
+
+
+def test_the_server_chats_with_a_bundle_template_when_the_gguf_has_none(pretrained_gemma_gguf):
+    from transformers import AutoTokenizer
+
+    from slm_assets.serve.backends import LlamaCppBackend
+
+    model_dir, gguf = pretrained_gemma_gguf
+    messages = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What is CCS?"}]
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    expected = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                             chat_template=GEMMA3_CHAT_TEMPLATE, return_dict=False)
+
+    plain = LlamaCppBackend(gguf, n_threads=1, slots=1)
+    bundled = LlamaCppBackend(gguf, n_threads=1, slots=1, chat_template=GEMMA3_CHAT_TEMPLATE)
+    try:
+        with pytest.raises(ValueError, match="carries no chat template"):
+            plain.chat(messages, max_tokens=4, temperature=0.0)
+        answer = bundled.chat(messages, max_tokens=4, temperature=0.0)
+    finally:
+        plain.close()
+        bundled.close()
+
+    assert answer.prompt_tokens == len(expected)  # <bos><start_of_turn>user\n... rendered as transformers does
