@@ -8,6 +8,10 @@ Held-out text: the sample HTML pages of the demo domain, as plain text, cut into
 (the bundled model was never trained on them; the demo's tuned model is trained on QA made from them,
 so for a tuned model pick other text with --text-dir). Writes bench/results/export.json and prints a
 Markdown table. Not part of the test suite.
+
+`--importance-texts N` adds a row `<q>+imatrix` per quantised type, quantised with an importance matrix
+(export.imatrix) as gguf_export makes it. The pages are then split: every other page gives the N
+calibration texts (paragraph groups), the other half is the held-out text every row is measured on.
 """
 
 import argparse
@@ -35,12 +39,18 @@ PARITY_PROMPTS = [
 DECODE_PROMPT = "Explain in detail how DC fast charging of an electric car works, step by step."
 
 
-def held_out_text(text_dir: Path) -> str:
+def page_texts(text_dir: Path) -> list[str]:
     from bs4 import BeautifulSoup
 
-    pages = sorted(text_dir.glob("*.html"))
-    return "\n\n".join(BeautifulSoup(p.read_bytes(), "html.parser").get_text(" ", strip=True)
-                       for p in pages)
+    return [BeautifulSoup(p.read_bytes(), "html.parser").get_text(" ", strip=True)
+            for p in sorted(text_dir.glob("*.html"))]
+
+
+def calibration_texts(pages: list[str], n: int, words: int = 200) -> list[str]:
+    """At most `n` texts of about `words` words each, in page order."""
+    pieces = [" ".join(page.split()[i:i + words]) for page in pages for i in range(0, len(page.split()), words)]
+    step = max(1, len(pieces) / n)
+    return [pieces[int(i * step)] for i in range(min(n, len(pieces)))]
 
 
 def perplexity(llm, text: str, window: int, n_windows: int) -> dict:
@@ -98,23 +108,31 @@ def parity_figures(model_dir: Path, path: Path, max_new_tokens: int) -> dict:
 
 
 def run(args) -> dict:
-    from slm_assets.export.gguf import convert_to_gguf, quantize_gguf
+    from slm_assets.export.gguf import convert_to_gguf, quantize_gguf, uses_importance
+    from slm_assets.export.imatrix import importance_for_model
+    from slm_assets.llama_models import gguf_architecture
     from slm_assets.models import resolve_model
     from slm_assets.settings import get_settings
 
     model_dir = Path(resolve_model(args.model, get_settings().models_cache_dir))
-    text = held_out_text(args.text_dir)
+    pages = page_texts(args.text_dir)
+    calibration = calibration_texts(pages[0::2], args.importance_texts) if args.importance_texts else []
+    text = "\n\n".join(pages[1::2] if calibration else pages)
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
         f16 = convert_to_gguf(model_dir, Path(tmp) / "model-f16.gguf", "f16")
-        for qtype in args.quantizations:
-            info = f16 if qtype == "f16" else quantize_gguf(f16.path, Path(tmp) / f"model-{qtype}.gguf", qtype,
-                                                             threads=args.threads)
+        runs = [(qtype, qtype, None) for qtype in args.quantizations]
+        if calibration:
+            matrix = importance_for_model(model_dir, calibration, gguf_architecture(f16.path))
+            runs += [(f"{qtype}+imatrix", qtype, matrix) for qtype in args.quantizations if uses_importance(qtype)]
+        for label, qtype, matrix in runs:
+            info = f16 if qtype == "f16" else quantize_gguf(f16.path, Path(tmp) / f"model-{label}.gguf", qtype,
+                                                             threads=args.threads, importance=matrix)
             row = {"seconds": info.seconds, "total_seconds": f16.seconds + (0 if qtype == "f16" else info.seconds),
                    "mib": info.n_bytes / 2**20, **measure(info.path, text, args)}
             row["parity"] = parity_figures(model_dir, info.path, args.parity_tokens)
-            results[qtype] = row
-            print(f"{qtype}: {json.dumps(row)}", flush=True)
+            results[label] = row
+            print(f"{label}: {json.dumps(row)}", flush=True)
     base = results.get("f16")
     for row in results.values():
         if base:
@@ -144,6 +162,7 @@ def main() -> None:
     parser.add_argument("--decode-tokens", type=int, default=64)
     parser.add_argument("--parity-tokens", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--importance-texts", type=int, default=0, help="also quantise with an importance matrix")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/export.json")
     args = parser.parse_args()
     # before llama_cpp loads: spinning OpenMP workers made decode ~70x slower on this busy 2-core machine
@@ -158,7 +177,9 @@ def main() -> None:
                     "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
                     "note": "shared machine: other engineers' jobs ran at the same time; speeds are indicative"},
         "held_out": {"text_dir": str(args.text_dir.relative_to(ROOT)) if args.text_dir.is_relative_to(ROOT)
-                     else str(args.text_dir), "window": args.window, "windows": args.windows},
+                     else str(args.text_dir), "window": args.window, "windows": args.windows,
+                     "pages": "every other page (the rest calibrate)" if args.importance_texts else "all",
+                     "importance_texts": args.importance_texts},
         "parity_prompts": PARITY_PROMPTS, "wall_s": time.perf_counter() - started, "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -42,15 +42,25 @@ def answer_all(gguf: Path, rows: list[dict], retriever, max_tokens: int, threads
 
 
 def with_importance_matrix(bundle: Path, domain: str, quantizations: list[str], n_texts: int,
-                           warehouse_dir: Path) -> dict[str, Path]:
+                           warehouse_dir: Path, calibration: str) -> dict[str, Path]:
     """'<q>+imatrix' -> a GGUF quantised from the bundle's merged model with an importance matrix of `n_texts`
-    domain chunks, as gguf_export makes it (written next to the bundle, in <bundle>/imatrix-<n>/)."""
+    domain chunks or chat-formatted SFT training examples (as gguf_export makes it), written in
+    <bundle>/imatrix-<calibration>-<n>/."""
+    import json as json_module
+
     from slm_assets.export.gguf import export_ggufs
+    from slm_assets.export.imatrix import chat_calibration_texts
+    from slm_assets.train.sft_data import read_split
     from slm_assets.warehouse import connect, spread_chunk_texts
 
-    with connect(warehouse_dir / "slm.duckdb", read_only=True) as con:
-        texts = spread_chunk_texts(con, domain, n_texts)
-    out_dir = bundle / f"imatrix-{n_texts}"
+    if calibration == "chat":
+        sft_dir = warehouse_dir / "artifacts" / domain / "sft"
+        run = json_module.loads((sft_dir / "latest.json").read_text())["run"]
+        texts = chat_calibration_texts(bundle / "merged", read_split(sft_dir / run, "train"), n_texts)
+    else:
+        with connect(warehouse_dir / "slm.duckdb", read_only=True) as con:
+            texts = spread_chunk_texts(con, domain, n_texts)
+    out_dir = bundle / f"imatrix-{calibration}-{n_texts}"
     infos = export_ggufs(bundle / "merged", out_dir, domain, [q for q in quantizations if q not in ("f16", "q8_0")],
                          calibration=texts)
     print(f"importance matrix: {len(texts)} chunks, {next(iter(infos.values())).importance_tokens} tokens", flush=True)
@@ -80,6 +90,8 @@ def main() -> None:
     parser.add_argument("--quantizations", nargs="+", default=["q4_k_m", "q8_0"])
     parser.add_argument("--reference", default="q8_0", help="the quantisation the others are compared with")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--calibration", choices=["chunks", "chat"], default="chat",
+                        help="importance-matrix texts: the domain's chunks, or SFT examples under the chat template")
     parser.add_argument("--importance-texts", type=int, default=0,
                         help="also quantise the bundle's merged model to each quantisation with an importance matrix "
                         "from this many domain chunks (rows '<q>+imatrix')")
@@ -103,7 +115,7 @@ def main() -> None:
     files = {qtype: bundle / f"{spec.name}-{qtype}.gguf" for qtype in args.quantizations}
     if args.importance_texts:
         files.update(with_importance_matrix(bundle, spec.name, args.quantizations, args.importance_texts,
-                                            settings.warehouse_dir))
+                                            settings.warehouse_dir, args.calibration))
     results = {}
     for qtype, gguf in files.items():
         began = time.monotonic()

@@ -11,7 +11,6 @@ from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.mlflow_tracking import TrackingResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.storage import write_text_atomically
-from slm_assets.warehouse import spread_chunk_texts
 
 
 @dg.asset(
@@ -25,8 +24,7 @@ from slm_assets.warehouse import spread_chunk_texts
                                    description="llama.cpp on the GGUF matches the merged HF model on benchmark "
                                    "prompts within the quantisation's tolerance, and generates.")],
     description="The benchmark's best tuned model merged into its base (safetensors), converted to GGUF by "
-    "llama.cpp's convert_hf_to_gguf and quantised by llama.cpp (q4_k_m and q8_0 by default, with an importance "
-    "matrix from the domain's chunks) with tokenizer and "
+    "llama.cpp's convert_hf_to_gguf and quantised by llama.cpp (q4_k_m and q8_0 by default) with tokenizer and "
     "chat template, an Ollama Modelfile from the model's chat template, a model card and a data manifest. One "
     "MLflow run logs the merged model (transformers flavour, loads with mlflow.transformers.load_model), the GGUFs, "
     "the report and the manifest; the logged model becomes a new version of the domain's registered model (alias "
@@ -41,9 +39,7 @@ def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     spec = domains.get(context.partition_key)
     used = {kind: warehouse.latest_artifacts(spec.name, kind) for kind in ("sft", "lora", "distilled", "benchmark")}
     bundle = warehouse.artifacts(spec.name, "export", f"run-{context.run.run_id[:8]}")
-    with warehouse.connect() as con:
-        calibration = spread_chunk_texts(con, spec.name, spec.export.importance_texts)
-    built = build_bundle(spec, used, bundle, warehouse.models_cache_dir, calibration)
+    built = build_bundle(spec, used, bundle, warehouse.models_cache_dir)
     context.log.info(f"parity {built.parity}")
     with warehouse.connect(read_only=False) as con:
         manifest, lineage_tags = write_bundle_manifest(con, spec, domains.yaml_text(spec.name), bundle,

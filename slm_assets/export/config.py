@@ -21,10 +21,12 @@ class ExportConfig(BaseModel):
         default="f16", description="16-bit type convert_hf_to_gguf writes; the quantisations start from it.",
     )
     importance_texts: int = Field(
-        default=64, ge=0,
-        description="Chunks of the domain's own text (spread over its documents) the merged model reads to compute an "
-        "importance matrix, as llama.cpp's imatrix tool does; the quantizer then rounds the weight columns that carry "
-        "large activations more carefully (K-quants and their q5_0 fallbacks). 0 = quantise without one.",
+        default=0, ge=0,
+        description="SFT training examples (spread over the train split, under the model's chat template: passages, "
+        "question, answer) the merged model reads to compute an importance matrix, as llama.cpp's imatrix tool does; "
+        "the quantizer then rounds the weight columns that carry large activations more carefully (K-quants and "
+        "their q5_0 fallbacks). 0 = quantise without one, the default: on the demo (64 examples) it lowered q4_k_m's "
+        "held-out perplexity excess but not the gold answers' loss against q8_0 (README, 'Importance matrix').",
     )
     parity_prompts: int = Field(
         default=3, ge=1, description="Held-out test prompts the gguf_parity check compares per quantisation.",

@@ -1,4 +1,4 @@
-"""An importance matrix for llama.cpp's quantizer, from the domain's own text.
+"""An importance matrix for llama.cpp's quantizer, from the domain's own training examples.
 
 llama.cpp's `llama-imatrix` tool runs a model over calibration text and keeps, for every weight matrix
 W (out x in) of the transformer blocks, the mean over tokens of each input column's squared activation
@@ -9,7 +9,9 @@ rounded more carefully. K-quants and their fallback types (q5_0, q8_0) use it.
 llama-cpp-python exposes the quantizer's `imatrix` parameter (`llama_model_imatrix_data`) but not the
 tool that computes it, so the same statistic is collected here with forward hooks on the merged HF
 model's Linear layers, and each layer's name is mapped to its GGUF tensor name with llama.cpp's own
-name map (gguf-py). The output projection is left out, as llama-imatrix leaves it out by default.
+name map (gguf-py). The output projection is left out, as llama-imatrix leaves it out by default. The
+calibration text is SFT examples under the chat template (`chat_calibration_texts`), the text a served
+model reads; `ExportConfig.importance_texts` says how many, and why the default is none.
 """
 
 import logging
@@ -51,6 +53,19 @@ def gguf_tensor_names(model, architecture: str) -> dict[str, str]:
     return names
 
 
+def chat_calibration_texts(model_dir: Path, rows: list[dict], n: int) -> list[str]:
+    """At most `n` SFT examples (prompt and answer, spread evenly over `rows`) rendered by the model's own chat
+    template: the text the served model reads, passages and all."""
+    from transformers import AutoTokenizer
+
+    if n <= 0 or not rows:
+        return []
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    step = max(1, len(rows) / n)
+    picked = [rows[int(i * step)] for i in range(min(n, len(rows)))]
+    return [tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=False) for r in picked]
+
+
 def compute_importance(model, tokenizer, texts: list[str], architecture: str, max_tokens: int = 512,
                        batch_size: int = 4) -> ImportanceMatrix:
     """Mean squared input activation per column of every block weight, over `texts` (each cut to
@@ -84,8 +99,9 @@ def compute_importance(model, tokenizer, texts: list[str], architecture: str, ma
         model.eval()
         with torch.no_grad():
             for start in range(0, len(texts), batch_size):
-                ids = [tokenizer(t, truncation=True, max_length=max_tokens)["input_ids"]
-                       for t in texts[start : start + batch_size]]
+                ids = [tokenizer(t, truncation=True, max_length=max_tokens,
+                                 add_special_tokens=not (tokenizer.bos_token and t.startswith(tokenizer.bos_token)))
+                       ["input_ids"] for t in texts[start : start + batch_size]]
                 width = max(len(i) for i in ids)
                 input_ids = torch.tensor([i + [pad] * (width - len(i)) for i in ids])
                 mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids])

@@ -32,12 +32,11 @@ class BuiltBundle:
         return [Path(g["path"]) for g in self.ggufs.values()]
 
 
-def build_bundle(spec, used: dict[str, Path], bundle: Path, models_cache: Path,
-                 calibration: list[str] | None = None) -> BuiltBundle:
+def build_bundle(spec, used: dict[str, Path], bundle: Path, models_cache: Path) -> BuiltBundle:
     """Merge the benchmark's best adapter into the base, write GGUFs with parity results, the Modelfile and a
-    copy of the benchmark report into `bundle`. `used` holds the run folders of sft, lora, distilled, benchmark;
-    `calibration`: domain texts for the quantizer's importance matrix."""
+    copy of the benchmark report into `bundle`. `used` holds the run folders of sft, lora, distilled, benchmark."""
     from slm_assets.export.chat_format import chat_format_for
+    from slm_assets.export.imatrix import chat_calibration_texts
     from slm_assets.export.merge import save_merged
     from slm_assets.export.modelfile import write_modelfile
 
@@ -48,7 +47,8 @@ def build_bundle(spec, used: dict[str, Path], bundle: Path, models_cache: Path,
     shutil.copytree(adapter, bundle / "adapter", dirs_exist_ok=True)
     test_rows = read_split(used["sft"], "test")
     prompts = [r["prompt"][-1]["content"] for r in test_rows[: spec.export.parity_prompts]] or ["What is this model for?"]
-    ggufs, parity = ggufs_with_parity(spec, merged, bundle, prompts, calibration or [])
+    calibration = chat_calibration_texts(merged, read_split(used["sft"], "train"), spec.export.importance_texts)
+    ggufs, parity = ggufs_with_parity(spec, merged, bundle, prompts, calibration)
     write_modelfile(f"{spec.name}-{spec.export.quantizations[0]}.gguf", bundle, spec.system_prompt,
                     chat_format_for(merged))
     shutil.copy(used["benchmark"] / "report.md", bundle / "benchmark.md")

@@ -256,3 +256,17 @@ def test_k_quants_are_quantised_with_the_importance_matrix_and_still_match(tiny_
     assert weighted["q8_0"].importance_tokens == 0 and weighted["q8_0"].sha256 == plain["q8_0"].sha256
     report = check_parity(tiny_smollm2_dir, weighted["q4_k_m"].path, EV_PROMPTS, max_new_tokens=6)
     assert report.tokens_match and report.max_logit_diff <= DEFAULT_TOLERANCES["q4_k_m"].max_logit_diff
+
+
+def test_calibration_is_training_examples_as_the_served_model_reads_them(tiny_smollm2_dir):
+    from slm_assets.export.imatrix import chat_calibration_texts
+
+    rows = [{"prompt": [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": f"Question {i}?"}],
+             "completion": [{"role": "assistant", "content": f"Answer {i}."}]} for i in range(10)]
+
+    texts = chat_calibration_texts(tiny_smollm2_dir, rows, 4)
+
+    assert [t.count("Question") for t in texts] == [1, 1, 1, 1]
+    assert [next(i for i in range(10) if f"Question {i}?" in t) for t in texts] == [0, 2, 5, 7]  # spread evenly
+    assert all("<|im_start|>assistant\nAnswer" in t for t in texts)  # SmolLM2's ChatML, answer included
+    assert chat_calibration_texts(tiny_smollm2_dir, rows, 0) == []
