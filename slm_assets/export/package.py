@@ -47,7 +47,8 @@ def build_bundle(spec, used: dict[str, Path], bundle: Path, models_cache: Path) 
     shutil.copytree(adapter, bundle / "adapter", dirs_exist_ok=True)
     test_rows = read_split(used["sft"], "test")
     prompts = [r["prompt"][-1]["content"] for r in test_rows[: spec.export.parity_prompts]] or ["What is this model for?"]
-    calibration = chat_calibration_texts(merged, read_split(used["sft"], "train"), spec.export.importance_texts)
+    calibration = (chat_calibration_texts(merged, read_split(used["sft"], "train"), spec.export.importance_texts)
+                   if spec.export.importance_texts else [])
     ggufs, parity = ggufs_with_parity(spec, merged, bundle, prompts, calibration)
     write_modelfile(f"{spec.name}-{spec.export.quantizations[0]}.gguf", bundle, spec.system_prompt,
                     chat_format_for(merged))
