@@ -13,7 +13,7 @@ pieces with plain blanks; they get SentencePiece's "\u2581" back.
 
 from pathlib import Path
 
-_MODEL_TYPE_BPE = 2  # sentencepiece TrainerSpec.ModelType
+_MODEL_TYPE_BPE = 2  # sentencepiece TrainerSpec.ModelType: llama.cpp's `llama` vocabularies merge by score (BPE)
 _USER_DEFINED = 4
 _BLANK = "\u2581"  # SentencePiece's visible blank
 
