@@ -48,9 +48,10 @@ def page_texts(text_dir: Path) -> list[str]:
 
 def calibration_texts(pages: list[str], n: int, words: int = 200) -> list[str]:
     """At most `n` texts of about `words` words each, in page order."""
+    from slm_assets.export.imatrix import evenly_spaced
+
     pieces = [" ".join(page.split()[i:i + words]) for page in pages for i in range(0, len(page.split()), words)]
-    step = max(1, len(pieces) / n)
-    return [pieces[int(i * step)] for i in range(min(n, len(pieces)))]
+    return evenly_spaced(pieces, n)
 
 
 def perplexity(llm, text: str, window: int, n_windows: int) -> dict:

@@ -46,22 +46,21 @@ def with_importance_matrix(bundle: Path, domain: str, quantizations: list[str], 
     """'<q>+imatrix' -> a GGUF quantised from the bundle's merged model with an importance matrix of `n_texts`
     domain chunks or chat-formatted SFT training examples (as gguf_export makes it), written in
     <bundle>/imatrix-<calibration>-<n>/."""
-    import json as json_module
-
-    from slm_assets.export.gguf import export_ggufs
-    from slm_assets.export.imatrix import chat_calibration_texts
+    from slm_assets.export.gguf import export_ggufs, uses_importance
+    from slm_assets.export.imatrix import chat_calibration_texts, evenly_spaced
     from slm_assets.train.sft_data import read_split
-    from slm_assets.warehouse import connect, spread_chunk_texts
+    from slm_assets.warehouse import chunk_texts, connect
 
     if calibration == "chat":
         sft_dir = warehouse_dir / "artifacts" / domain / "sft"
-        run = json_module.loads((sft_dir / "latest.json").read_text())["run"]
+        run = json.loads((sft_dir / "latest.json").read_text())["run"]
         texts = chat_calibration_texts(bundle / "merged", read_split(sft_dir / run, "train"), n_texts)
     else:
         with connect(warehouse_dir / "slm.duckdb", read_only=True) as con:
-            texts = spread_chunk_texts(con, domain, n_texts)
+            by_id = chunk_texts(con, domain)
+        texts = evenly_spaced([by_id[chunk_id] for chunk_id in sorted(by_id)], n_texts)
     out_dir = bundle / f"imatrix-{calibration}-{n_texts}"
-    infos = export_ggufs(bundle / "merged", out_dir, domain, [q for q in quantizations if q not in ("f16", "q8_0")],
+    infos = export_ggufs(bundle / "merged", out_dir, domain, [q for q in quantizations if uses_importance(q)],
                          calibration=texts)
     print(f"importance matrix: {len(texts)} chunks, {next(iter(infos.values())).importance_tokens} tokens", flush=True)
     return {f"{qtype}+imatrix": info.path for qtype, info in infos.items()}

@@ -10,12 +10,12 @@ import sys
 import threading
 
 PROGRESS_LINE = re.compile(r"^progress (\d+(?:\.\d+)?)%")
+BAR_FORMAT = "{desc:<28} {percentage:3.0f}%|{bar:20}| {elapsed}{postfix}"
 
 
 def progress_line(fraction: float, what: str) -> str:
     """The log line a long step writes for the bar (`PROGRESS_LINE`): `progress 42% (what)`."""
     return f"progress {100 * fraction:.0f}% ({what})"
-BAR_FORMAT = "{desc:<28} {percentage:3.0f}%|{bar:20}| {elapsed}{postfix}"
 
 
 class RunProgress:

@@ -260,17 +260,6 @@ def chunk_texts(con: duckdb.DuckDBPyConnection, domain: str) -> dict[str, str]:
     return dict(con.execute("select chunk_id, text from current_clean_chunks where domain = ?", [domain]).fetchall())
 
 
-def spread_chunk_texts(con: duckdb.DuckDBPyConnection, domain: str, n: int) -> list[str]:
-    """At most `n` texts of the domain's current clean chunks, evenly spaced in chunk id order (so over its
-    documents), for calibration."""
-    texts = [t for (t,) in con.execute("select text from current_clean_chunks where domain = ? order by chunk_id",
-                                        [domain]).fetchall()]
-    if n <= 0 or not texts:
-        return []
-    step = max(1, len(texts) / n)
-    return [texts[int(i * step)] for i in range(min(n, len(texts)))]
-
-
 def document_sources(con: duckdb.DuckDBPyConnection, domain: str) -> dict[str, str]:
     """doc_id -> the current document's stored source (path or URL)."""
     return dict(con.execute("select doc_id, source from current_raw_documents where domain = ?",

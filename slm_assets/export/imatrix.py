@@ -29,7 +29,6 @@ class ImportanceMatrix:
 
     columns: dict[str, list[float]]
     tokens: int  # calibration tokens the means are over
-    texts: int
 
 
 def gguf_tensor_names(model, architecture: str) -> dict[str, str]:
@@ -53,16 +52,23 @@ def gguf_tensor_names(model, architecture: str) -> dict[str, str]:
     return names
 
 
+def evenly_spaced(items: list, n: int) -> list:
+    """At most `n` of `items`, evenly spaced from the first (all of them when there are fewer)."""
+    if n <= 0:
+        return []
+    step = max(1, len(items) / n)
+    return [items[int(i * step)] for i in range(min(n, len(items)))]
+
+
 def chat_calibration_texts(model_dir: Path, rows: list[dict], n: int) -> list[str]:
     """At most `n` SFT examples (prompt and answer, spread evenly over `rows`) rendered by the model's own chat
     template: the text the served model reads, passages and all."""
     from transformers import AutoTokenizer
 
-    if n <= 0 or not rows:
+    picked = evenly_spaced(rows, n)
+    if not picked:
         return []
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    step = max(1, len(rows) / n)
-    picked = [rows[int(i * step)] for i in range(min(n, len(rows)))]
     return [tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=False) for r in picked]
 
 
@@ -113,7 +119,7 @@ def compute_importance(model, tokenizer, texts: list[str], architecture: str, ma
             handle.remove()
     columns = {names[m]: (sums[m] / counts[m]).tolist() for m in sums if counts[m]}
     log.info("importance matrix: %d tensors from %d texts, %d tokens", len(columns), len(texts), tokens)
-    return ImportanceMatrix(columns=columns, tokens=tokens, texts=len(texts))
+    return ImportanceMatrix(columns=columns, tokens=tokens)
 
 
 def importance_for_model(model_dir: Path, texts: list[str], architecture: str, max_tokens: int = 512) -> ImportanceMatrix:
