@@ -10,7 +10,7 @@
    aggregate completion tokens/s, p50/p99 latency, errors (medians over the rounds, every round kept).
 
     .venv/bin/python bench/serve.py [--gguf PATH] [--clients 64] [--requests 128] [--slots N] [--rounds 2]
-                                   [--kv-unified]
+                                   [--kv-per-slot]
 
 Servers run in a child process on 127.0.0.1 (their own interpreter, as in production). Writes
 bench/results/serve.json (machine, load average, versions) and prints a Markdown table. Not part of the tests.
@@ -109,7 +109,7 @@ def start_server(args, key: str, slots: int) -> tuple[subprocess.Popen, str]:
 
     port = free_port()
     cmd = [*child_args(args), "--serve-only", "--port", str(port), "--slots", str(slots),
-           *(["--kv-unified"] if args.kv_unified else [])]
+           *([] if args.kv_unified else ["--kv-per-slot"])]
     if args.server_threads:
         cmd += ["--server-threads", str(args.server_threads)]
     from slm_assets.processes import die_with_parent_preexec
@@ -366,7 +366,8 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=None, help="Slots of the batching server (default: the "
                         "server's own default).")
     parser.add_argument("--rounds", type=int, default=2, help="Load-test rounds per server, alternated.")
-    parser.add_argument("--kv-unified", action="store_true", help="Serve with one KV cache for all slots.")
+    parser.add_argument("--kv-per-slot", dest="kv_unified", action="store_false",
+                        help="Serve with one KV cache per slot instead of the server's default shared cache.")
     parser.add_argument("--decode-tokens", type=int, default=128, help="max_tokens of the decode comparison.")
     parser.add_argument("--repeats", type=int, default=3, help="Decode runs per side (median).")
     parser.add_argument("--busy", type=int, default=1, help="Busy processes competing in the contended runs.")

@@ -55,6 +55,7 @@ class BatchContext:
         self._memory = llama_cpp.llama_get_memory(self.ctx)
         self.n_vocab = llm.n_vocab()
         self.n_seq, self.n_ctx_per_seq, self.n_batch = n_seq, n_ctx_per_seq, n_batch
+        self.kv_unified = kv_unified
 
     def close(self) -> None:
         if self.ctx:

@@ -95,14 +95,14 @@ def bounded_openmp_spin() -> None:
 class LlamaCppBackend:
     """A GGUF served by llama.cpp with continuous batching (`slm_assets.serve.slots`): up to `slots`
     requests decode together, each in its own sequence of `n_ctx` tokens; chat uses the GGUF's chat template.
-    `slots=1` is the one-at-a-time server; `kv_unified`: one KV cache for all slots (faster, see
-    `slm_assets.serve.slots`); `chat_template`: for a GGUF that carries none (a bundled pretrained model)."""
+    `slots=1` is the one-at-a-time server; `kv_unified`: one KV cache for all slots (the default, as in
+    llama.cpp's server; False gives each slot its own, see `slm_assets.serve.slots`); `chat_template`: for a GGUF that carries none (a bundled pretrained model)."""
 
     kind = "llama.cpp"
 
     def __init__(self, gguf_path: Path | str, n_threads: int | None = None, n_ctx: int = 2048, *,
                  version: str = "", system_prompt: str | None = None, n_gpu_layers: int = 0,
-                 slots: int = DEFAULT_SLOTS, kv_unified: bool = False, chat_template: str | None = None) -> None:
+                 slots: int = DEFAULT_SLOTS, kv_unified: bool = True, chat_template: str | None = None) -> None:
         bounded_openmp_spin()
         from slm_assets.llama_models import open_llama
         from slm_assets.serve.slots import SlotScheduler

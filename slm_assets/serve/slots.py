@@ -11,11 +11,14 @@ A freed slot keeps its prompt in the KV cache. A new request takes the free slot
 the longest prefix with its own (the chat template, the system prompt, often the passages) and prefills only
 the rest, as llama.cpp's server does with `cache_prompt`.
 
-`kv_unified`: one KV cache shared by all sequences instead of one per sequence. On 2 cores it doubles the
-throughput under concurrent load (bench/serve.py, 64 clients: 2.11x the one-at-a-time server against 1.06x),
-but attention then runs over every sequence's cells, masked, which changes the order of floating-point sums:
-a batched request's greedy tokens can differ from its one-at-a-time tokens where two tokens are nearly tied.
-Off by default; with a cache per sequence the tests find every batched answer equal to its one-at-a-time one.
+`kv_unified` (the default): one KV cache shared by all sequences, as llama.cpp's own server runs its slots by
+default. On 2 cores it doubles the throughput under concurrent load (bench/serve.py, 64 clients: 2.11x the
+one-at-a-time server, against 1.06x with a cache per sequence). Attention then runs over cells of the other
+sequences, masked, which moved a prompt's last logits by up to 0.66 on the bundled SmolLM2 against the same prompt
+alone (bench/kv_unified_drift.py): a batched request's greedy tokens can leave its one-at-a-time tokens where two
+candidates are that close. `kv_unified=False` (`--kv-per-slot`) gives every sequence its own cache; then every
+batched answer equals its one-at-a-time answer token for token (slm_assets_tests/serve/test_batching.py checks
+both).
 
 Each slot samples with its own llama.cpp sampler chain (temperature, top_p, seed; greedy at temperature
 0), so requests in one batch never share random state.
@@ -99,6 +102,20 @@ class FreeCores:
         ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
         times = os.times()
         return time.monotonic(), sum(ticks), ticks[3] + ticks[4], times.user + times.system
+
+    def restart(self) -> int | None:
+        """Start counting afresh when decoding resumes after an idle spell, with every core: what other processes
+        did while this one had nothing to decode says little about now (a count taken while a benchmark's direct
+        run filled the cores held 1 thread for the first 0.5 s of the next request). Returns the new thread
+        count when it changed, else None."""
+        try:
+            self._last = self._sample()
+        except OSError:
+            pass
+        if self.threads == self.most:
+            return None
+        self.threads = self.most
+        return self.most
 
     def update(self) -> int | None:
         """The new thread count when the interval has passed and the count changed; else None."""
@@ -186,7 +203,7 @@ class SlotScheduler:
     """Serves `SlotRequest`s on `slots` sequences of `n_ctx` tokens each in one context of the loaded `llm`."""
 
     def __init__(self, llm, slots: int, n_ctx: int, threads: int, group: str, n_batch: int = 512,
-                 name: str = "llama.cpp", adapt_threads: bool = False, kv_unified: bool = False) -> None:
+                 name: str = "llama.cpp", adapt_threads: bool = False, kv_unified: bool = True) -> None:
         """`adapt_threads`: decode with the cores other processes leave free (`FreeCores`), up to `threads`;
         `kv_unified`: see the module docstring."""
         if slots < 1:
@@ -263,6 +280,8 @@ class SlotScheduler:
                 request = self._pending.get(block=block)
             except queue.Empty:
                 return True
+            if block and self._cores is not None:  # idle until now: count the free cores afresh
+                self._set_threads(self._cores.restart())
             block = False
             if request is None:
                 return False
@@ -316,10 +335,8 @@ class SlotScheduler:
         if not self._active:
             return
         outputs = self._fill_batch()
-        threads = self._cores.update() if self._cores is not None else None
-        if threads is not None:
-            log.info("%s: decoding with %d thread(s), the cores other processes leave free", self.name, threads)
-            self.context.set_threads(threads)
+        if self._cores is not None:
+            self._set_threads(self._cores.update())
         with self._lock:
             self.context.decode()
         before = sum(slot.generated for slot, _ in outputs)
@@ -328,6 +345,11 @@ class SlotScheduler:
         self._produced.append((time.perf_counter(), sum(slot.generated for slot, _ in outputs) - before))
         while self._produced and self._produced[0][0] < time.perf_counter() - RATE_WINDOW_S:
             self._produced.popleft()
+
+    def _set_threads(self, threads: int | None) -> None:
+        if threads is not None:
+            log.info("%s: decoding with %d thread(s), the cores other processes leave free", self.name, threads)
+            self.context.set_threads(threads)
 
     def _emit(self, slot: _Slot, token: int) -> None:
         request = slot.request
