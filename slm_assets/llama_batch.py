@@ -48,7 +48,12 @@ class BatchContext:
         # setting keeps answers token for token equal to llama-cpp-python's
         params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn
                                   else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
-        self.ctx = llama_cpp.llama_init_from_model(llm.model, params)
+        # as quiet as llama-cpp-python's own contexts: with a shared cache llama.cpp warns that each sequence may
+        # use the whole context (n_ctx_seq > n_ctx_train), while the scheduler holds each to n_ctx_per_seq
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        with suppress_stdout_stderr(disable=llm.verbose):
+            self.ctx = llama_cpp.llama_init_from_model(llm.model, params)
         if not self.ctx:
             raise RuntimeError(f"llama.cpp could not create a context for {n_seq} sequences of {n_ctx_per_seq} tokens")
         self.batch = llama_cpp.llama_batch_init(n_batch, 0, n_seq)
