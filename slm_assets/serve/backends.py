@@ -3,8 +3,9 @@
 Both answer `chat(messages, ...)` and `complete(prompt, ...)`. With `stream=False` they return a
 `Generation`; with `stream=True` an iterator of `Delta`s whose last item carries `finish_reason`
 and the token counts. The llama.cpp backend batches concurrent requests (a scheduler thread owns
-its context; `slots` of them decode together); the transformers backend serialises access to its
-model with a lock, which a streaming iterator holds until it is exhausted or closed.
+its context; `slots` of them decode together). The transformers backend batches greedy requests with
+transformers' continuous batching when it has slots (CUDA by default, `hf_batching`); other requests
+take its model's lock, which a streaming iterator holds until it is exhausted or closed.
 """
 
 import logging
@@ -52,6 +53,8 @@ class Backend(Protocol):
     def complete(self, prompt: str, max_tokens: int, temperature: float, stream: bool = False,
                  stop: Sequence[str] | None = None, top_p: float = 1.0,
                  seed: int | None = None) -> Generation | Iterator[Delta]: ...
+
+    def close(self) -> None: ...  # stops the backend's threads and frees the model
 
 
 # requests decoded together per llama.cpp model; the KV cache of 8 x 2048 tokens is ~380 MB for SmolLM2-135M
@@ -193,7 +196,10 @@ class TransformersBackend:
     kind = "transformers"
 
     def __init__(self, model: Path | str, cache_dir: Path | None = None, device: str | None = None, *,
-                 version: str = "", system_prompt: str | None = None) -> None:
+                 version: str = "", system_prompt: str | None = None, slots: int | None = None,
+                 n_ctx: int = 2048) -> None:
+        """`slots`: greedy requests decoded together by transformers' continuous batching (`hf_batching`), each of
+        up to `n_ctx` tokens; default DEFAULT_SLOTS on CUDA, 1 (one request at a time, under a lock) elsewhere."""
         from slm_assets.models import load_causal_lm, load_tokenizer, pick_device
 
         self.version = str(version)
@@ -209,7 +215,18 @@ class TransformersBackend:
         self.tokenizer = load_tokenizer(str(model), cache)
         self.model = load_causal_lm(str(model), cache, device=self.device)
         self._lock = threading.Lock()
-        log.info("loaded %s (transformers on %s)", model, self.device)
+        self.slots = slots if slots is not None else (DEFAULT_SLOTS if self.device.startswith("cuda") else 1)
+        self._batcher = None
+        if self.slots > 1:
+            from slm_assets.serve.hf_batching import ContinuousBatcher
+
+            self._batcher = ContinuousBatcher(self.model, self.tokenizer, self.slots, n_ctx,
+                                              end_of_generation_ids(self.model))
+        log.info("loaded %s (transformers on %s, %d slot(s))", model, self.device, self.slots)
+
+    def close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
 
     def _encode_chat(self, messages):
         return self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True,
@@ -248,6 +265,9 @@ class TransformersBackend:
     def _run(self, input_ids, max_tokens, temperature, stream, stop, top_p, seed):
         import torch
 
+        if self._batcher is not None and temperature <= 0:  # greedy requests are batched (hf_batching)
+            deltas = self._batcher.generate(input_ids[0].tolist(), max_tokens, stop)
+            return deltas if stream else _collect(deltas)
         args = (input_ids, max_tokens, temperature, stop, top_p, seed)
         if stream:
             return self._stream(args)
@@ -305,6 +325,12 @@ class TransformersBackend:
                 raise errors[0]
             finish, n_new = self._finish(streamer.new_tokens, kwargs["max_new_tokens"])
             yield Delta("", finish, n_prompt, n_new)
+
+
+def _collect(deltas: Iterator[Delta]) -> Generation:
+    pieces = list(deltas)
+    last = pieces[-1]
+    return Generation("".join(d.text for d in pieces), last.prompt_tokens, last.completion_tokens, last.finish_reason)
 
 
 def _cut_at_stop(text: str, stop: Sequence[str]) -> str:

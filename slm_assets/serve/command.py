@@ -35,7 +35,7 @@ def _base_backend(base_model: str | None, use_llama: bool, cache_dir: Path, slot
                                    chat_template=BUNDLED_MODELS[name].chat_template)
         log.warning("base model %s has no GGUF here: serving without it (use --backend transformers)", base_model)
         return None
-    return TransformersBackend(base_model, cache_dir=cache_dir, version="base")
+    return TransformersBackend(base_model, cache_dir=cache_dir, version="base", slots=slots)
 
 
 def build_backends(served, backend: str, with_base: bool, cache_dir: Path,
@@ -63,7 +63,7 @@ def build_backends(served, backend: str, with_base: bool, cache_dir: Path,
                                               kv_unified=kv_unified)
     else:
         models[served.name] = TransformersBackend(served.merged_dir, cache_dir=cache_dir, version=served.version,
-                                                  system_prompt=served.system_prompt)
+                                                  system_prompt=served.system_prompt, slots=slots)
     return models
 
 
@@ -80,8 +80,8 @@ def serve(
     api_keys_file: Path | None = typer.Option(None, "--api-keys-file", exists=True, dir_okay=False,
                                               help="File with one API key per line (adds to SLM_API_KEYS)."),
     slots: int = typer.Option(DEFAULT_SLOTS, "--slots", min=1, envvar="SLM_SERVE_SLOTS",
-                              help="llama.cpp: requests decoded together per model (continuous batching); "
-                              "1 serves one request at a time."),
+                              help="Requests decoded together per model (continuous batching: llama.cpp, and "
+                              "greedy requests on transformers); 1 serves one request at a time."),
     kv_unified: bool = typer.Option(True, "--kv-unified/--kv-per-slot", envvar="SLM_SERVE_KV_UNIFIED",
                                     help="llama.cpp: one KV cache for all slots (default, as llama.cpp's server; "
                                     "2x the throughput under concurrent load on 2 cores; a batched request's "
@@ -121,7 +121,11 @@ def serve(
         typer.echo(f"retrieval on: {len(retriever.index.chunk_ids)} chunks; answers carry `sources`")
     typer.echo(f"serving {', '.join(models)} on http://{host}:{port} (playground at /, OpenAI API at /v1, "
                f"Ollama API at /api)")
-    run_server(app, host=host, port=port)
+    try:
+        run_server(app, host=host, port=port)
+    finally:  # the backends' own threads (llama.cpp schedulers, transformers' batching manager) stop with it
+        for model in models.values():
+            model.close()
 
 
 def retrieval_settings(domain: str):
