@@ -32,6 +32,9 @@ from slm_assets.processes import die_with_parent_preexec
 log = logging.getLogger(__name__)
 
 CONVERTER_TYPES = ("f32", "f16", "bf16")  # what convert_hf_to_gguf writes unquantised
+# ggml tensor types a tensor-type override may name (llama-quantize --tensor-type NAME=TYPE), by ggml_type id
+TENSOR_TYPES: dict[str, int] = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8,
+                                "q4_k": 12, "q5_k": 13, "q6_k": 14, "bf16": 30}
 
 # Byte-level BPE pre-tokenizer regexes (tokenizer.json `Split` patterns) and llama.cpp's name for each.
 LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -130,10 +133,28 @@ def convert_to_gguf(model_dir: Path, out_path: Path, outtype: str = "f16", *, na
     return _info(out_path, outtype, seconds)
 
 
+def tensor_type_overrides(tensor_types: Mapping[str, str]):
+    """llama.cpp's tensor-type override array (pattern, ggml type), terminated as llama-quantize terminates it;
+    ValueError for a type name it does not know."""
+    import llama_cpp
+
+    unknown = sorted(set(tensor_types.values()) - set(TENSOR_TYPES))
+    if unknown:
+        raise ValueError(f"tensor types {unknown} unknown; known: {', '.join(TENSOR_TYPES)}")
+    entries = (llama_cpp.llama_model_tensor_override * (len(tensor_types) + 1))()
+    for entry, (pattern, name) in zip(entries, tensor_types.items(), strict=False):
+        entry.pattern, entry.type = pattern.encode(), TENSOR_TYPES[name]
+    entries[len(tensor_types)].pattern, entries[len(tensor_types)].type = None, llama_cpp.GGML_TYPE_COUNT
+    return entries
+
+
 def quantize_gguf(source: Path, out_path: Path, qtype: str, threads: int | None = None,
-                  importance: ImportanceMatrix | None = None) -> GgufInfo:
+                  importance: ImportanceMatrix | None = None,
+                  tensor_types: Mapping[str, str] | None = None) -> GgufInfo:
     """`out_path` (replaced atomically) quantised from a 16/32-bit GGUF by llama.cpp's quantizer, weighing each
-    column's rounding error by `importance` when given (export.imatrix)."""
+    column's rounding error by `importance` when given (export.imatrix). `tensor_types`: {regex on the tensor name:
+    type}, the types llama.cpp's own mix would choose replaced for the matching tensors (llama-quantize's
+    --tensor-type); a type a tensor's row size does not allow falls back as llama.cpp decides."""
     import llama_cpp
 
     if qtype not in FILE_TYPES or qtype in CONVERTER_TYPES:
@@ -144,6 +165,9 @@ def quantize_gguf(source: Path, out_path: Path, qtype: str, threads: int | None 
     if importance is not None:
         entries, _buffers = quantizer_entries(importance)  # alive until the quantizer returns
         params.imatrix = entries
+    if tensor_types:
+        overrides = tensor_type_overrides(tensor_types)  # alive until the quantizer returns
+        params.tt_overrides = overrides
     staging = _staging(Path(out_path))
     started = time.perf_counter()
     status = llama_cpp.llama_model_quantize(str(source).encode(), str(staging).encode(), params)
@@ -161,9 +185,10 @@ def quantize_gguf(source: Path, out_path: Path, qtype: str, threads: int | None 
 def export_ggufs(model_dir: Path, out_dir: Path, stem: str, quantizations: Sequence[str], *,
                  outtype: str = "f16", name: str | None = None,
                  metadata: Mapping[str, str | int | float | bool] | None = None,
-                 calibration: Sequence[str] = ()) -> dict[str, GgufInfo]:
+                 calibration: Sequence[str] = (), tensor_types: Mapping[str, str] | None = None) -> dict[str, GgufInfo]:
     """`<out_dir>/<stem>-<qtype>.gguf` per quantisation: one conversion to `outtype`, then the quantizer, with an
-    importance matrix computed on the `calibration` texts when there are any (export.imatrix).
+    importance matrix computed on the `calibration` texts when there are any (export.imatrix) and the tensor types
+    `tensor_types` names instead of llama.cpp's choice (see quantize_gguf).
 
     The 16-bit file is kept only when `outtype` is itself among `quantizations`.
     """
@@ -180,7 +205,8 @@ def export_ggufs(model_dir: Path, out_dir: Path, stem: str, quantizations: Seque
             importance = importance_for_model(model_dir, list(calibration), gguf_architecture(source))
         for qtype in quantizations:
             infos[qtype] = converted if qtype == outtype else quantize_gguf(
-                source, out_dir / f"{stem}-{qtype}.gguf", qtype, importance=importance if uses_importance(qtype) else None)
+                source, out_dir / f"{stem}-{qtype}.gguf", qtype, importance=importance if uses_importance(qtype) else None,
+                tensor_types=tensor_types)
     finally:
         if not keep:
             source.unlink(missing_ok=True)

@@ -69,11 +69,12 @@ def ggufs_with_parity(spec, merged: Path, bundle: Path, prompts: list[str],
     infos = export_ggufs(merged, bundle, spec.name, export.quantizations, outtype=export.convert_outtype,
                          name=f"slm-{spec.name}",
                          metadata={"slm_assets.domain": spec.name, "slm_assets.code_version": code_version()},
-                         calibration=calibration)
+                         calibration=calibration, tensor_types=export.tensor_types)
     ggufs, parity = {}, {}
     for qtype, info in infos.items():
         ggufs[qtype] = {"path": str(info.path), "bytes": info.n_bytes, "sha256": info.sha256,
-                        "seconds": round(info.seconds, 2), "importance_tokens": info.importance_tokens}
+                        "seconds": round(info.seconds, 2), "importance_tokens": info.importance_tokens,
+                        "tensor_types": dict(export.tensor_types)}
         result = check_parity(merged, info.path, prompts, max_new_tokens=export.parity_max_new_tokens)
         parity[qtype] = {"passed": result.passed, "max_logit_diff": round(result.max_logit_diff, 5),
                          "top1_agreement": result.top1_agreement, "greedy_match_rate": result.greedy_match_rate,

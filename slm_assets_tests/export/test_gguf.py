@@ -49,6 +49,28 @@ def test_quantizer_writes_each_type_and_it_loads(tiny_smollm2_dir, tiny_smollm2_
     assert report.tokens_match and report.max_logit_diff < 10.0  # loads and computes the same model, roughly
 
 
+def test_tensor_types_replace_the_quantizers_choice_for_the_matching_tensors(tiny_smollm2_f16_gguf, tmp_path):
+    from gguf import GGUFReader
+
+    def block_types(path) -> dict[str, set[str]]:
+        kinds: dict[str, set[str]] = {}
+        for tensor in GGUFReader(str(path)).tensors:
+            if tensor.name.startswith("blk.") and tensor.name.endswith(".weight"):
+                kinds.setdefault(tensor.name.split(".")[2], set()).add(tensor.tensor_type.name)
+        return kinds
+
+    plain = block_types(quantize_gguf(tiny_smollm2_f16_gguf, tmp_path / "plain.gguf", "q4_k_m", threads=1).path)
+    mixed = block_types(quantize_gguf(tiny_smollm2_f16_gguf, tmp_path / "mixed.gguf", "q4_k_m", threads=1,
+                                      tensor_types={"attn_v|ffn_down": "q8_0"}).path)
+
+    assert plain["ffn_down"] != {"Q8_0"} and plain["attn_v"] != {"Q8_0"}  # llama.cpp's own mix first
+    assert mixed["ffn_down"] == mixed["attn_v"] == {"Q8_0"}
+    assert {k: v for k, v in mixed.items() if k not in ("ffn_down", "attn_v")} == {
+        k: v for k, v in plain.items() if k not in ("ffn_down", "attn_v")}  # every other tensor as before
+    with pytest.raises(ValueError, match="q3_xl"):
+        quantize_gguf(tiny_smollm2_f16_gguf, tmp_path / "bad.gguf", "q4_k_m", tensor_types={"ffn_down": "q3_xl"})
+
+
 def test_parity_fails_for_a_gguf_of_other_weights(tmp_path, smollm2_tokenizer_dir, tiny_smollm2_dir):
     other = save_tiny_smollm2(tmp_path / "other", smollm2_tokenizer_dir, seed=1)
     info = convert_to_gguf(other, tmp_path / "other-f32.gguf", "f32")
