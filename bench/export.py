@@ -9,6 +9,9 @@ Held-out text: the sample HTML pages of the demo domain, as plain text, cut into
 so for a tuned model pick other text with --text-dir). Writes bench/results/export.json and prints a
 Markdown table. Not part of the test suite.
 
+`--tensor-types` adds a row `<q>+types` per quantised type but q8_0, quantised with those tensor-type overrides
+(default: export.tensor_types' default, as gguf_export makes it; the plain rows are llama.cpp's own mix).
+
 `--importance-texts N` adds a row `<q>+imatrix` per quantised type, quantised with an importance matrix
 (export.imatrix) as gguf_export makes it. The pages are then split: every other page gives the N
 calibration texts (paragraph groups), the other half is the held-out text every row is measured on.
@@ -122,13 +125,18 @@ def run(args) -> dict:
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
         f16 = convert_to_gguf(model_dir, Path(tmp) / "model-f16.gguf", "f16")
-        runs = [(qtype, qtype, None) for qtype in args.quantizations]
+        runs = [(qtype, qtype, None, None) for qtype in args.quantizations]
+        if args.tensor_types:
+            runs += [(f"{qtype}+types", qtype, None, args.tensor_types) for qtype in args.quantizations
+                     if qtype not in ("f16", "q8_0")]
         if calibration:
             matrix = importance_for_model(model_dir, calibration, gguf_architecture(f16.path))
-            runs += [(f"{qtype}+imatrix", qtype, matrix) for qtype in args.quantizations if uses_importance(qtype)]
-        for label, qtype, matrix in runs:
+            runs += [(f"{qtype}+imatrix", qtype, matrix, None) for qtype in args.quantizations
+                     if uses_importance(qtype)]
+        for label, qtype, matrix, types in runs:
             info = f16 if qtype == "f16" else quantize_gguf(f16.path, Path(tmp) / f"model-{label}.gguf", qtype,
-                                                             threads=args.threads, importance=matrix)
+                                                             threads=args.threads, importance=matrix,
+                                                             tensor_types=types)
             row = {"seconds": info.seconds, "total_seconds": f16.seconds + (0 if qtype == "f16" else info.seconds),
                    "mib": info.n_bytes / 2**20, **measure(info.path, text, args)}
             row["parity"] = parity_figures(model_dir, info.path, args.parity_tokens)
@@ -154,6 +162,8 @@ def table(results: dict) -> str:
 
 
 def main() -> None:
+    from slm_assets.export.config import ExportConfig
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="bundled:smollm2-135m-instruct")
     parser.add_argument("--quantizations", nargs="+", default=QTYPES)
@@ -164,6 +174,9 @@ def main() -> None:
     parser.add_argument("--parity-tokens", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--importance-texts", type=int, default=0, help="also quantise with an importance matrix")
+    parser.add_argument("--tensor-types", type=json.loads, default=ExportConfig().tensor_types,
+                        help='also quantise with these tensor-type overrides, as JSON (default: the export\'s '
+                        'default; \'{}\' for none)')
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/export.json")
     args = parser.parse_args()
     # before llama_cpp loads: spinning OpenMP workers made decode ~70x slower on this busy 2-core machine
@@ -181,6 +194,7 @@ def main() -> None:
                      else str(args.text_dir), "window": args.window, "windows": args.windows,
                      "pages": "every other page (the rest calibrate)" if args.importance_texts else "all",
                      "importance_texts": args.importance_texts},
+        "tensor_types": args.tensor_types,
         "parity_prompts": PARITY_PROMPTS, "wall_s": time.perf_counter() - started, "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
