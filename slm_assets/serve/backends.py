@@ -57,8 +57,8 @@ class Backend(Protocol):
     def close(self) -> None: ...  # stops the backend's threads and frees the model
 
 
-# requests decoded together per llama.cpp model; the KV cache of 8 x 2048 tokens is ~380 MB for SmolLM2-135M
-# (bench/serve.py measures what batching gains)
+# requests decoded together per llama.cpp model (and per transformers model on CUDA); the KV cache of 8 x 2048
+# tokens is ~380 MB for SmolLM2-135M (bench/serve.py and bench/serve_hf.py measure what batching gains)
 DEFAULT_SLOTS = 8
 # libgomp's spin before a waiting OpenMP thread sleeps; chosen by bench/serve.py (see bounded_openmp_spin)
 OPENMP_SPIN_COUNT = 10_000
@@ -99,7 +99,8 @@ class LlamaCppBackend:
     """A GGUF served by llama.cpp with continuous batching (`slm_assets.serve.slots`): up to `slots`
     requests decode together, each in its own sequence of `n_ctx` tokens; chat uses the GGUF's chat template.
     `slots=1` is the one-at-a-time server; `kv_unified`: one KV cache for all slots (the default, as in
-    llama.cpp's server; False gives each slot its own, see `slm_assets.serve.slots`); `chat_template`: for a GGUF that carries none (a bundled pretrained model)."""
+    llama.cpp's server; False gives each slot its own, see `slm_assets.serve.slots`); `chat_template`: for a
+    GGUF that carries none (a bundled pretrained model)."""
 
     kind = "llama.cpp"
 

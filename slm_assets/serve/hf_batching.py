@@ -9,7 +9,6 @@ per-request seed. So it batches greedy requests (temperature 0, what the grounde
 the backend runs a sampled request with `generate` under its lock, as before.
 """
 
-import logging
 import math
 import queue
 import threading
@@ -17,8 +16,6 @@ from collections.abc import Iterator, Sequence
 
 from slm_assets.serve.backends import Delta
 from slm_assets.serve.slots import StopScanner
-
-log = logging.getLogger(__name__)
 
 PAGE_TOKENS = 256  # tokens per KV page of the manager (its default page size)
 
