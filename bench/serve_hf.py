@@ -12,8 +12,8 @@ bench/results/serve_hf.json (machine, versions) and prints a table. Not part of 
 import argparse
 import json
 import sys
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,14 +33,9 @@ def answer_all(backend, questions: list[str], max_tokens: int, together: bool) -
     started = time.perf_counter()
     if not together:
         return [ask(q) for q in questions], time.perf_counter() - started
-    results: dict[int, object] = {}
-    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, ask(questions[i])))
-               for i in range(len(questions))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return [results[i] for i in range(len(questions))], time.perf_counter() - started
+    with ThreadPoolExecutor(len(questions)) as pool:
+        answers = list(pool.map(ask, questions))
+    return answers, time.perf_counter() - started
 
 
 def main() -> None:
