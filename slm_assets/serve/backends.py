@@ -180,15 +180,7 @@ class LlamaCppBackend:
 
         deltas = self._scheduler.submit(SlotRequest(prompt=list(tokens), max_tokens=max_tokens,
                                                     temperature=temperature, top_p=top_p, seed=seed, stop=stop))
-        if stream:
-            return deltas
-        try:
-            pieces = list(deltas)
-        finally:
-            deltas.close()
-        last = pieces[-1] if pieces else Delta("", "stop", len(tokens), 0)
-        return Generation(text="".join(p.text for p in pieces), prompt_tokens=last.prompt_tokens or 0,
-                          completion_tokens=last.completion_tokens or 0, finish_reason=last.finish_reason or "stop")
+        return deltas if stream else collect(deltas, len(tokens))
 
 
 class TransformersBackend:
@@ -268,7 +260,7 @@ class TransformersBackend:
 
         if self._batcher is not None and temperature <= 0:  # greedy requests are batched (hf_batching)
             deltas = self._batcher.generate(input_ids[0].tolist(), max_tokens, stop)
-            return deltas if stream else _collect(deltas)
+            return deltas if stream else collect(deltas, int(input_ids.shape[1]))
         args = (input_ids, max_tokens, temperature, stop, top_p, seed)
         if stream:
             return self._stream(args)
@@ -328,10 +320,17 @@ class TransformersBackend:
             yield Delta("", finish, n_prompt, n_new)
 
 
-def _collect(deltas: Iterator[Delta]) -> Generation:
-    pieces = list(deltas)
-    last = pieces[-1]
-    return Generation("".join(d.text for d in pieces), last.prompt_tokens, last.completion_tokens, last.finish_reason)
+def collect(deltas: Iterator[Delta], prompt_tokens: int) -> Generation:
+    """The whole Generation of a stream of Deltas (closed afterwards, also when it fails)."""
+    try:
+        pieces = list(deltas)
+    finally:
+        close = getattr(deltas, "close", None)
+        if close is not None:
+            close()
+    last = pieces[-1] if pieces else Delta("", "stop", prompt_tokens, 0)
+    return Generation(text="".join(p.text for p in pieces), prompt_tokens=last.prompt_tokens or 0,
+                      completion_tokens=last.completion_tokens or 0, finish_reason=last.finish_reason or "stop")
 
 
 def _cut_at_stop(text: str, stop: Sequence[str]) -> str:

@@ -28,7 +28,7 @@ class ContinuousBatcher:
         from transformers import GenerationConfig
         from transformers.generation.configuration_utils import ContinuousBatchingConfig
 
-        self.tokenizer, self.slots, self.n_ctx = tokenizer, slots, n_ctx
+        self.tokenizer, self.n_ctx = tokenizer, n_ctx
         self.end_ids = frozenset(int(t) for t in end_ids)
         generation = GenerationConfig(do_sample=False, max_new_tokens=n_ctx, eos_token_id=sorted(self.end_ids),
                                       pad_token_id=tokenizer.pad_token_id)
