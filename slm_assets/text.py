@@ -73,14 +73,57 @@ def is_abstention(answer: str) -> bool:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of running text; every line of a table, list or heading is a unit of its own."""
+    """Sentences of running text; every line of a table, list or heading is a unit of its own. Prose that was
+    hard-wrapped at a fixed width (reStructuredText, Markdown, plain text) is joined again first, so a sentence is
+    never cut at a line end."""
     out = []
-    for line in text.split("\n"):
-        line = " ".join(line.split())
-        if not line or set(line) <= set("|-: "):
-            continue
+    for line in unwrapped_lines(text):
         out.extend(s for s in SENTENCE_END.split(line) if s)
     return out
+
+
+LIST_ITEM = re.compile(r"^(?:[*+\-\u2022]|\d{1,3}[.)]|[a-z][.)])\s")
+ADORNMENT = frozenset("=-~^\"'`*#+_:|. ")  # rules, table borders and reStructuredText title underlines
+CLAUSE_END = (".", "!", "?", ":", ";")
+WRAP_WIDTH = 60  # a line at least this long that stops mid-sentence was wrapped at a fixed width
+
+
+def unwrapped_lines(text: str) -> list[str]:
+    """The non-empty lines of `text`, whitespace collapsed, with hard-wrapped prose joined into one line per
+    paragraph. Rules and title underlines are dropped."""
+    lines: list[str] = []
+    previous = ""  # the line before, as written; "" after a blank line or a rule
+    for raw in text.split("\n"):
+        line = " ".join(raw.split())
+        if not line or set(line) <= ADORNMENT:
+            previous = ""
+            continue
+        if previous and continues(previous, line):
+            lines[-1] = f"{lines[-1]} {line}"
+        else:
+            lines.append(line)
+        previous = line
+    return lines
+
+
+def continues(previous: str, line: str) -> bool:
+    """`line` carries on the sentence that the line before it, `previous`, left open: it starts in lower case, or
+    `previous` is as long as a wrapped line. Never after a heading or table row, never before a list item, table row or heading."""
+    if (previous.endswith(CLAUSE_END) or previous.startswith(("|", "#")) or is_heading(previous)
+            or line.startswith(("|", "#")) or LIST_ITEM.match(line)):
+        return False
+    return line[0].islower() or (len(previous) >= WRAP_WIDTH and not is_heading(line))
+
+
+INLINE_MARKUP = re.compile(  # reStructuredText roles and literals, Markdown code, bold and emphasis
+    r":[\w-]+:`(?P<role>[^`]*)`|``(?P<literal>[^`]+)``|`(?P<code>[^`]+)`|\*\*(?P<bold>[^*]+)\*\*"
+    r"|(?<![\w*])\*(?P<em>[^*\s][^*]*)\*(?![\w*])")
+
+
+def plain_text(sentence: str) -> str:
+    """A sentence as a reader is shown it: without its list marker and inline markup (``code``, **bold**)."""
+    sentence = LIST_ITEM.sub("", sentence, count=1).lstrip()
+    return INLINE_MARKUP.sub(lambda m: next(g for g in m.groups() if g is not None), sentence)
 
 
 TITLE_SMALL_WORDS = frozenset("a an and as at by for from in of on or the to vs with".split())

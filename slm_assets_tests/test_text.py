@@ -6,8 +6,10 @@ from slm_assets.text import (
     is_abstention,
     is_echo,
     is_heading,
+    plain_text,
     split_sentences,
     support_score,
+    unwrapped_lines,
 )
 
 
@@ -39,6 +41,37 @@ def test_support_and_sentences():
     assert support_score("Bananas are yellow.", "The Type 2 connector carries AC power.") == 0.0
     assert split_sentences("First one here. Second one.\n| a | b |\n|---|---|\n- item") == [
         "First one here.", "Second one.", "| a | b |", "- item"]
+
+
+def test_prose_wrapped_at_a_fixed_width_is_one_sentence_again():
+    # as reStructuredText and Markdown files are written: paragraphs wrapped near 80 characters, a title underline,
+    # list items (one of them wrapped), a table and a title-case heading that must stay on their own lines
+    text = ("Step 1\n======\n"
+            "As mentioned above, the certificates can be installed by the CSMS. In case Plug&Charge is enabled\n"
+            "and no valid SECC leaf certificate is installed or it expires within the next 30 days, the station\n"
+            "will attempt to retrieve a SECC leaf certificate from the CSMS automatically.\n\n"
+            "* SECC leaf certificate\n"
+            "* MO Root Certificates (only if the EV contract shall be\n  verified locally)\n"
+            "| key | value |\n|---|---|\n| limit | 30 days |\n"
+            "Home Wallbox Installation Checklist\nThe wallbox needs a dedicated circuit.")
+    assert split_sentences(text) == [
+        "Step 1",
+        "As mentioned above, the certificates can be installed by the CSMS.",
+        "In case Plug&Charge is enabled and no valid SECC leaf certificate is installed or it expires within the "
+        "next 30 days, the station will attempt to retrieve a SECC leaf certificate from the CSMS automatically.",
+        "* SECC leaf certificate",
+        "* MO Root Certificates (only if the EV contract shall be verified locally)",
+        "| key | value |", "| limit | 30 days |",
+        "Home Wallbox Installation Checklist", "The wallbox needs a dedicated circuit."]
+    # a short line that ends without punctuation is a line of its own when the next starts a new sentence
+    assert unwrapped_lines("Maximum current\nUp to 32 A per phase.") == ["Maximum current", "Up to 32 A per phase."]
+
+
+def test_a_quoted_sentence_loses_its_list_marker_and_inline_markup():
+    assert plain_text("- New default with **strictly lower** ``priority`` than the *existing* one.") == (
+        "New default with strictly lower priority than the existing one.")
+    assert plain_text("2. See :ref:`pnc-config` and `evse_manager`; 2 * 3 * 4 = 24.") == (
+        "See pnc-config and evse_manager; 2 * 3 * 4 = 24.")
 
 
 def test_headings_are_told_from_statements():

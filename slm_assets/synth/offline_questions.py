@@ -10,6 +10,7 @@ import hashlib
 import re
 
 from slm_assets.synth.records import QAPair
+from slm_assets.text import unwrapped_lines
 
 SUBJECT = r"(?P<subject>(?:(?:The|A|An|Most|Many|Some|Each|Every|Your|Modern)\s+)?[A-Za-z0-9][\w\-/()' ]{1,60}?)"
 COPULA = re.compile(SUBJECT + r"\s+(?P<verb>is|are|refers to|means|stands for)\s+(?P<rest>.{6,})$")
@@ -264,7 +265,7 @@ def table_pairs(block: str) -> list[QAPair]:
 
 def list_pairs(block: str, heading: str | None) -> list[QAPair]:
     """An ordered list under a heading is a procedure, a bulleted one an enumeration."""
-    items = [re.sub(r"^\s*(?:[-*]|\d+\.)\s*", "", ln).strip() for ln in block.split("\n") if ln.strip()]
+    items = [re.sub(r"^\s*(?:[-*]|\d+\.)\s*", "", ln).strip() for ln in unwrapped_lines(block)]
     items = [i.rstrip(".") for i in items if i]
     if len(items) < 2 or not heading or len(heading.split()) > 10:
         return []
