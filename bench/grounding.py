@@ -11,7 +11,7 @@ answering at least `--min-answered` of the answerable ones, then reports answere
 that rule and for the lexical rule alone (`dense: false`, `min_relevance`). For the fallback it scores, on the
 answerable questions, the ROUGE-L against the reference answer of the sentence each ranking quotes (cosine +
 w x share for each w in FALLBACK_WEIGHTS, and the lexical ranking). Holdout questions never choose anything.
-Writes bench/results/grounding.json and prints two tables.
+Writes bench/results/grounding.json (or `--out`) and prints two tables.
 """
 
 import argparse
@@ -88,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("domains", nargs="+", help="DOMAIN=WAREHOUSE_DIR")
     parser.add_argument("--min-answered", type=float, default=0.92)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "grounding.json")
     args = parser.parse_args()
     from slm_assets.retrieval.config import GroundingConfig
 
@@ -115,7 +116,7 @@ def main() -> None:
     print("\n| fallback ranking | " + " | ".join(groups) + " |\n|---|" + "---|" * len(groups))
     for name, cells in fallback.items():
         print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in cells.values()) + " |")
-    out = ROOT / "bench" / "results" / "grounding.json"
+    out = args.out
     out.write_text(json.dumps({
         "what": "grounding coverage rule and fallback ranking chosen on gold dev questions, reported on holdout", "fitted": rule,
         "shipped": {k: getattr(shipped, k) for k in ("relevance_weight", "passage_cosine_weight", "min_coverage",

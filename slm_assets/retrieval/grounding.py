@@ -26,12 +26,15 @@ from slm_assets.text import (
     is_abstention,
     is_echo,
     is_heading,
+    plain_text,
     split_sentences,
     stem,
     support_score,
 )
 
 MIN_SENTENCE_WORDS = 4  # shorter lines (short headings, table cells) are never an answer sentence
+INTRODUCED_ITEMS = 3  # a quoted sentence that ends with ":" brings this many of the lines after it ...
+INTRODUCED_WORDS = 60  # ... while they stay under this many words
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,22 @@ def supporting_sentence(answer: str, sentences: tuple[ScoredSentence, ...]) -> S
     return max(sentences, key=lambda s: sum(w in {stem(v) for v in content_words(s.text)} for w in words))
 
 
+def quoted(sentence: ScoredSentence, passages: list[str]) -> str:
+    """The sentence as the extractive fallback returns it, in plain text. One that ends with ":" introduces what
+    follows it ("The safety MCU shall handle at least the following functionality:"), so the lines after it in its
+    passage come with it."""
+    items: list[str] = []
+    if sentence.text.endswith(":"):
+        following = split_sentences(passages[sentence.passage])
+        start = following.index(sentence.text) + 1 if sentence.text in following else len(following)
+        for item in following[start : start + INTRODUCED_ITEMS]:
+            if len(" ".join([sentence.text, *items, item]).split()) > INTRODUCED_WORDS:
+                break
+            items.append(plain_text(item).rstrip(".;"))
+    text = plain_text(sentence.text)
+    return f"{text} {'; '.join(items)}." if items else text
+
+
 def answers_from_the_best_sentences(answer: str, signals: CoverageSignals, config: GroundingConfig) -> bool:
     """The sentence supporting `answer` best is one of the `anchor_sentences` the fallback would quote."""
     if not config.anchor_sentences:
@@ -152,5 +171,5 @@ def ground_answer(question: str, answer: str, passages: list[str], config: Groun
     best = signals.best(config, config.fallback_sentences)
     if not best:  # nothing in the passages is long enough to quote
         return GroundedReply(ABSTAIN, "not_covered", support, signals.relevance, None, coverage)
-    text = " ".join(s.text for s in best)
+    text = " ".join(quoted(s, passages) for s in best)
     return GroundedReply(text, "extractive", support, signals.relevance, best[0].passage, coverage)

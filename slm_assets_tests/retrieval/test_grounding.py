@@ -55,6 +55,31 @@ def test_the_fallback_never_quotes_a_heading():
         assert reply.mode == "extractive" and reply.text.startswith("Static load balancing wastes capacity"), reply
 
 
+def test_the_fallback_quotes_a_wrapped_list_item_whole_and_without_its_markup():
+    # a Markdown list item wrapped at a fixed width, as the real documents write them
+    passages = ["The PacketSniffer module records charging sessions.\n\n"
+                "- Capture files are written to the ``session_logging_path``, which defaults to a **temporary** folder\n"
+                "  that is emptied on every reboot; point it at a persistent folder to keep them.\n"
+                "- It needs root rights."]
+    reply = ground_answer("Where does the PacketSniffer write its capture files?", "Bananas and zebras.", passages,
+                          CONFIG)
+    assert reply.mode == "extractive"
+    assert reply.text == ("Capture files are written to the session_logging_path, which defaults to a temporary folder "
+                          "that is emptied on every reboot; point it at a persistent folder to keep them.")
+
+
+def test_a_quoted_sentence_that_introduces_a_list_brings_the_list():
+    passages = ["Linux cannot guarantee timings.\n"
+                "The safety MCU of an EVerest charger shall handle at least the following functions:\n\n"
+                "* contactor control\n* RCD monitoring and **emergency** stop.\n* PWM generation on the control pilot\n"
+                "* relay welding detection\n"]
+    reply = ground_answer("Which functions does the safety MCU of an EVerest charger handle?", "Bananas and zebras.",
+                          passages, CONFIG)
+    assert reply.mode == "extractive"
+    assert reply.text == ("The safety MCU of an EVerest charger shall handle at least the following functions: contactor "
+                          "control; RCD monitoring and emergency stop; PWM generation on the control pilot.")
+
+
 def test_a_question_the_passages_do_not_address_gets_the_honest_answer():
     for config in (CONFIG, LEXICAL):
         reply = ground_answer("How long is the warranty of a heat pump compressor?", "Ten years.", PASSAGES, config)
