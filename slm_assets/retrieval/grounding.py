@@ -5,7 +5,8 @@ Three outcomes, named in every reply (`answer_mode`):
   the fallback would quote for this question (`anchor_sentences`), and which does not restate the question;
 - `extractive`: the passage sentence(s) that best match the question (never a heading, which shares the question's
   words without answering it), when the model's answer was unsupported, an echo of the question or an
-  abstention, but the passages do address it;
+  abstention, but the passages do address it. Quoted as plain text, and a sentence that introduces a list
+  (ends with ":") brings the first items of the list (`quoted`);
 - `not_covered`: "The documents do not say.", when the passages do not address the question (or, with
   `trust_model_abstention`, when the model says so itself).
 
