@@ -77,7 +77,7 @@ def serve_only(args) -> None:
     backend = LlamaCppBackend(args.gguf, n_threads=args.server_threads, n_ctx=args.n_ctx, slots=args.slots,
                               kv_unified=args.kv_unified)
     settings = ServeSettings(rate_limit_per_minute=0, max_queue=4096, max_tokens_cap=4096,
-                             max_body_bytes=1 << 20)
+                             max_body_bytes=1 << 20, stream_interval_ms=args.stream_interval_ms[0])
     run_server(create_app({"bench": backend}, settings), host="127.0.0.1", port=args.port)
 
 
@@ -104,12 +104,12 @@ def child_args(args) -> list[str]:
             "--n-ctx", str(args.n_ctx), "--decode-tokens", str(args.decode_tokens), "--repeats", str(args.repeats)]
 
 
-def start_server(args, key: str, slots: int) -> tuple[subprocess.Popen, str]:
+def start_server(args, key: str, slots: int, interval_ms: float = 0.0) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
     cmd = [*child_args(args), "--serve-only", "--port", str(port), "--slots", str(slots),
-           *([] if args.kv_unified else ["--kv-per-slot"])]
+           "--stream-interval-ms", str(interval_ms), *([] if args.kv_unified else ["--kv-per-slot"])]
     if args.server_threads:
         cmd += ["--server-threads", str(args.server_threads)]
     from slm_assets.processes import die_with_parent_preexec
@@ -324,10 +324,20 @@ def run_all(args) -> dict:
     result = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
               "versions": versions(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
               "gguf": str(args.gguf), "threads": args.threads, "slots": args.slots, "rounds": args.rounds,
-              "kv_unified": args.kv_unified}
+              "kv_unified": args.kv_unified, "stream_interval_ms": args.stream_interval_ms}
+    if args.decode_only:
+        result["decode_by_stream_interval_ms"] = {}
+        for interval_ms in args.stream_interval_ms:
+            proc, url = start_server(args, key, args.slots, interval_ms)
+            try:
+                result["decode_by_stream_interval_ms"][str(interval_ms)] = compare_decode(args, url, key)
+            finally:
+                stop(proc)
+            save(result, args.out)
+        return result
     result["thread_settings"] = thread_settings(args)
     save(result, args.out)
-    proc, url = start_server(args, key, args.slots)
+    proc, url = start_server(args, key, args.slots, args.stream_interval_ms[0])
     try:
         result["decode"] = compare_decode(args, url, key)
     finally:
@@ -378,6 +388,10 @@ def main() -> None:
                         help="Fixed server threads (default: the server's own choice, the cores left free).")
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
+    parser.add_argument("--stream-interval-ms", type=float, nargs="+", default=[0.0],
+                        help="The server's SLM_SERVE_STREAM_INTERVAL_MS (the first value, or each with --decode-only).")
+    parser.add_argument("--decode-only", action="store_true",
+                        help="Only the single-stream comparison, once per --stream-interval-ms value.")
     parser.add_argument("--serve-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--direct-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -397,6 +411,12 @@ def main() -> None:
         os.environ.pop(name, None)
     result = run_all(args)
     save(result, args.out)
+    if args.decode_only:
+        for interval_ms, decode in result["decode_by_stream_interval_ms"].items():
+            print(f"stream interval {interval_ms} ms: server {decode['server_decode_tok_s']} vs direct "
+                  f"{decode['direct_decode_tok_s']} tokens/s, ratio {decode['decode_ratio']} (end to end "
+                  f"{decode['end_to_end_ratio']}), same text {decode['same_text']}")
+        return
     print_table(result, args)
     print(f"\nwrote {args.out}")
     errors = sum(result["load"][k]["errors"] for k in ("one_at_a_time", f"slots_{args.slots}"))

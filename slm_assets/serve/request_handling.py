@@ -5,7 +5,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 from slm_assets.serve.api_error import ApiError
-from slm_assets.serve.backends import Delta, Generation
+from slm_assets.serve.backends import CoalescedDeltas, Delta, Generation
 from slm_assets.serve.metrics import ServeMetrics
 from slm_assets.serve.model_entry import ModelEntry
 from slm_assets.serve.runner import QueueFull
@@ -82,8 +82,15 @@ async def generate(request, entry: ModelEntry, call: Callable[[], Generation]) -
     return result
 
 
+def coalesced(start: Callable[[], Iterator[Delta]], interval_s: float) -> Callable[[], Iterator[Delta]]:
+    return lambda: CoalescedDeltas(start(), interval_s)
+
+
 def open_stream(request, entry: ModelEntry, start: Callable[[], Iterator[Delta]]) -> AsyncIterator[Delta]:
     """Queue a streaming generation now (503 when the queue is full); iterate the result for its deltas."""
+    interval_s = settings_of(request).stream_interval_ms / 1000
+    if interval_s > 0:
+        start = coalesced(start, interval_s)
     try:
         pieces = entry.runner.stream(start)
     except QueueFull as exc:

@@ -21,4 +21,7 @@ class ServeSettings(BaseSettings):
     rate_limit_burst: int = Field(default=20, ge=1, description="Requests a key may send at once.")
     max_queue: int = Field(default=256, ge=1, description="Generations waiting per model group before 503.")
     log_prompts: bool = Field(default=False, description="Put prompts into the access log (off: privacy).")
+    stream_interval_ms: float = Field(
+        default=0.0, ge=0, description="Streamed replies send at most one chunk per this many milliseconds, the "
+        "tokens decoded in between joined into it (0: one chunk per decoded piece).")
     warmup: bool = Field(default=True, description="Generate one token per model at startup, before /readyz is 200.")

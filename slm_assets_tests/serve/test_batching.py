@@ -313,3 +313,26 @@ def test_free_cores_follows_what_other_processes_leave_free(monkeypatch):
     assert cores.threads == 2
     assert cores.update() == 1 and cores.threads == 1  # 75 % of 2 cores busy, none of it ours
     assert cores.update() == 2 and cores.threads == 2  # all idle
+
+
+def test_coalesced_deltas_join_what_arrives_within_the_interval_and_pass_cancel_on():
+    from slm_assets.serve.backends import CoalescedDeltas, Delta
+
+    class Pieces:
+        def __init__(self):
+            self.items = iter([Delta(""), Delta("A"), Delta("b"), Delta("c"), Delta("d", "stop", 5, 4)])
+            self.cancelled = False
+
+        def __next__(self):
+            time.sleep(0.01)
+            return next(self.items)
+
+        def cancel(self):
+            self.cancelled = True
+
+    joined = list(CoalescedDeltas(Pieces(), interval_s=60.0))
+    assert joined == [Delta("A"), Delta("bcd", "stop", 5, 4)]  # the first text at once, the rest at the end
+    assert [d.text for d in CoalescedDeltas(Pieces(), interval_s=0.0)] == ["A", "b", "c", "d"]
+    pieces = Pieces()
+    CoalescedDeltas(pieces, interval_s=1.0).cancel()
+    assert pieces.cancelled

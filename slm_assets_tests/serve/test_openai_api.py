@@ -117,3 +117,19 @@ def test_rate_limit_is_429_with_retry_after(tiny_models):
         assert other.models.list().data  # buckets are per key
     assert limited.value.status_code == 429
     assert int(limited.value.response.headers["retry-after"]) >= 1
+
+
+def test_a_stream_interval_joins_the_pieces_decoded_in_between(tiny_models):
+    from slm_assets.serve.server import background_server
+
+    whole = None
+    with background_server(make_app(tiny_models, stream_interval_ms=60_000)) as url:
+        api = client(url)
+        whole = api.chat.completions.create(model=TUNED, messages=QUESTION, max_tokens=10, temperature=0)
+        chunks = list(api.chat.completions.create(model=TUNED, messages=QUESTION, max_tokens=10, temperature=0,
+                                                  stream=True, stream_options={"include_usage": True}))
+    texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    # the first piece goes out at once; the other nine tokens wait for the interval or the end, and end first
+    assert len(texts) == 2 and "".join(texts) == whole.choices[0].message.content
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["length"]
+    assert chunks[-1].usage.completion_tokens == 10
