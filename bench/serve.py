@@ -326,14 +326,19 @@ def run_all(args) -> dict:
               "gguf": str(args.gguf), "threads": args.threads, "slots": args.slots, "rounds": args.rounds,
               "kv_unified": args.kv_unified, "stream_interval_ms": args.stream_interval_ms}
     if args.decode_only:
-        result["decode_by_stream_interval_ms"] = {}
-        for interval_ms in args.stream_interval_ms:
+        runs: dict[str, list[dict]] = {}
+        for interval_ms in args.stream_interval_ms:  # a value named again is another round (alternate them)
             proc, url = start_server(args, key, args.slots, interval_ms)
             try:
-                result["decode_by_stream_interval_ms"][str(interval_ms)] = compare_decode(args, url, key)
+                runs.setdefault(str(interval_ms), []).append(compare_decode(args, url, key))
             finally:
                 stop(proc)
+            result["decode_by_stream_interval_ms"] = {
+                interval: {"median_decode_ratio": statistics.median(r["decode_ratio"] for r in rounds),
+                           "median_end_to_end_ratio": statistics.median(r["end_to_end_ratio"] for r in rounds),
+                           "rounds": rounds} for interval, rounds in runs.items()}
             save(result, args.out)
+        result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         return result
     result["thread_settings"] = thread_settings(args)
     save(result, args.out)
@@ -412,10 +417,13 @@ def main() -> None:
     result = run_all(args)
     save(result, args.out)
     if args.decode_only:
+        print("| stream interval | server / direct decode tokens/s per round | decode ratio (median) | end to end |")
+        print("|---|---|---|---|")
         for interval_ms, decode in result["decode_by_stream_interval_ms"].items():
-            print(f"stream interval {interval_ms} ms: server {decode['server_decode_tok_s']} vs direct "
-                  f"{decode['direct_decode_tok_s']} tokens/s, ratio {decode['decode_ratio']} (end to end "
-                  f"{decode['end_to_end_ratio']}), same text {decode['same_text']}")
+            rounds = ", ".join(f"{r['server_decode_tok_s']} / {r['direct_decode_tok_s']}" for r in decode["rounds"])
+            same = all(r["same_text"] for r in decode["rounds"])
+            print(f"| {interval_ms} ms | {rounds} | {decode['median_decode_ratio']:.3f} | "
+                  f"{decode['median_end_to_end_ratio']:.3f} |{'' if same else ' (text differs)'}")
         return
     print_table(result, args)
     print(f"\nwrote {args.out}")

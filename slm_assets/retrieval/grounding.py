@@ -136,7 +136,8 @@ def quoted(sentence: ScoredSentence, passages: list[str]) -> str:
     if sentence.text.endswith(":"):
         following = split_sentences(passages[sentence.passage])
         start = following.index(sentence.text) + 1 if sentence.text in following else len(following)
-        for item in following[start : start + INTRODUCED_ITEMS]:
+        # a numbered item splits into its number and its text ("1.", "Profile 1: ..."): numbers alone are skipped
+        for item in [f for f in following[start:] if any(ch.isalpha() for ch in f)][:INTRODUCED_ITEMS]:
             if len(" ".join([sentence.text, *items, item]).split()) > INTRODUCED_WORDS:
                 break
             items.append(plain_text(item).rstrip(".;"))

@@ -71,8 +71,8 @@ def test_the_fallback_quotes_a_wrapped_list_item_whole_and_without_its_markup():
 def test_a_quoted_sentence_that_introduces_a_list_brings_the_list():
     passages = ["Linux cannot guarantee timings.\n"
                 "The safety MCU of an EVerest charger shall handle at least the following functions:\n\n"
-                "* contactor control\n* RCD monitoring and **emergency** stop.\n* PWM generation on the control pilot\n"
-                "* relay welding detection\n"]
+                "1. contactor control\n2. RCD monitoring and **emergency** stop.\n3. PWM generation on the control pilot\n"
+                "4. relay welding detection\n"]
     reply = ground_answer("Which functions does the safety MCU of an EVerest charger handle?", "Bananas and zebras.",
                           passages, CONFIG)
     assert reply.mode == "extractive"
