@@ -51,11 +51,15 @@ def _rst_headings_to_markdown(text: str) -> str:
     return "\n".join(out)
 
 
+TITLE_SEARCH_LINES = 10  # a heading among the first lines is the title; else the first line of text
+
+
 def _title(text: str) -> str:
-    for line in text.split("\n"):
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            return stripped.lstrip("#").strip()
-        if stripped and not stripped.startswith("---"):
-            return stripped[:120]
-    return ""
+    """The first heading among the first lines, else the first line of text. reStructuredText directives and link
+    targets (`.. _exp-pnc-process:`) and front-matter rules are never a title."""
+    lines = [line.strip() for line in text.split("\n")]
+    lines = [line for line in lines if line and not line.startswith(("---", ".. "))][:TITLE_SEARCH_LINES]
+    heading = next((line for line in lines if line.startswith("#")), None)
+    if heading is not None:
+        return heading.lstrip("#").strip()
+    return lines[0][:120] if lines else ""

@@ -141,8 +141,12 @@ def quoted(sentence: ScoredSentence, passages: list[str]) -> str:
             if len(" ".join([sentence.text, *items, item]).split()) > INTRODUCED_WORDS:
                 break
             items.append(plain_text(item).rstrip(".;"))
+    while items and items[-1].endswith(":"):  # a label whose text was cut off says nothing
+        items.pop()
     text = plain_text(sentence.text)
-    return f"{text} {'; '.join(items)}." if items else text
+    for i, item in enumerate(items):  # "; " between items, a space after a label ("Contactor close signal:")
+        text += (" " if i == 0 or items[i - 1].endswith(":") else "; ") + item
+    return f"{text}." if items else text
 
 
 def answers_from_the_best_sentences(answer: str, signals: CoverageSignals, config: GroundingConfig) -> bool:

@@ -1,7 +1,7 @@
 """Passage windows, hybrid retrieval, and the grounding check that keeps, replaces or abstains."""
 
 from slm_assets.retrieval.config import GroundingConfig
-from slm_assets.retrieval.grounding import coverage_signals, ground_answer
+from slm_assets.retrieval.grounding import coverage_signals, ground_answer, quoted
 from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.retrieval.prompting import open_book_question, passage_window
 from slm_assets.text import ABSTAIN
@@ -78,6 +78,12 @@ def test_a_quoted_sentence_that_introduces_a_list_brings_the_list():
     assert reply.mode == "extractive"
     assert reply.text == ("The safety MCU of an EVerest charger shall handle at least the following functions: contactor "
                           "control; RCD monitoring and emergency stop; PWM generation on the control pilot.")
+    # items that are labels with their text on the next line; a label cut off at the end is dropped
+    labelled = ["The safety MCU shall handle at least the following functions:\n* Control pilot I/O:\n"
+                "  It outputs the PWM and reads the states back.\n* Contactor close signal:\n  It closes the contactor."]
+    sentence = coverage_signals("What does the safety MCU handle?", labelled, dense=False).sentences[0]
+    assert quoted(sentence, labelled) == ("The safety MCU shall handle at least the following functions: Control pilot "
+                                          "I/O: It outputs the PWM and reads the states back.")
 
 
 def test_a_question_the_passages_do_not_address_gets_the_honest_answer():
