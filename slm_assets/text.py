@@ -108,7 +108,8 @@ def unwrapped_lines(text: str) -> list[str]:
 
 def continues(previous: str, line: str) -> bool:
     """`line` carries on the sentence that the line before it, `previous`, left open: it starts in lower case, or
-    `previous` is as long as a wrapped line. Never after a heading or table row, never before a list item, table row or heading."""
+    `previous` is as long as a wrapped line. Never after a heading or table row, never before a list item, table
+    row or heading."""
     if (previous.endswith(CLAUSE_END) or previous.startswith(("|", "#")) or is_heading(previous)
             or line.startswith(("|", "#")) or LIST_ITEM.match(line)):
         return False
