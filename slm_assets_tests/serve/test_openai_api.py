@@ -122,7 +122,6 @@ def test_rate_limit_is_429_with_retry_after(tiny_models):
 def test_a_stream_interval_joins_the_pieces_decoded_in_between(tiny_models):
     from slm_assets.serve.server import background_server
 
-    whole = None
     with background_server(make_app(tiny_models, stream_interval_ms=60_000)) as url:
         api = client(url)
         whole = api.chat.completions.create(model=TUNED, messages=QUESTION, max_tokens=10, temperature=0)
