@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
 from slm_assets.settings import PROJECT_ROOT
 from slm_assets_tests.helpers import (
@@ -106,6 +107,11 @@ def test_a_dropped_document_becomes_a_new_registered_version_by_itself(tmp_path,
             wait_until("gguf_export materialised (a registered model version)", lambda: _materialization(
                 instance, "gguf_export"), LOOP_S, server, log, every_s=5)
             drop_to_registered_s = time.monotonic() - dropped
+            # stop an idle server: dagster's code server waits for the runs it launched to end before it exits,
+            # and the run that materialised gguf_export is still finishing (CI once found the code servers
+            # alive 90 s after SIGTERM when the test stopped in that window)
+            wait_until("no run in progress", lambda: not instance.get_runs(filters=dg.RunsFilter(
+                statuses=[*IN_PROGRESS_RUN_STATUSES, dg.DagsterRunStatus.QUEUED])), START_S, server, log)
             runs = {r.run_id: r for r in instance.get_runs()}
             materialized = {a: _materialization(instance, a) for a in ["raw_docs", *DOWNSTREAM]}
     finally:
