@@ -75,14 +75,29 @@ def is_abstention(answer: str) -> bool:
 def split_sentences(text: str) -> list[str]:
     """Sentences of running text; every line of a table, list or heading is a unit of its own. Prose that was
     hard-wrapped at a fixed width (reStructuredText, Markdown, plain text) is joined again first, so a sentence is
-    never cut at a line end."""
+    never cut at a line end. An item's number ("2.", "b.") stays with the item's text, also when it stands on a
+    line of its own."""
     out = []
+    number = ""  # a bare item number waiting for the text it numbers
     for line in unwrapped_lines(text):
-        out.extend(s for s in SENTENCE_END.split(line) if s)
+        for sentence in SENTENCE_END.split(line):
+            if not sentence:
+                continue
+            if BARE_ITEM_NUMBER.fullmatch(sentence):
+                if number:
+                    out.append(number)
+                number = sentence
+                continue
+            out.append(f"{number} {sentence}" if number else sentence)
+            number = ""
+    if number:
+        out.append(number)
     return out
 
 
 LIST_ITEM = re.compile(r"^(?:[*+\-\u2022]|\d{1,3}[.)]|[a-z][.)])\s")
+BARE_ITEM_NUMBER = re.compile(r"(?:\d{1,3}|[A-Za-z])\.")  # "2." split off its item at ". "
+ITEM_NUMBER = re.compile(r"^(?:\d{1,3}|[A-Za-z])\.\s+")  # an item's number, as split_sentences keeps it
 ADORNMENT = frozenset("=-~^\"'`*#+_:|. ")  # rules, table borders and reStructuredText title underlines
 CLAUSE_END = (".", "!", "?", ":", ";")
 WRAP_WIDTH = 60  # a line at least this long that stops mid-sentence was wrapped at a fixed width

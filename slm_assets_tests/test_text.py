@@ -67,6 +67,17 @@ def test_prose_wrapped_at_a_fixed_width_is_one_sentence_again():
     assert unwrapped_lines("Maximum current\nUp to 32 A per phase.") == ["Maximum current", "Up to 32 A per phase."]
 
 
+def test_a_numbered_item_keeps_its_number_with_its_text():
+    # numbered steps inline, at a line start, and a number on a line of its own (as PDF layouts put it);
+    # sentences that end with a number ("Step 2.", "section 4.2.") are not item numbers
+    text = ("Check the following. 1. The RCD trips. 2. RCD type B is fitted.\n3. Restart the unit.\n"
+            "4.\nCall the installer when the fault stays.\nSee Step 2. Then section 4.2. Done.")
+    assert split_sentences(text) == [
+        "Check the following.", "1. The RCD trips.", "2. RCD type B is fitted.", "3. Restart the unit.",
+        "4. Call the installer when the fault stays.", "See Step 2.", "Then section 4.2.", "Done."]
+    assert split_sentences("The last step:\n5.") == ["The last step:", "5."]  # kept, never dropped
+
+
 def test_a_quoted_sentence_loses_its_list_marker_and_inline_markup():
     assert plain_text("- New default with **strictly lower** ``priority`` than the *existing* one.") == (
         "New default with strictly lower priority than the existing one.")

@@ -136,7 +136,7 @@ def quoted(sentence: ScoredSentence, passages: list[str]) -> str:
     if sentence.text.endswith(":"):
         following = split_sentences(passages[sentence.passage])
         start = following.index(sentence.text) + 1 if sentence.text in following else len(following)
-        # a numbered item splits into its number and its text ("1.", "Profile 1: ..."): numbers alone are skipped
+        # an item number whose text the passage window cut off ("3." at its end) says nothing
         for item in [f for f in following[start:] if any(ch.isalpha() for ch in f)][:INTRODUCED_ITEMS]:
             if len(" ".join([sentence.text, *items, item]).split()) > INTRODUCED_WORDS:
                 break

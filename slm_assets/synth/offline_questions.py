@@ -10,7 +10,7 @@ import hashlib
 import re
 
 from slm_assets.synth.records import QAPair
-from slm_assets.text import unwrapped_lines
+from slm_assets.text import ITEM_NUMBER, unwrapped_lines
 
 SUBJECT = r"(?P<subject>(?:(?:The|A|An|Most|Many|Some|Each|Every|Your|Modern)\s+)?[A-Za-z0-9][\w\-/()' ]{1,60}?)"
 COPULA = re.compile(SUBJECT + r"\s+(?P<verb>is|are|refers to|means|stands for)\s+(?P<rest>.{6,})$")
@@ -226,8 +226,8 @@ SENTENCE_STRATEGIES = (definition, number, condition, reason, capability)
 
 
 def sentence_pairs(sentence: str) -> list[QAPair]:
-    """Every strategy that fits one prose sentence."""
-    sentence = " ".join(sentence.split())
+    """Every strategy that fits one prose sentence (a numbered item's text, without its number)."""
+    sentence = ITEM_NUMBER.sub("", " ".join(sentence.split()))
     if not sentence_is_usable(sentence):
         return []
     return [pair for strategy in SENTENCE_STRATEGIES for pair in strategy(sentence)]

@@ -98,3 +98,13 @@ def test_definition_and_number_answers_are_the_part_that_answers():
     assert pair.answer == "50 kW, and some deliver up to 150 kW."
     [short] = definition("The Type 2 connector is common.")  # too short to stand alone: the sentence answers
     assert short.answer == "The Type 2 connector is common."
+
+
+def test_a_numbered_step_in_prose_makes_pairs_from_its_text_not_its_number():
+    from slm_assets.synth.offline_questions import sentence_pairs
+
+    step = "2. A Level 2 home charger delivers up to 7.4 kW on a single-phase circuit."
+    pairs = sentence_pairs(step)
+    assert pairs == sentence_pairs(step[3:])  # the pairs of the item's text, as if the number were not there
+    assert any("7.4 kW" in p.answer for p in pairs)
+    assert not [p for p in pairs if p.answer.startswith("2.") or "2. A" in p.question]
