@@ -115,8 +115,8 @@ def test_a_dropped_document_becomes_a_new_registered_version_by_itself(tmp_path,
             runs = {r.run_id: r for r in instance.get_runs()}
             materialized = {a: _materialization(instance, a) for a in ["raw_docs", *DOWNSTREAM]}
     finally:
-        left = stop(server)
-    assert not left, f"dagster processes left after stopping dagster dev: {left}"
+        left = stop(server, log)
+    assert not left, "processes left after stopping dagster dev:\n" + "\n".join(left)
     print(f"drop-to-registered: {drop_to_registered_s:.0f} s")
 
     trigger = runs[materialized["raw_docs"].run_id]

@@ -1,5 +1,5 @@
 """`dagster dev` as a child process of a test: a free port, signals it can be stopped with, waiting on it with a
-deadline, and stopping its whole process group (reporting any `dagster` process left behind)."""
+deadline, and stopping its whole process group (reporting any process of it left behind)."""
 
 import os
 import signal
@@ -62,28 +62,38 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def stop(server: subprocess.Popen) -> list[str]:
-    """Stops dagster dev's process group; returns the command lines of any `dagster` process still alive after."""
+def stop(server: subprocess.Popen, log: Path | None = None, exit_s: float = 90, after_s: float = 120) -> list[str]:
+    """Stops dagster dev's process group the way Ctrl-C would; returns "pid: command line" of every process of it
+    (any name: a run worker is a bare `python -c from multiprocessing...`) still alive `after_s` after dagster dev
+    exited, with the tail of its log. The wait is long on purpose: on SIGTERM a code server first waits for the runs
+    it launched to end, then for its in-flight calls (DAGSTER_GRPC_SHUTDOWN_GRACE_PERIOD), and a heartbeat-watched
+    one notices a silent parent only after its --heartbeat-timeout (45 s)."""
     ours = group_and_descendants(server.pid)
+    started = time.monotonic()
     try:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        server.wait(timeout=exit_s)
     except ProcessLookupError:
         pass
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
-    deadline = time.monotonic() + 30
+    dev_exit_s = time.monotonic() - started
+    deadline = time.monotonic() + after_s
     while time.monotonic() < deadline and (ours | group_and_descendants(server.pid)) & set(processes()):
         time.sleep(1)
     left = (ours | group_and_descendants(server.pid)) & set(processes())
-    names = [cmdline(pid)[:160] for pid in left]
+    report = [f"{pid}: {cmdline(pid)[:200]}" for pid in sorted(left)]
     for pid in left:  # never leave them running, even when the test is about to fail on them
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    return [n for n in names if "dagster" in n]
+    print(f"dagster dev exited {dev_exit_s:.0f} s after SIGTERM; its processes were gone "
+          f"{time.monotonic() - started:.0f} s after it" + (f" except {len(report)}" if report else ""))
+    if report and log is not None:
+        report.append(f"dagster dev log:\n{tail(log)}")
+    return report
 
 
 def wait_until(what: str, condition, timeout_s: float, server: subprocess.Popen, log: Path, every_s: float = 2):

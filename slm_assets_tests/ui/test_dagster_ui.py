@@ -84,8 +84,8 @@ def test_dagster_ui_shows_the_graph_and_materialises_a_domain(tmp_path, models_c
                 _wait_for_success(page, expect, base, run_id, shots["run"], server, log, instance)
                 browser.close()
     finally:
-        left = stop(server)
-    assert not left, f"dagster processes left after stopping dagster dev: {left}"
+        left = stop(server, log)
+    assert not left, "processes left after stopping dagster dev:\n" + "\n".join(left)
     for path in shots.values():
         _assert_png(path)
     keep = os.environ.get("SLM_UI_SCREENSHOTS_DIR")  # pytest removes old tmp dirs: CI can keep the pictures here
