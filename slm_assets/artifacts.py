@@ -6,10 +6,17 @@ A kind folder without a pointer (written before per-run folders existed) is read
 
 import json
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from slm_assets.storage import write_text_atomically
 
 LATEST = "latest.json"
+# the GGUF a bundle serves: the domain default q4_k_m first (ollama and llama.cpp users' usual pick), then larger
+QTYPE_PREFERENCE = ("q4_k_m", "q5_k_m", "q6_k", "q8_0", "f16", "bf16", "f32")
+
+
+class BundleNotFound(LookupError):
+    """A registered model version whose export bundle cannot be located."""
 
 
 def publish_latest(run_dir: Path) -> Path:
@@ -46,3 +53,26 @@ def newest_export_bundle(domain_dir: Path, holding: str = "manifest.json") -> Pa
         return (manifest if manifest.exists() else bundle / holding).stat().st_mtime
 
     return max(found, key=age)
+
+
+def served_gguf(bundle: Path) -> Path | None:
+    """The bundle's GGUF that `serve`, `ask` and `eval` open: `<domain>-<qtype>.gguf` by QTYPE_PREFERENCE, else
+    the first by name; None for a bundle without one."""
+    ggufs = sorted(Path(bundle).glob("*.gguf"))
+    for qtype in QTYPE_PREFERENCE:
+        for path in ggufs:
+            if path.stem.endswith(f"-{qtype}"):
+                return path
+    return ggufs[0] if ggufs else None
+
+
+def registered_bundle(version) -> Path:
+    """The export bundle folder of an MLflow model version: its `bundle` tag, else its file:// source."""
+    tag = (version.tags or {}).get("bundle")
+    if tag:
+        return Path(tag)
+    parsed = urlparse(version.source or "")
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    raise BundleNotFound(f"{version.name} v{version.version} has no 'bundle' tag and a non-file source "
+                         f"{version.source!r}: cannot find its files")

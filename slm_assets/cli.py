@@ -7,6 +7,7 @@
   ask           answer a question from the domain's latest exported model, with sources
   eval          score base and the latest model on your own questions
   serve         serve a registered model version over an OpenAI/Ollama-compatible API
+  gc            delete snapshots and artifact folders no registered version and none of the newest runs need
 """
 
 import logging
@@ -248,7 +249,7 @@ def ask(
     """Answer from the domain's latest exported model (GGUF via llama.cpp), with sources."""
     import json
 
-    from slm_assets.artifacts import newest_export_bundle
+    from slm_assets.artifacts import newest_export_bundle, served_gguf
     from slm_assets.domains import load_domain
     from slm_assets.retrieval.answer import answer_question, chunk_sources
     from slm_assets.retrieval.index import ChunkIndex
@@ -260,7 +261,7 @@ def ask(
     if bundle is None:
         typer.echo(f"error: no exported model for {domain}: materialise gguf_export first", err=True)
         raise typer.Exit(2)
-    gguf = sorted(bundle.glob("*.gguf"))[0]
+    gguf = served_gguf(bundle)
     from slm_assets.llama_models import open_llama
 
     llm = open_llama(gguf, n_ctx=2048, n_threads=os.cpu_count() or 2)

@@ -1,6 +1,7 @@
 """The code rules of STYLE.md that a machine can check, read from the source with `ast`: imports run one way
-(stage packages never import Dagster or `defs/`; evaluation never imports a later or sideways stage), assets
-only orchestrate (at most 40 lines), and every function is short (at most 80 lines)."""
+(stage packages never import Dagster or `defs/`; evaluation never imports a later or sideways stage: export,
+synth, train or serve), assets only orchestrate (at most 40 lines), and every function is short (at most 80
+lines)."""
 
 import ast
 from pathlib import Path
@@ -63,7 +64,7 @@ def test_stage_packages_import_neither_dagster_nor_defs():
 
 def test_evaluation_imports_no_later_or_sideways_stage():
     bad = [f"{path}: {name}" for path, tree in modules(PACKAGE / "evaluate") for name in imports(tree)
-           if within(name, "slm_assets.export", "slm_assets.synth", "slm_assets.train")]
+           if within(name, "slm_assets.export", "slm_assets.synth", "slm_assets.train", "slm_assets.serve")]
     assert bad == []
 
 

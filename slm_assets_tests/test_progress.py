@@ -7,16 +7,9 @@ import dagster as dg
 from typer.testing import CliRunner
 
 from slm_assets.progress import RunProgress
+from slm_assets.testing.clock import FakeClock
 from slm_assets.train.pipes_logging import ProgressCadence
 from slm_assets_tests.helpers import write_domain
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
 
 
 def _lines(cadence, clock, steps, seconds_per_step):

@@ -39,14 +39,14 @@ class ChampionStatus:
 
 def champion_files(version, base_model: str) -> tuple[Path | None, Path | None, str | None]:
     """(adapter dir, merged model dir, problem): the bundle's adapter when it has one, else its merged model."""
-    from slm_assets.serve.registry_loader import ServedModelNotFound, bundle_dir
+    from slm_assets.artifacts import BundleNotFound, registered_bundle
 
     trained_on = (version.tags or {}).get("base_model")
     if trained_on and trained_on != base_model:
         return None, None, f"it was trained on {trained_on}, the candidate on {base_model}"
     try:
-        bundle = bundle_dir(version)
-    except ServedModelNotFound as exc:
+        bundle = registered_bundle(version)
+    except BundleNotFound as exc:
         return None, None, str(exc)
     adapter, merged = bundle / "adapter", bundle / "merged"
     adapter_weights = [adapter / f"adapter_model.{ext}" for ext in ("safetensors", "bin")]

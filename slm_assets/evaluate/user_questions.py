@@ -124,13 +124,12 @@ class LatestModel:
 
 def latest_model(artifacts_dir: Path, domain: str) -> LatestModel:
     """The newest export bundle with a merged model, else the LoRA adapter."""
-    from slm_assets.artifacts import latest_run_dir, newest_export_bundle
+    from slm_assets.artifacts import latest_run_dir, newest_export_bundle, served_gguf
 
     domain_dir = Path(artifacts_dir) / domain
     bundle = newest_export_bundle(domain_dir, "merged/config.json")
     if bundle is not None:
-        ggufs = sorted(bundle.glob("*.gguf"))
-        return LatestModel("bundle", bundle / "merged", ggufs[0] if ggufs else None)
+        return LatestModel("bundle", bundle / "merged", served_gguf(bundle))
     adapter = latest_run_dir(domain_dir / "lora") / "adapter"
     if (adapter / "adapter_config.json").exists():
         return LatestModel("adapter", adapter, None)

@@ -8,12 +8,10 @@ whose SYSTEM is the system prompt the model was trained with.
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+
+from slm_assets.artifacts import BundleNotFound, registered_bundle, served_gguf
 
 log = logging.getLogger(__name__)
-
-# the domain default q4_k_m first (ollama and llama.cpp users' usual pick), then larger files
-QTYPE_PREFERENCE = ("q4_k_m", "q5_k_m", "q6_k", "q8_0", "f16", "bf16", "f32")
 
 
 class ServedModelNotFound(LookupError):
@@ -57,26 +55,6 @@ def modelfile_system_prompt(modelfile: Path) -> str | None:
     return None
 
 
-def _pick_gguf(bundle: Path) -> Path | None:
-    ggufs = sorted(bundle.glob("*.gguf"))
-    for qtype in QTYPE_PREFERENCE:
-        for path in ggufs:
-            if path.stem.endswith(f"-{qtype}"):
-                return path
-    return ggufs[0] if ggufs else None
-
-
-def bundle_dir(version) -> Path:
-    tag = (version.tags or {}).get("bundle")
-    if tag:
-        return Path(tag)
-    parsed = urlparse(version.source or "")
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    raise ServedModelNotFound(f"{version.name} v{version.version} has no 'bundle' tag and a non-file source "
-                              f"{version.source!r}: cannot find its files")
-
-
 def resolve_served_model(domain: str, alias: str = "champion", version: int | str | None = None,
                          tracking_uri: str | None = None, prefix: str = "slm") -> ServedModel:
     """The version of `<prefix>-<domain>` to serve: `version` when given, else the one `alias` points at."""
@@ -112,12 +90,15 @@ def resolve_served_model(domain: str, alias: str = "champion", version: int | st
             raise ServedModelNotFound(
                 f"{name!r} has no alias {alias!r} (aliases: {known}; versions: {versions}); serve another "
                 "alias (e.g. candidate) or a version number") from exc
-    bundle = bundle_dir(found)
+    try:
+        bundle = registered_bundle(found)
+    except BundleNotFound as exc:
+        raise ServedModelNotFound(str(exc)) from exc
     if not bundle.is_dir():
         raise ServedModelNotFound(f"{name} v{found.version}: bundle directory {bundle} does not exist")
     merged = bundle / "merged"
     served = ServedModel(
-        name=name, version=str(found.version), bundle=bundle, gguf_path=_pick_gguf(bundle),
+        name=name, version=str(found.version), bundle=bundle, gguf_path=served_gguf(bundle),
         merged_dir=merged if (merged / "config.json").exists() else None,
         system_prompt=modelfile_system_prompt(bundle / "Modelfile"), base_model=(found.tags or {}).get("base_model"),
         tags=dict(found.tags or {}))

@@ -65,12 +65,15 @@ def test_modelfile_system_prompt_reads_single_and_multi_line_values(tmp_path):
     assert modelfile_system_prompt(tmp_path / "missing") is None
 
 
-def test_bundle_serves_q4_k_m_before_larger_files(tmp_path):
-    from slm_assets.serve.registry_loader import _pick_gguf
+def test_a_bundle_serves_q4_k_m_before_larger_files_and_any_gguf_before_none(tmp_path):
+    from slm_assets.artifacts import served_gguf
 
+    assert served_gguf(tmp_path) is None
+    (tmp_path / "ev-custom.gguf").write_bytes(b"GGUF")
+    assert served_gguf(tmp_path) == tmp_path / "ev-custom.gguf"  # a type the preference does not name
     for qtype in ("f16", "q8_0", "q4_k_m"):
         (tmp_path / f"ev-{qtype}.gguf").write_bytes(b"GGUF")
 
-    assert _pick_gguf(tmp_path) == tmp_path / "ev-q4_k_m.gguf"
+    assert served_gguf(tmp_path) == tmp_path / "ev-q4_k_m.gguf"
     (tmp_path / "ev-q4_k_m.gguf").unlink()
-    assert _pick_gguf(tmp_path) == tmp_path / "ev-q8_0.gguf"
+    assert served_gguf(tmp_path) == tmp_path / "ev-q8_0.gguf"

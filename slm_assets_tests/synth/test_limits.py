@@ -6,19 +6,7 @@ import time
 import pytest
 
 from slm_assets.teacher_client.limits import SlidingWindowLimiter, TeacherLimits, TokenEstimator
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from slm_assets.testing.clock import FakeClock
 
 
 def limiter(clock: FakeClock, rpm=None, tpm=None) -> SlidingWindowLimiter:
