@@ -5,8 +5,9 @@ Modelfile template renders a conversation as the model's own HF chat template do
 from pathlib import Path
 
 import pytest
+from gguf import GGUFReader
 
-from slm_assets.export.chat_format import chat_format_for
+from slm_assets.export.chat_format import chat_format_for, hf_chat_template
 from slm_assets.export.gguf import export_ggufs
 from slm_assets.export.parity import check_parity, gguf_generate_smoke
 from slm_assets.llama_models import gguf_architecture
@@ -42,9 +43,12 @@ def test_convert_quantize_load_parity_and_answer(tiny_case, tmp_path):
     q8 = check_parity(model_dir, infos["q8_0"].path, PROMPTS, max_new_tokens=6, tolerance=1e9)
     assert q8.tokens_match and q8.max_logit_diff < 2.0 * max(f16.max_logit_diff, 0.25)
     answer = gguf_generate_smoke(infos["q8_0"].path, PROMPTS[0], max_tokens=8)
-    # random weights: any text, but some (greedy, so the same every run): llama.cpp formatted the prompt with
-    # the GGUF's chat template, generated and detokenised
-    assert answer.strip(), f"llama.cpp decoded no text for {case.name}"
+    # llama.cpp formats the conversation with the template the GGUF carries: the model's own, written by the
+    # converter; random weights answer any text (even none), but never the template's turn markers as text
+    template = GGUFReader(str(infos["q8_0"].path)).get_field("tokenizer.chat_template")
+    assert template is not None and template.contents() == hf_chat_template(model_dir)
+    leaked = [marker for marker in case.specials if marker in answer]
+    assert leaked == [], (case.name, answer)
 
 
 def test_modelfile_template_renders_the_hf_chat_template(tiny_case):
