@@ -89,8 +89,9 @@ def stop(server: subprocess.Popen, log: Path | None = None, exit_s: float = 90, 
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    print(f"dagster dev exited {dev_exit_s:.0f} s after SIGTERM; its processes were gone "
-          f"{time.monotonic() - started:.0f} s after it" + (f" except {len(report)}" if report else ""))
+    gone = f"all its processes had exited {time.monotonic() - started:.0f} s after SIGTERM" if not report else \
+        f"{len(report)} of its processes were still alive {time.monotonic() - started:.0f} s after SIGTERM"
+    print(f"dagster dev exited {dev_exit_s:.0f} s after SIGTERM; {gone}")
     if report and log is not None:
         report.append(f"dagster dev log:\n{tail(log)}")
     return report
