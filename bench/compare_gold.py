@@ -44,8 +44,8 @@ def reference_recall(reference: str, answer: str) -> float:
     reply gives, whatever else it says (ROUGE-L's F1 also charges a reply for its length)."""
     from slm_assets.text import content_words, stem
 
-    wanted = {stem(w) for w in content_words(reference)}
-    return sum(w in {stem(v) for v in content_words(answer)} for w in wanted) / len(wanted) if wanted else 0.0
+    wanted, given = ({stem(w) for w in content_words(text)} for text in (reference, answer))
+    return len(wanted & given) / len(wanted) if wanted else 0.0
 
 
 def split_of(gold: Path) -> dict[str, str]:
