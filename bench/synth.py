@@ -105,8 +105,7 @@ def run(chunks, count, args, n_pairs: int, pairs_per_call: int, limited: bool, j
     )
     with tempfile.TemporaryDirectory() as tmp, FakeTeacherServer(**server_kwargs) as server, \
             connect(Path(tmp) / "bench.duckdb") as con:
-        teacher = make_chat_teacher("groq", "llama-3.3-70b-versatile", "bench-key", server.url, TOPIC, 0.7, 1024,
-                                    60.0, 2, args.seed, usd_per_million=TeacherConfig().prices("groq"))
+        teacher = make_chat_teacher(TeacherConfig(provider="groq", base_url=server.url), "bench-key", TOPIC, args.seed)
         summary: GenerationSummary = generate_qa("bench", chunks, teacher, config, WarehouseQAStore(con, "bench"),
                                                  concurrency=args.concurrency)
         kinds = [r["kind"] for r in server.requests]

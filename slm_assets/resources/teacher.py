@@ -37,8 +37,4 @@ class TeacherResource(dg.ConfigurableResource):
             key = self.groq_api_key
         else:
             key = os.environ.get(config.api_key_env) if config.api_key_env != "GROQ_API_KEY" else None
-        return make_chat_teacher(
-            provider, config.model, key, self.base_url_override or config.base_url, topic,
-            config.temperature, config.max_tokens, config.timeout_s, config.max_retries, seed,
-            usd_per_million=config.prices(provider),
-        )
+        return make_chat_teacher(config, key, topic, seed, provider=provider, base_url=self.base_url_override)

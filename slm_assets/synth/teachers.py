@@ -10,6 +10,7 @@ import time
 
 from pydantic import ValidationError
 
+from slm_assets.synth.config import TeacherConfig
 from slm_assets.synth.prompts import (
     Template,
     build_messages,
@@ -93,8 +94,12 @@ class ChatTeacher(LLMTeacher, ChatClient):
     """The question-writing teacher over a chat-completions client (ChatClient's call, LLMTeacher's prompts)."""
 
 
-def make_chat_teacher(provider: str, model: str, api_key: str | None, base_url: str | None, topic: str,
-                      temperature: float, max_tokens: int, timeout_s: float, max_retries: int, seed: int,
-                      usd_per_million: tuple[float, float] = (0.0, 0.0)) -> ChatTeacher:
-    client = chat_completions_client(provider, api_key, base_url, timeout_s, max_retries)
-    return ChatTeacher(provider, client, model, topic, temperature, max_tokens, seed, usd_per_million)
+def make_chat_teacher(config: TeacherConfig, api_key: str | None, topic: str, seed: int, provider: str | None = None,
+                      base_url: str | None = None) -> ChatTeacher:
+    """The Groq or OpenAI-compatible teacher `config` describes, with its key; `provider` and `base_url`, when
+    given, replace the config's (TeacherResource's overrides)."""
+    provider = provider or config.provider
+    client = chat_completions_client(provider, api_key, base_url or config.base_url, config.timeout_s,
+                                     config.max_retries)
+    return ChatTeacher(provider, client, config.model, topic, config.temperature, config.max_tokens, seed,
+                       config.prices(provider))

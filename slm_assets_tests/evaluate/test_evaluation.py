@@ -7,6 +7,7 @@ from slm_assets.evaluate.config import BenchmarkConfig
 from slm_assets.evaluate.judge import LLMJudge
 from slm_assets.evaluate.report import flat_metrics
 from slm_assets.evaluate.run import EvaluationRequest, run_evaluation
+from slm_assets.synth.config import TeacherConfig
 from slm_assets.synth.teachers import make_chat_teacher
 from slm_assets.testing.judge_server import FakeJudgeServer
 from slm_assets_tests.evaluate.rows import sft_rows
@@ -34,7 +35,9 @@ def test_identical_inputs_give_identical_numbers(tiny_model, tmp_path):
 def test_report_carries_judges_latency_and_plots(tiny_model, tmp_path):
     model, tokenizer = tiny_model
     with FakeJudgeServer(policy="first") as server:
-        teacher = make_chat_teacher("openai", "judge-model", None, server.url + "/v1", "EV charging", 0.0, 200, 10, 0, 0)
+        teacher = make_chat_teacher(TeacherConfig(provider="openai", model="judge-model", base_url=server.url + "/v1",
+                                                  temperature=0.0, max_tokens=200, timeout_s=10, max_retries=0),
+                                    None, "EV charging", 0)
         evaluation = run_evaluation(EvaluationRequest({"base": model, "tuned": model}, tokenizer, sft_rows(), CONFIG, tmp_path, "tiny",
                                     judge=LLMJudge(teacher, "EV charging"),
                                     sources={"base": "tiny", "tuned": "tiny"}))

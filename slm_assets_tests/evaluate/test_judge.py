@@ -12,6 +12,7 @@ from slm_assets.evaluate.judge import (
     parse_verdict,
     reconcile,
 )
+from slm_assets.synth.config import TeacherConfig
 from slm_assets.synth.teachers import make_chat_teacher
 from slm_assets.testing.judge_server import MALFORMED_MARKER, FakeJudgeServer, sections
 
@@ -32,8 +33,9 @@ def _rows(n_good: int, n_equal: int, n_bad: int = 0) -> list[dict]:
 
 def _judge(server: FakeJudgeServer, provider: str = "openai", workers: int = 3) -> LLMJudge:
     base_url = server.url + ("/v1" if provider == "openai" else "")
-    teacher = make_chat_teacher(provider, "judge-model", "test-key", base_url, "EV charging", temperature=0.0,
-                                max_tokens=200, timeout_s=10, max_retries=0, seed=0)
+    config = TeacherConfig(provider=provider, model="judge-model", base_url=base_url, temperature=0.0, max_tokens=200,
+                           timeout_s=10, max_retries=0)
+    teacher = make_chat_teacher(config, "test-key", "EV charging", seed=0)
     return LLMJudge(teacher, "EV charging", workers=workers)
 
 

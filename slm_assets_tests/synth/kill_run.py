@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from slm_assets.synth.config import SynthConfig
+from slm_assets.synth.config import SynthConfig, TeacherConfig
 from slm_assets.synth.generate import GenerationSummary, generate_qa
 from slm_assets.synth.records import ChunkForSynth
 from slm_assets.synth.store import WarehouseQAStore
@@ -39,7 +39,8 @@ def config(n_pairs: int) -> SynthConfig:
 
 
 def generate(url: str, db: Path, n_pairs: int, n_chunks: int, concurrency: int, progress=None) -> GenerationSummary:
-    teacher = make_chat_teacher("groq", MODEL, "test-key", url, TOPIC, 0.7, 512, 10.0, 1, SEED)
+    teacher = make_chat_teacher(TeacherConfig(provider="groq", model=MODEL, base_url=url, temperature=0.7,
+                                              max_tokens=512, timeout_s=10.0, max_retries=1), "test-key", TOPIC, SEED)
     with connect(db) as con:
         return generate_qa(DOMAIN, make_chunks(n_chunks), teacher, config(n_pairs), WarehouseQAStore(con, DOMAIN),
                            concurrency=concurrency, progress=progress)

@@ -13,8 +13,9 @@ from slm_assets_tests.synth.helpers import chunks
 
 
 def groq_teacher(url: str, max_retries: int = 1):
-    return make_chat_teacher("groq", "llama-3.3-70b-versatile", "test-key", url, "EV charging", 0.7, 512, 5.0,
-                             max_retries, 13, usd_per_million=TeacherConfig().prices("groq"))
+    config = TeacherConfig(provider="groq", model="llama-3.3-70b-versatile", base_url=url, temperature=0.7,
+                           max_tokens=512, timeout_s=5.0, max_retries=max_retries)
+    return make_chat_teacher(config, "test-key", "EV charging", 13)
 
 
 def accepted_stats(db) -> tuple[int, int, int]:

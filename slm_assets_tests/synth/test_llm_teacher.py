@@ -3,7 +3,7 @@
 import duckdb
 import pytest
 
-from slm_assets.synth.config import SynthConfig
+from slm_assets.synth.config import SynthConfig, TeacherConfig
 from slm_assets.synth.generate import generate_qa
 from slm_assets.synth.store import WarehouseQAStore
 from slm_assets.synth.teachers import make_chat_teacher
@@ -14,8 +14,9 @@ from slm_assets_tests.synth.helpers import chunks
 
 
 def groq_teacher(url: str, max_retries: int = 2):
-    return make_chat_teacher("groq", "llama-3.3-70b-versatile", "test-key", url, "EV charging", 0.7, 512, 5.0,
-                             max_retries, 13)
+    config = TeacherConfig(provider="groq", model="llama-3.3-70b-versatile", base_url=url, temperature=0.7,
+                           max_tokens=512, timeout_s=5.0, max_retries=max_retries)
+    return make_chat_teacher(config, "test-key", "EV charging", 13)
 
 
 def test_groq_client_reaches_the_server_with_the_key_and_gets_grounded_pairs():
@@ -29,7 +30,9 @@ def test_groq_client_reaches_the_server_with_the_key_and_gets_grounded_pairs():
 
 def test_openai_compatible_teacher_uses_its_base_url():
     with FakeTeacherServer() as server:
-        teacher = make_chat_teacher("openai", "llama3.1", None, server.url + "/v1", "EV charging", 0.2, 256, 5.0, 0, 1)
+        teacher = make_chat_teacher(TeacherConfig(provider="openai", model="llama3.1", base_url=server.url + "/v1",
+                                                  temperature=0.2, max_tokens=256, timeout_s=5.0, max_retries=0),
+                                    None, "EV charging", 1)
         result = teacher.generate(chunks(1)[0], _template(), 2)
     assert server.requests[0]["path"] == "/v1/chat/completions" and len(result.pairs) == 2
 
