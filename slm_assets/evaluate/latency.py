@@ -18,11 +18,12 @@ loaded in the process, so `memory_increase_mb` (peak - resident before the run) 
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from slm_assets.evaluate.latency_llama_cpp import time_llama_cpp, time_llama_cpp_batched
 from slm_assets.evaluate.peak_memory import PeakMemory
-from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun
+from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, Workload
 from slm_assets.generation import templated_prompts
 from slm_assets.models import end_of_generation_ids
 
@@ -58,11 +59,12 @@ def _generated_lengths(new, eos_ids: set[int], fixed_length: bool) -> list[int]:
     return lengths
 
 
-def time_transformers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
-                      fixed_length: bool = True, warmup: int = 1) -> TimedRun:
-    """Greedy generate() over `prompts` in left-padded batches of `batch_size`, timed per token by a streamer."""
+def time_transformers(model, tokenizer, prompts: list[list[dict]], workload: Workload) -> TimedRun:
+    """Greedy generate() over `prompts` in left-padded batches of `workload.batch_size`, timed per token by a
+    streamer (on torch's own thread count: `workload.threads` is llama.cpp's)."""
     import torch
 
+    max_new_tokens, batch_size, fixed_length = workload.max_new_tokens, workload.batch_size, workload.fixed_length
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
     cuda = device.type == "cuda"
@@ -85,7 +87,7 @@ def time_transformers(model, tokenizer, prompts: list[list[dict]], max_new_token
         return started, ended, clock.times, out[:, enc["input_ids"].shape[1] :]  # (B, T_new)
 
     batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
-    for _ in range(warmup):
+    for _ in range(workload.warmup):
         generate(batches[0], WARMUP_TOKENS)
     ttft, latency, tokens, decode = [], [], [], []
     wall_start = time.perf_counter()
@@ -107,25 +109,24 @@ def time_transformers(model, tokenizer, prompts: list[list[dict]], max_new_token
                     memory_increase_mb=memory.increase_mb, memory_kind=memory.kind, extra={"dtype": dtype})
 
 
-def measure_latency(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
-                    fixed_length: bool = True, warmup: int = 1, gguf_path: Path | None = None,
-                    model_name: str = "", threads: int | None = None) -> dict:
-    """The runs for one model: transformers at batch 1 and at `batch_size`, and the GGUF at both when given."""
+def measure_latency(model, tokenizer, prompts: list[list[dict]], workload: Workload, gguf_path: Path | None = None,
+                    model_name: str = "") -> dict:
+    """The runs for one model: transformers at batch 1 and at `workload.batch_size`, and the GGUF at both when
+    given."""
     if not prompts:
         raise ValueError("measure_latency needs at least one prompt")
-    runs = [time_transformers(model, tokenizer, prompts, max_new_tokens, 1, fixed_length, warmup)]
-    batch = min(batch_size, len(prompts))
-    if batch > 1:
-        runs.append(time_transformers(model, tokenizer, prompts, max_new_tokens, batch, fixed_length, warmup))
+    one, batched = replace(workload, batch_size=1), replace(workload, batch_size=min(workload.batch_size, len(prompts)))
+    runs = [time_transformers(model, tokenizer, prompts, one)]
+    if batched.batch_size > 1:
+        runs.append(time_transformers(model, tokenizer, prompts, batched))
     if gguf_path is not None:
-        runs.append(time_llama_cpp(gguf_path, tokenizer, prompts, max_new_tokens, fixed_length, warmup, threads))
-        if batch > 1:
-            runs.append(time_llama_cpp_batched(gguf_path, tokenizer, prompts, max_new_tokens, batch, fixed_length,
-                                               warmup, threads))
+        runs.append(time_llama_cpp(gguf_path, tokenizer, prompts, one))
+        if batched.batch_size > 1:
+            runs.append(time_llama_cpp_batched(gguf_path, tokenizer, prompts, batched))
     for run in runs:
         s = run.summary()
         log.info("latency %s: ttft p50 %.3fs, latency p50 %.3fs p95 %.3fs, decode %.1f tok/s, throughput %.1f tok/s, "
                  "peak %.0f MiB", run.name, s["ttft_p50_s"], s["latency_p50_s"], s["latency_p95_s"],
                  s["decode_tokens_per_s"], s["throughput_tokens_per_s"], s["peak_memory_mb"])
-    return {"model": model_name, "prompts": len(prompts), "max_new_tokens": max_new_tokens,
-            "fixed_length": fixed_length, "runs": {run.name: run.as_dict() for run in runs}}
+    return {"model": model_name, "prompts": len(prompts), "max_new_tokens": workload.max_new_tokens,
+            "fixed_length": workload.fixed_length, "runs": {run.name: run.as_dict() for run in runs}}

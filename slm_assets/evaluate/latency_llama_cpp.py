@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from slm_assets.evaluate.peak_memory import PeakMemory
-from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, cpu_threads
+from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, Workload, cpu_threads
 from slm_assets.generation import templated_prompts
 from slm_assets.llama_batch import FILE_TYPE_NAMES, BatchContext, end_of_generation
 from slm_assets.llama_models import context_size, open_llama
@@ -55,14 +55,15 @@ class _SampledTokens:
         return scores
 
 
-def time_llama_cpp(gguf_path: Path, tokenizer, prompts: list[list[dict]], max_new_tokens: int,
-                   fixed_length: bool = True, warmup: int = 1, threads: int | None = None,
+def time_llama_cpp(gguf_path: Path, tokenizer, prompts: list[list[dict]], workload: Workload,
                    n_gpu_layers: int | None = None) -> TimedRun:
-    """One request at a time through `Llama.create_completion(stream=True)` on the HF-templated token ids."""
+    """One request at a time (whatever `workload.batch_size` says) through `Llama.create_completion(stream=True)`
+    on the HF-templated token ids."""
     import llama_cpp
     import numpy as np
 
-    threads = threads or cpu_threads()
+    max_new_tokens, fixed_length, warmup = workload.max_new_tokens, workload.fixed_length, workload.warmup
+    threads = workload.threads or cpu_threads()
     ids = _prompt_ids(tokenizer, prompts)
     ttft, latency, tokens, decode = [], [], [], []
     with PeakMemory(cuda=False) as memory:
@@ -160,13 +161,13 @@ class BatchedGreedy:
         return started, times, tokens
 
 
-def time_llama_cpp_batched(gguf_path: Path, tokenizer, prompts: list[list[dict]], max_new_tokens: int,
-                           batch_size: int, fixed_length: bool = True, warmup: int = 1, threads: int | None = None,
+def time_llama_cpp_batched(gguf_path: Path, tokenizer, prompts: list[list[dict]], workload: Workload,
                            n_gpu_layers: int | None = None) -> TimedRun:
-    """Static batches of `batch_size` prompts decoded together in llama.cpp (see `BatchedGreedy`)."""
+    """Static batches of `workload.batch_size` prompts decoded together in llama.cpp (see `BatchedGreedy`)."""
     import numpy as np
 
-    threads = threads or cpu_threads()
+    max_new_tokens, batch_size, fixed_length = workload.max_new_tokens, workload.batch_size, workload.fixed_length
+    warmup, threads = workload.warmup, workload.threads or cpu_threads()
     ids = _prompt_ids(tokenizer, prompts)
     batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
     n_batch = max(sum(len(i) for i in batch) for batch in batches)

@@ -20,6 +20,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What a latency run decodes: `max_new_tokens` per request, `batch_size` requests at a time, end-of-sequence
+    suppressed with `fixed_length` (equal work per request), after `warmup` short requests, on `threads` CPU threads
+    (None: the free cores)."""
+
+    max_new_tokens: int
+    batch_size: int = 1
+    fixed_length: bool = True
+    warmup: int = 1
+    threads: int | None = None
+
+
 @dataclass
 class TimedRun:
     name: str  # hf_batch1, hf_batch8, gguf_q8_0_batch1

@@ -6,7 +6,7 @@ import pytest
 
 from slm_assets.evaluate.latency import measure_latency
 from slm_assets.evaluate.latency_llama_cpp import BatchedGreedy
-from slm_assets.evaluate.timed_run import percentile
+from slm_assets.evaluate.timed_run import Workload, percentile
 from slm_assets_tests.evaluate.rows import sft_rows
 
 PROMPTS = [r["prompt"] for r in sft_rows()[:3]]
@@ -24,8 +24,8 @@ def test_percentile_interpolates_between_ranks():
 def test_every_runtime_reports_positive_latency_fields(tiny_model, tiny_smollm2_f16_gguf):
     model, tokenizer = tiny_model
 
-    latency = measure_latency(model, tokenizer, PROMPTS, max_new_tokens=6, batch_size=3, fixed_length=True,
-                              warmup=1, gguf_path=tiny_smollm2_f16_gguf, model_name="tiny", threads=1)
+    workload = Workload(max_new_tokens=6, batch_size=3, fixed_length=True, warmup=1, threads=1)
+    latency = measure_latency(model, tokenizer, PROMPTS, workload, gguf_path=tiny_smollm2_f16_gguf, model_name="tiny")
 
     assert set(latency["runs"]) == {"hf_batch1", "hf_batch3", "gguf_f16_batch1", "gguf_f16_batch3"}
     for name, run in latency["runs"].items():
