@@ -15,6 +15,12 @@ LATEST = "latest.json"
 QTYPE_PREFERENCE = ("q4_k_m", "q5_k_m", "q6_k", "q8_0", "f16", "bf16", "f32")
 
 
+# tags of a registered model version that name what it was built from (export.lineage_record writes them, the
+# lineage and retention code read them): its bundle folder, each artifact folder and each warehouse snapshot
+BUNDLE_TAG = "bundle"
+ARTIFACT_TAG = "artifact."
+SNAPSHOT_TAG = "snapshot."
+
 class BundleNotFound(LookupError):
     """A registered model version whose export bundle cannot be located."""
 
@@ -68,7 +74,7 @@ def served_gguf(bundle: Path) -> Path | None:
 
 def registered_bundle(version) -> Path:
     """The export bundle folder of an MLflow model version: its `bundle` tag, else its file:// source."""
-    tag = (version.tags or {}).get("bundle")
+    tag = (version.tags or {}).get(BUNDLE_TAG)
     if tag:
         return Path(tag)
     parsed = urlparse(version.source or "")

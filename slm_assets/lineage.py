@@ -9,6 +9,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from slm_assets.artifacts import BUNDLE_TAG
+
 
 class LineageError(LookupError):
     pass
@@ -108,7 +110,7 @@ def trace(domain: str, version: str | None, client, registered: str, con, instan
     version was registered (bundle manifest, snapshots, finished runs), so it never changes afterwards;
     aliases, which move, are left out."""
     model_version = resolve_version(client, registered, version)
-    bundle = Path(dict(model_version.tags).get("bundle", ""))
+    bundle = Path(dict(model_version.tags).get(BUNDLE_TAG, ""))
     manifest_path = bundle / "manifest.json"
     if not manifest_path.exists():
         raise LineageError(f"version {model_version.version}: bundle manifest {manifest_path} is missing")

@@ -11,8 +11,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slm_assets.artifacts import LATEST, latest_run_dir, run_dirs
-from slm_assets.export.lineage_record import ARTIFACT_TAG, SNAPSHOT_TAG
+from slm_assets.artifacts import ARTIFACT_TAG, BUNDLE_TAG, LATEST, SNAPSHOT_TAG, latest_run_dir, run_dirs
 from slm_assets.snapshots import TABLE_ASSET
 
 ARTIFACT_KINDS = ("sft", "lora", "distilled", "benchmark", "export", "synthetic_qa")
@@ -43,7 +42,7 @@ def needed_by_versions(version_tags: list[dict[str, str]]) -> tuple[set[str], se
         for key, value in tags.items():
             if key.startswith(SNAPSHOT_TAG) and not key.endswith(".hash"):
                 snapshots.add(value)
-            elif key.startswith(ARTIFACT_TAG) or key == "bundle":
+            elif key.startswith(ARTIFACT_TAG) or key == BUNDLE_TAG:
                 folders.add(Path(value).resolve())
     return snapshots, folders
 

@@ -8,12 +8,11 @@ import json
 import os
 from pathlib import Path
 
+from slm_assets.artifacts import ARTIFACT_TAG, SNAPSHOT_TAG
 from slm_assets.snapshots import get_snapshot
 from slm_assets.versioning import project_version
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
-SNAPSHOT_TAG = "snapshot."
-ARTIFACT_TAG = "artifact."
 
 
 def weights_sha256(model_dir: Path) -> str:

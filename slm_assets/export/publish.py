@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from slm_assets.artifacts import BUNDLE_TAG
 from slm_assets.export.bundle import model_card
 from slm_assets.export.package import BuiltBundle
 from slm_assets.export.registry import (
@@ -46,7 +47,7 @@ def export_tags(spec, built: BuiltBundle, manifest: dict, lineage_tags: dict[str
     return {"dagster.run_id": dagster_run_id, "dagster.partition": spec.name, "best_model": built.best,
             "code_version": code_version(), "dataset_hash": manifest["dataset_hash"], "base_model": spec.base_model,
             f"benchmark.{metric}": f"{report['models'][compared][metric]:.6f}",
-            "benchmark.base": f"{report['models'][against][metric]:.6f}", "bundle": str(built.bundle),
+            "benchmark.base": f"{report['models'][against][metric]:.6f}", BUNDLE_TAG: str(built.bundle),
             "content_sha256": content_sha256(built.ggufs), **lineage_tags}
 
 
