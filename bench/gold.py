@@ -54,9 +54,10 @@ def main() -> None:
     config = spec.benchmark.model_copy(update={"max_questions": None, "latency_prompts": 0, "llm_judge": False,
                                                 "reference_perplexity": False})
     result = benchmark.evaluate_models(
-        models, load_tokenizer(spec.base_model, cache), rows, config, index=ChunkIndex.load(artifacts / "index"),
-        k=spec.split.context.k_retrieve, chunk_texts=evidence, answerers={"bm25_sentence": BestSentenceAnswerer(texts)},
-        grounding=spec.grounding, doc_sources=sources, open_book=tuple(models))
+        models, load_tokenizer(spec.base_model, cache), rows, config,
+        benchmark.OpenBook(ChunkIndex.load(artifacts / "index"), spec.split.context.k_retrieve, tuple(models),
+                           spec.grounding, sources),
+        chunk_texts=evidence, answerers={"bm25_sentence": BestSentenceAnswerer(texts)})
     table = markdown_table(result)
     print(table)
     out = args.out or ROOT / "bench" / "results" / f"gold_{spec.name}.json"

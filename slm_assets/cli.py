@@ -318,7 +318,7 @@ def eval_questions(
         roles = teacher_roles(TeacherResource(groq_api_key=settings.groq_api_key), spec)
         open_book = domain_open_book(domain) if retrieval else None
         evaluation = evaluate_user_questions(spec, questions, settings.artifacts_dir, settings.models_cache_dir, out,
-                                             open_book=open_book, write_gguf=write_temporary_gguf, **roles)
+                                             roles=roles, domain_data=open_book, write_gguf=write_temporary_gguf)
     except (DomainError, QuestionsError, NoTrainedModel, ModelNotAvailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -333,7 +333,7 @@ def domain_open_book(domain: str):
     """The domain's index, chunk texts and document sources, for open-book evaluation (exit 2 without an index)."""
     from slm_assets.evaluate.domain_benchmark import DomainData
     from slm_assets.retrieval.index import ChunkIndex
-    from slm_assets.warehouse import chunk_texts, connect, document_sources
+    from slm_assets.warehouse import connect
 
     settings = get_settings()
     index = ChunkIndex.load(settings.artifacts_dir / domain / "index")
@@ -341,8 +341,7 @@ def domain_open_book(domain: str):
         typer.echo(f"error: {domain} has no retrieval index: materialise clean_chunks first", err=True)
         raise typer.Exit(2)
     with connect(settings.duckdb_path, read_only=True) as con:
-        return DomainData(test_rows=[], index=index, chunk_texts=chunk_texts(con, domain),
-                          doc_sources=document_sources(con, domain))
+        return DomainData.read(con, domain, index)
 
 
 def _register_serve() -> None:

@@ -21,7 +21,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,6 +156,12 @@ def check_folder_free(folder: Path) -> None:
             f"({holder.get('purpose', 'unknown')}, since {holder.get('locked_at')}), left over from an earlier run. "
             f"Wait for it to finish or stop it (`kill {holder['pid']}`), then run again."
         )
+
+
+def check_folders_free(folders: Iterable[Path]) -> None:
+    """check_folder_free for each folder: FolderBusy names the first one a live process still holds."""
+    for folder in folders:
+        check_folder_free(folder)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ import dagster as dg
 from slm_assets.artifacts import publish_latest
 from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.train import distilled_model, lora_adapter, sft_dataset
-from slm_assets.evaluate.champion import CHAMPION, load_champion
+from slm_assets.evaluate.champion import load_models_to_score
 from slm_assets.evaluate.domain_benchmark import DomainData, run_domain_benchmark
 from slm_assets.evaluate.report import flat_metrics, latency_summary, markdown_table
 from slm_assets.evaluate.run import Evaluation
@@ -16,27 +16,19 @@ from slm_assets.evaluate.teacher_answers import teacher_roles
 from slm_assets.export.gguf import write_temporary_gguf
 from slm_assets.export.registry import champion_version, registered_name
 from slm_assets.metadata import png_markdown
-from slm_assets.models import load_tokenizer, load_tuned_model
+from slm_assets.models import load_tokenizer
 from slm_assets.progress import progress_line
 from slm_assets.resources.domains import DomainsResource
-from slm_assets.resources.mlflow_tracking import TrackingResource
+from slm_assets.resources.mlflow_tracking import TrackingResource, dagster_run_tags
 from slm_assets.resources.teacher import TeacherResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.train.sft_data import read_split
-from slm_assets.versioning import code_version
-from slm_assets.warehouse import chunk_texts, document_sources
 
 
-def log_evaluation(tracking: TrackingResource, domain: str, run_name: str, tags: dict[str, str],
-                   evaluation: Evaluation, out_dir: Path, artifact_path: str) -> str:
-    """One MLflow run: every finite score, judge and latency number as a metric, the report folder as artifacts."""
-    client = tracking.client()
-    with tracking.mlflow_run(domain, run_name, {**tags, "code_version": code_version()}) as run_id:
-        for key, value in flat_metrics(evaluation.result).items():
-            client.log_metric(run_id, key, value)
-        client.log_artifacts(run_id, str(out_dir), artifact_path)
-    return run_id
+def evaluation_metrics(evaluation: Evaluation) -> list[tuple[str, float, int]]:
+    """Every finite score, judge and latency number of an evaluation, as MLflow metrics (step 0)."""
+    return [(key, value, 0) for key, value in flat_metrics(evaluation.result).items()]
 
 
 def evaluation_metadata(evaluation: Evaluation, out_dir: Path, run_id: str) -> dict:
@@ -95,22 +87,25 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                      tracking: TrackingResource, teacher: TeacherResource):
     spec = domains.get(context.partition_key)
     cache = warehouse.models_cache_dir
-    models, sources, champion = models_to_score(spec, warehouse, tracking)
-    context.log.info(champion.describe())
+    registered = registered_name(spec.export.registered_model_prefix, spec.name)
+    adapters = {name: warehouse.latest_artifacts(spec.name, kind, "adapter")
+                for name, kind in (("lora_adapter", "lora"), ("distilled_model", "distilled"))}
+    scored = load_models_to_score(spec.base_model, cache, adapters, champion_version(tracking.client(), registered),
+                                  registered)
+    context.log.info(scored.champion.describe())
     with warehouse.connect() as con:
-        data = DomainData(test_rows=read_split(warehouse.latest_artifacts(spec.name, "sft"), "test"),
-                          index=ChunkIndex.load(warehouse.artifacts(spec.name, "index")),
-                          chunk_texts=chunk_texts(con, spec.name), doc_sources=document_sources(con, spec.name))
+        data = DomainData.read(con, spec.name, ChunkIndex.load(warehouse.artifacts(spec.name, "index")),
+                               test_rows=read_split(warehouse.latest_artifacts(spec.name, "sft"), "test"))
     out_dir = warehouse.run_artifacts(spec.name, "benchmark", context.run.run_id)
     evaluation, synthetic = run_domain_benchmark(
-        spec, models, load_tokenizer(spec.base_model, cache), data, out_dir, teacher_roles(teacher, spec),
-        sources=sources, champion=champion, write_gguf=write_temporary_gguf,
+        spec, scored, load_tokenizer(spec.base_model, cache), data, out_dir, teacher_roles(teacher, spec),
+        write_gguf=write_temporary_gguf,
         progress=lambda fraction, what: context.log.info(progress_line(fraction, what)))
     for note in evaluation.result.notes:
         context.log.info(note)
-    run_id = log_evaluation(tracking, spec.name, f"benchmark_report-{context.run.run_id[:8]}",
-                            {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name},
-                            evaluation, out_dir, "benchmark")
+    run_id = tracking.log_run(spec.name, f"benchmark_report-{context.run.run_id[:8]}",
+                              dagster_run_tags(context.run.run_id, spec.name), evaluation_metrics(evaluation),
+                              [(out_dir, "benchmark")])
     publish_latest(out_dir)
     return dg.MaterializeResult(
         metadata={**evaluation_metadata(evaluation, out_dir, run_id), **synthetic_metadata(synthetic)},
@@ -132,22 +127,6 @@ def gate_check_results(gate: dict, min_improvement: float) -> list[dg.AssetCheck
                                       "interval": dg.MetadataValue.json(gate.get("interval")),
                                       "required": min_improvement}),
     ]
-
-
-def models_to_score(spec, warehouse: WarehouseResource, tracking: TrackingResource):
-    """(name -> loaded model, name -> what it was loaded from, ChampionStatus): base, this run's lora_adapter and
-    distilled_model, and the registered champion re-loaded from its files when it loads."""
-    cache = warehouse.models_cache_dir
-    lora_dir = warehouse.latest_artifacts(spec.name, "lora", "adapter")
-    distilled_dir = warehouse.latest_artifacts(spec.name, "distilled", "adapter")
-    models = {name: load_tuned_model(spec.base_model, cache, adapter)
-              for name, adapter in (("base", None), ("lora_adapter", lora_dir), ("distilled_model", distilled_dir))}
-    sources = {"base": spec.base_model, "lora_adapter": str(lora_dir), "distilled_model": str(distilled_dir)}
-    registered = registered_name(spec.export.registered_model_prefix, spec.name)
-    champion_model, champion = load_champion(champion_version(tracking.client(), registered), spec.base_model, cache)
-    if champion_model is not None:
-        models[CHAMPION], sources[CHAMPION] = champion_model, f"{registered} v{champion.version} ({champion.source})"
-    return models, sources, champion
 
 
 def promotion_metadata(promotion: dict | None) -> dict:

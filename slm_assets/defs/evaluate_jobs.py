@@ -9,12 +9,12 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from slm_assets.defs.evaluate import evaluation_metadata, log_evaluation
+from slm_assets.defs.evaluate import evaluation_metadata, evaluation_metrics
 from slm_assets.evaluate.teacher_answers import teacher_roles
 from slm_assets.evaluate.user_questions import default_out_dir, evaluate_user_questions
 from slm_assets.export.gguf import write_temporary_gguf
 from slm_assets.resources.domains import DomainsResource
-from slm_assets.resources.mlflow_tracking import TrackingResource
+from slm_assets.resources.mlflow_tracking import TrackingResource, dagster_run_tags
 from slm_assets.resources.teacher import TeacherResource
 from slm_assets.resources.warehouse import WarehouseResource
 
@@ -38,10 +38,10 @@ def evaluate_questions_op(context: dg.OpExecutionContext, config: EvaluateQuesti
     out_dir = Path(config.out_dir) if config.out_dir else default_out_dir(warehouse.root_path / "artifacts",
                                                                           spec.name, questions)
     evaluation = evaluate_user_questions(spec, questions, warehouse.root_path / "artifacts", warehouse.models_cache_dir,
-                                         out_dir, write_gguf=write_temporary_gguf, **teacher_roles(teacher, spec))
-    run_id = log_evaluation(tracking, spec.name, f"evaluate_questions-{context.run.run_id[:8]}",
-                            {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name,
-                             "questions_path": str(questions)}, evaluation, out_dir, "user_eval")
+                                         out_dir, roles=teacher_roles(teacher, spec), write_gguf=write_temporary_gguf)
+    run_id = tracking.log_run(spec.name, f"evaluate_questions-{context.run.run_id[:8]}",
+                              dagster_run_tags(context.run.run_id, spec.name, questions_path=str(questions)),
+                              evaluation_metrics(evaluation), [(out_dir, "user_eval")])
     context.log.info(f"{evaluation.gate['verdict']}; report {evaluation.files['markdown']}")
     # output metadata, not an asset observation: the project keeps exactly its eight assets
     return dg.Output(evaluation.files["json"], metadata=evaluation_metadata(evaluation, out_dir, run_id))

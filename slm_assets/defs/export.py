@@ -10,7 +10,6 @@ from slm_assets.export.registry import registered_name
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.mlflow_tracking import TrackingResource
 from slm_assets.resources.warehouse import WarehouseResource
-from slm_assets.storage import write_text_atomically
 
 
 @dg.asset(
@@ -45,7 +44,6 @@ def gguf_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         manifest, lineage_tags = write_bundle_manifest(con, spec, domains.yaml_text(spec.name), bundle,
                                                        {**used, "export": bundle}, context.run.run_id, built.best,
                                                        warehouse.models_cache_dir)
-    write_text_atomically(bundle / "config.json", spec.model_dump_json(indent=2))
     published = publish_bundle(tracking, spec, built, manifest, lineage_tags, context.run.run_id)
     context.log.info(published.why)
     publish_latest(bundle)

@@ -1,12 +1,10 @@
 """Studies that are not assets: the data-size x training-steps sweep (the seed study)."""
 
-import json
-
 import dagster as dg
 from pydantic import Field
 
 from slm_assets.resources.domains import DomainsResource
-from slm_assets.resources.mlflow_tracking import TrackingResource
+from slm_assets.resources.mlflow_tracking import TrackingResource, dagster_run_tags
 from slm_assets.resources.warehouse import WarehouseResource
 
 
@@ -24,7 +22,7 @@ def data_size_sweep(context: dg.OpExecutionContext, config: SweepConfig, warehou
     from slm_assets.metadata import png_markdown
     from slm_assets.models import load_tokenizer, load_tuned_model
     from slm_assets.train.sft_data import read_split
-    from slm_assets.train.sweep import plot_sweep, run_sweep
+    from slm_assets.train.sweep import plot_sweep, run_sweep, sweep_metrics, write_sweep
 
     spec = domains.get(config.domain)
     cache, dataset_dir = warehouse.models_cache_dir, warehouse.latest_artifacts(spec.name, "sft")
@@ -39,15 +37,10 @@ def data_size_sweep(context: dg.OpExecutionContext, config: SweepConfig, warehou
 
     out_dir = warehouse.artifacts(spec.name, "sweep")
     cells = run_sweep(spec.base_model, cache, dataset_dir, out_dir, spec.train, config.sizes, config.steps, score)
-    plot = plot_sweep(cells, out_dir / "sweep.png", metric)
-    (out_dir / "sweep.json").write_text(json.dumps([vars(c) for c in cells], indent=2))
-    with tracking.mlflow_run(spec.name, f"data_size_sweep-{context.run.run_id[:8]}",
-                             {"dagster.run_id": context.run.run_id, "dagster.partition": spec.name}) as run_id:
-        client = tracking.client()
-        for cell in cells:
-            client.log_metric(run_id, f"{metric}.n{cell.n_examples}", cell.score, step=cell.steps)
-        client.log_artifact(run_id, str(plot))
-        client.log_artifact(run_id, str(out_dir / "sweep.json"))
+    plot, table = plot_sweep(cells, out_dir / "sweep.png", metric), write_sweep(cells, out_dir / "sweep.json")
+    run_id = tracking.log_run(spec.name, f"data_size_sweep-{context.run.run_id[:8]}",
+                              dagster_run_tags(context.run.run_id, spec.name), sweep_metrics(cells, metric),
+                              [(plot, None), (table, None)])
     # shown on the lora_adapter asset page for this domain
     context.log_event(dg.AssetObservation(
         asset_key="lora_adapter", partition=spec.name,

@@ -1,6 +1,5 @@
 """sft_dataset, lora_adapter and distilled_model."""
 
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -11,17 +10,18 @@ from slm_assets.defs.synth import synthetic_qa_5000
 from slm_assets.evaluate.domain_benchmark import gold_path
 from slm_assets.evaluate.user_questions import read_questions
 from slm_assets.metadata import png_markdown
-from slm_assets.processes import FolderBusy, check_folder_free
+from slm_assets.processes import FolderBusy, check_folders_free
 from slm_assets.resources.domains import DomainsResource
-from slm_assets.resources.mlflow_tracking import TrackingResource
+from slm_assets.resources.mlflow_tracking import TrackingResource, dagster_run_tags
 from slm_assets.resources.trainer import TrainerResource
 from slm_assets.resources.warehouse import WarehouseResource
 from slm_assets.retrieval.index import ChunkIndex
 from slm_assets.train.checkpoints import interrupted_run_dir
 from slm_assets.train.gold_leakage import GoldQuestion, gold_questions
 from slm_assets.train.leakage import LeakageReport
+from slm_assets.train.lora_job import validation_loss_fell
 from slm_assets.train.sft_build import build_sft_dataset
-from slm_assets.versioning import code_version
+from slm_assets.train.sft_data import manifest_dataset_hash
 
 
 @dg.asset(
@@ -82,10 +82,6 @@ def sft_metadata(written: dict[str, list[dict]], document_splits: dict[str, str]
     }
 
 
-def _dataset_hash(out_dir: Path) -> str:
-    return json.loads((out_dir / "manifest.json").read_text())["dataset_hash"]
-
-
 def train_out_of_process(context: dg.AssetExecutionContext, tracking: TrackingResource, trainer: TrainerResource,
                          domain: str, asset: str, module: str, extras: dict) -> tuple[dict, str]:
     """One MLflow run per materialisation, ended FINISHED or FAILED; the training runs as a Pipes subprocess.
@@ -93,12 +89,10 @@ def train_out_of_process(context: dg.AssetExecutionContext, tracking: TrackingRe
     (each run has its own folder, but an orphaned trainer still holds the accelerator)."""
     kind_dir = Path(extras["out_dir"]).parent
     try:
-        for folder in (kind_dir, *run_dirs(kind_dir)):
-            check_folder_free(folder)
+        check_folders_free([kind_dir, *run_dirs(kind_dir)])
     except FolderBusy as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
-    tags = {"dagster.run_id": context.run.run_id, "dagster.partition": domain, "dagster.asset": asset,
-            "code_version": code_version()}
+    tags = dagster_run_tags(context.run.run_id, domain, **{"dagster.asset": asset})
     with tracking.mlflow_run(domain, f"{asset}-{context.run.run_id[:8]}", tags) as run_id:
         result = trainer.run(context, module, {**extras, "tracking_uri": tracking.tracking_uri, "mlflow_run_id": run_id})
     return dict(result.metadata or {}), run_id
@@ -128,18 +122,16 @@ def lora_adapter(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     metadata, run_id = train_out_of_process(context, tracking, trainer, spec.name, "lora_adapter",
                                             "slm_assets.train.lora_job", {
         "base_model": spec.base_model, "cache_dir": str(warehouse.models_cache_dir), "dataset_dir": str(dataset_dir),
-        "out_dir": str(out_dir), "train_config": spec.train.model_dump(), "dataset_hash": _dataset_hash(dataset_dir),
+        "out_dir": str(out_dir), "train_config": spec.train.model_dump(), "dataset_hash": manifest_dataset_hash(dataset_dir),
     })
-    meta = {k: v.value if hasattr(v, "value") else v for k, v in metadata.items()}
-    before, best = meta.get("eval_loss_before"), meta.get("eval_loss_best")
-    fell = before is not None and best is not None and best < before
+    fell, losses = validation_loss_fell(metadata)
     publish_latest(out_dir)
     return dg.MaterializeResult(
         metadata={**metadata, "mlflow_run_id": run_id, "dataset_dir": str(dataset_dir), "out_dir": str(out_dir),
                   "loss_curve": dg.MetadataValue.md(png_markdown(out_dir / "loss_curve.png", "loss curve"))},
         check_results=[dg.AssetCheckResult(
-            check_name="validation_loss_fell", passed=bool(fell), severity=dg.AssetCheckSeverity.WARN,
-            description=f"validation loss {before} -> {best}")],
+            check_name="validation_loss_fell", passed=fell, severity=dg.AssetCheckSeverity.WARN,
+            description=losses)],
     )
 
 
@@ -165,7 +157,7 @@ def distilled_model(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                                             "slm_assets.train.distill_job", {
         "base_model": spec.base_model, "cache_dir": str(warehouse.models_cache_dir), "dataset_dir": str(dataset_dir),
         "lora_adapter_dir": str(lora_dir), "out_dir": str(out_dir),
-        "distill_config": spec.distill.model_dump(), "dataset_hash": _dataset_hash(dataset_dir),
+        "distill_config": spec.distill.model_dump(), "dataset_hash": manifest_dataset_hash(dataset_dir),
     })
     publish_latest(out_dir)
     return dg.MaterializeResult(

@@ -43,6 +43,18 @@ class ModelScores:
     answered_answerable: float = float("nan")  # share of answerable questions answered (not abstained)
 
 
+@dataclass(frozen=True)
+class OpenBook:
+    """How models are also asked open book: through which index, how many passages, which models, and the
+    grounding check that turns their answers into what the server would send."""
+
+    index: object  # retrieval.index.ChunkIndex
+    k: int = 2  # passages retrieved per question
+    models: tuple[str, ...] = ("base", "lora_adapter")  # asked open book (as `<name>_open_book`), when present
+    grounding: object = None  # retrieval.config.GroundingConfig: also scored as served (`<name>_served`)
+    doc_sources: dict[str, str] | None = None  # doc_id -> stored source, for the recall of gold questions
+
+
 @dataclass
 class BenchmarkResult:
     n_questions: int
@@ -217,31 +229,29 @@ def served_answers(rows: list[dict], generated: list, passages: list[list[str]],
     return out
 
 
-def build_variants(models: dict, rows: list[dict], index, open_book: tuple[str, ...], k: int,
-                   answerers: dict, doc_sources: dict[str, str] | None) -> tuple[list[Variant], OpenBookQuestions | None]:
+def build_variants(models: dict, rows: list[dict], open_book: OpenBook | None,
+                   answerers: dict) -> tuple[list[Variant], OpenBookQuestions | None]:
     prompts = [r["prompt"] for r in rows]
     variants = [Variant(name, model, prompts) for name, model in models.items()]
     book = None
-    if index is not None:
-        book = open_book_prompts(rows, index, k, doc_sources)
+    if open_book is not None:
+        book = open_book_prompts(rows, open_book.index, open_book.k, open_book.doc_sources)
         variants += [Variant(f"{name}_open_book", models[name], book.prompts, book)
-                     for name in open_book if name in models]
+                     for name in open_book.models if name in models]
     variants += [Variant(name, answer, prompts, external=True) for name, answer in answerers.items()]
     return variants, book
 
 
-def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: BenchmarkConfig, index=None,
-                    open_book: tuple[str, ...] = ("base", "lora_adapter"), k: int = 2,
-                    chunk_texts: dict[str, str] | None = None, answerers: dict | None = None,
-                    grounding=None, doc_sources: dict[str, str] | None = None,
+def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: BenchmarkConfig,
+                    open_book: OpenBook | None = None, chunk_texts: dict[str, str] | None = None,
+                    answerers: dict | None = None,
                     progress: Callable[[float, str], None] | None = None) -> BenchmarkResult:
-    """`models` maps a name (base, lora_adapter, distilled_model) to a loaded causal LM. With an `index`, the
-    models named in `open_book` are also asked with top-k retrieved passages, as `<name>_open_book`, and with a
-    `grounding` config (retrieval/config.GroundingConfig) their answers are also scored as served
-    (`<name>_served`). `answerers` maps a name (the teacher, the bm25_sentence baseline) to a callable that answers
+    """`models` maps a name (base, lora_adapter, distilled_model) to a loaded causal LM. With `open_book`, the
+    models it names are also asked with top-k retrieved passages, as `<name>_open_book`, and with its `grounding`
+    their answers are also scored as served (`<name>_served`). `chunk_texts`: the source text of each question, for
+    groundedness. `answerers` maps a name (the teacher, the bm25_sentence baseline) to a callable that answers
     chat prompts without a local model: scored on the answers alone, never a gate candidate; one that fails is left
-    out with a note. `doc_sources`: doc_id -> stored source, for the retrieval recall of gold questions.
-    `progress(fraction done, what was done)` is called after each variant, with its time.
+    out with a note. `progress(fraction done, what was done)` is called after each variant, with its time.
 
     Greedy decoding under a fixed torch seed (`config.seed`), so the same inputs give the same numbers; only the
     timing fields differ between runs.
@@ -255,7 +265,8 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
               "reference": r["completion"][0]["content"], "answerable": r.get("answerable", True)} for r in rows]
     references = [row["reference"] for row in table]
     answerers = answerers or {}
-    variants, book = build_variants(models, rows, index, open_book, k, answerers, doc_sources)
+    variants, book = build_variants(models, rows, open_book, answerers)
+    grounding = open_book.grounding if open_book is not None else None
     scores: dict[str, ModelScores] = {}
     notes: list[str] = []
     coverage = None  # coverage_of(...) of the open-book questions: every open-book variant shares it
@@ -278,7 +289,7 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
             progress(done / len(variants), f"{variant.name}: {len(rows)} questions in {time.monotonic() - started:.0f} s")
     recall = book.recall if book is not None else None
     result = BenchmarkResult(n_questions=len(rows), models=scores, rows=table, retrieval_recall_at_k=recall,
-                             retrieval_k=k if index is not None else None, notes=notes,
+                             retrieval_k=open_book.k if open_book is not None else None, notes=notes,
                              external=[n for n in answerers if n in scores])
     for name in scores:
         baseline = judge_baseline(name)

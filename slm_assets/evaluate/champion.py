@@ -77,3 +77,28 @@ def load_champion(version, base_model: str, cache_dir: Path):
         log.warning("champion v%s not loaded: %s", number, exc)
         return None, ChampionStatus(version=number, problem=f"its files do not load: {exc}")
     return model, ChampionStatus(version=number, source=str(adapter or merged))
+
+
+@dataclass
+class ModelsToScore:
+    """The models a domain benchmark asks, where each came from, and the champion's status."""
+
+    models: dict  # name -> loaded model: base, this run's tuned models, the champion when it loaded
+    sources: dict[str, str]  # name -> what it was loaded from
+    champion: ChampionStatus
+
+
+def load_models_to_score(base_model: str, cache_dir: Path, adapters: dict[str, Path], champion_version,
+                         registered: str) -> ModelsToScore:
+    """Base, each of `adapters` (this run's lora_adapter and distilled_model) on it, and the registered model
+    `registered`'s champion, the version `champion_version` (None: none yet), re-loaded from its files when they
+    load."""
+    from slm_assets.models import load_tuned_model
+
+    models = {"base": load_tuned_model(base_model, cache_dir, None)}
+    models.update({name: load_tuned_model(base_model, cache_dir, adapter) for name, adapter in adapters.items()})
+    sources = {"base": base_model, **{name: str(adapter) for name, adapter in adapters.items()}}
+    champion_model, champion = load_champion(champion_version, base_model, cache_dir)
+    if champion_model is not None:
+        models[CHAMPION], sources[CHAMPION] = champion_model, f"{registered} v{champion.version} ({champion.source})"
+    return ModelsToScore(models, sources, champion)

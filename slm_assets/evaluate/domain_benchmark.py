@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from slm_assets.evaluate.baselines import BestSentenceAnswerer
+from slm_assets.evaluate.benchmark import OpenBook
+from slm_assets.evaluate.champion import ModelsToScore
 from slm_assets.evaluate.run import Evaluation, EvaluationRequest, run_evaluation
 from slm_assets.evaluate.user_questions import read_questions, to_test_rows
 from slm_assets.settings import PROJECT_ROOT
@@ -27,6 +29,15 @@ class DomainData:
     index: object  # retrieval.index.ChunkIndex or None
     chunk_texts: dict[str, str]
     doc_sources: dict[str, str]
+
+    @classmethod
+    def read(cls, con, domain: str, index, test_rows: list[dict] | None = None) -> "DomainData":
+        """The domain's chunk texts and document sources from the warehouse connection `con`, beside its retrieval
+        index (None: closed book only) and the synthetic test rows (none when only user questions are asked)."""
+        from slm_assets.warehouse import chunk_texts, document_sources
+
+        return cls(test_rows=list(test_rows or []), index=index, chunk_texts=chunk_texts(con, domain),
+                   doc_sources=document_sources(con, domain))
 
 
 def gold_path(spec) -> Path | None:
@@ -44,23 +55,25 @@ def gold_rows(path: Path, system_prompt: str, split: str | None = None) -> tuple
     return to_test_rows(questions, system_prompt, path.name)
 
 
-def run_domain_benchmark(spec, models: dict, tokenizer, data: DomainData, out_dir: Path, roles: dict,
-                         sources: dict[str, str], champion=None, write_gguf=None,
+def run_domain_benchmark(spec, scored: ModelsToScore, tokenizer, data: DomainData, out_dir: Path, roles: dict,
+                         write_gguf=None,
                          progress: Callable[[float, str], None] | None = None) -> tuple[Evaluation, Evaluation | None]:
-    """(the evaluation the gate uses, the synthetic second table or None). `roles`: teacher_roles(...);
-    `champion`: champion.ChampionStatus (the re-scored champion is `models["champion"]` when it loaded);
-    `write_gguf`: EvaluationRequest.write_gguf (the best model's GGUF for latency); `progress(fraction, what)`
-    follows both tables (the gold one is the first GOLD_SHARE of the work)."""
+    """(the evaluation the gate uses, the synthetic second table or None). `scored`: champion.load_models_to_score
+    (the re-scored champion is one of its models when it loaded); `roles`: teacher_roles(...); `write_gguf`:
+    EvaluationRequest.write_gguf (the best model's GGUF for latency); `progress(fraction, what)` follows both
+    tables (the gold one is the first GOLD_SHARE of the work)."""
+    models = scored.models
     baseline = {"bm25_sentence": BestSentenceAnswerer(data.chunk_texts)}
     title = f"{spec.name} ({spec.topic})"
+    open_book = (OpenBook(data.index, spec.split.context.k_retrieve, tuple(models), spec.grounding, data.doc_sources)
+                 if data.index is not None else None)
     common = EvaluationRequest(
-        models, tokenizer, data.test_rows, spec.benchmark, out_dir, title, index=data.index,
-        k=spec.split.context.k_retrieve, chunk_texts=data.chunk_texts, grounding=spec.grounding,
-        doc_sources=data.doc_sources, open_book=tuple(models), sources=sources, write_gguf=write_gguf,
+        models, tokenizer, data.test_rows, spec.benchmark, out_dir, title, open_book=open_book,
+        chunk_texts=data.chunk_texts, sources=scored.sources, write_gguf=write_gguf,
         gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None,
         progress=progress)
     with_teacher = replace(common, **{**roles, "answerers": {**(roles.get("answerers") or {}), **baseline}},
-                           champion=champion)
+                           champion=scored.champion)
     gold = gold_path(spec)
     if gold is None:
         return run_evaluation(with_teacher), None

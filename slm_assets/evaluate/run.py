@@ -10,13 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from slm_assets.evaluate.benchmark import BenchmarkResult, evaluate_models, tuned_candidates
+from slm_assets.evaluate.benchmark import BenchmarkResult, OpenBook, evaluate_models, tuned_candidates
 from slm_assets.evaluate.champion import ChampionStatus
 from slm_assets.evaluate.config import BenchmarkConfig
 from slm_assets.evaluate.gate import promotion_gate
 from slm_assets.evaluate.judge import LLMJudge, judge_rows
 from slm_assets.evaluate.latency import measure_latency
 from slm_assets.evaluate.report import write_report
+from slm_assets.evaluate.timed_run import Workload
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,7 @@ class EvaluationRequest:
     config: BenchmarkConfig
     out_dir: Path
     title: str
-    index: object = None  # retrieval.index.ChunkIndex for open-book prompts, or None
-    k: int = 2  # passages retrieved per open-book question
+    open_book: OpenBook | None = None  # also asked with retrieved passages, and as served
     chunk_texts: dict[str, str] | None = None  # chunk id -> text, for groundedness
     judge: LLMJudge | None = None  # an LLM judge, or None with `judge_skipped` saying why
     judge_skipped: str | None = None
@@ -61,9 +61,6 @@ class EvaluationRequest:
     intro: str | None = None  # the report's first paragraph
     answerers: dict | None = None  # API models (the teacher) and baselines compared beside the local ones
     notes: list[str] | None = None  # put first among the report's notes
-    grounding: object = None  # as in evaluate_models
-    doc_sources: dict[str, str] | None = None
-    open_book: tuple[str, ...] = ("base", "lora_adapter")
     champion: ChampionStatus | None = None  # the registered champion's status; the promotion compares with it
     progress: Callable[[float, str], None] | None = None  # as in evaluate_models
 
@@ -71,9 +68,8 @@ class EvaluationRequest:
 def run_evaluation(request: EvaluationRequest) -> Evaluation:
     """Scores, the promotion gate, the LLM judge and latency of the best tuned model, written as a report."""
     r, config = request, request.config
-    result = evaluate_models(r.models, r.tokenizer, r.rows, config, index=r.index, k=r.k, chunk_texts=r.chunk_texts,
-                             answerers=r.answerers, grounding=r.grounding, doc_sources=r.doc_sources,
-                             open_book=r.open_book, progress=r.progress)
+    result = evaluate_models(r.models, r.tokenizer, r.rows, config, r.open_book, r.chunk_texts, r.answerers,
+                             r.progress)
     result.notes[:0] = list(r.notes or [])
     result.sources = {**dict(r.sources or {}), **{n: a.name for n, a in (r.answerers or {}).items()
                                                   if hasattr(a, "name")}}
@@ -115,9 +111,9 @@ def best_model_latency(request: EvaluationRequest, best: str) -> dict:
             skipped = "no GGUF writer was given"
         elif gguf is None:
             skipped = "benchmark.latency_gguf is false"
-        latency = measure_latency(model, tokenizer, prompts, config.latency_max_new_tokens, config.batch_size,
-                                  config.latency_fixed_length, config.latency_warmup, gguf_path=gguf,
-                                  model_name=best, threads=config.latency_threads)
+        workload = Workload(config.latency_max_new_tokens, config.batch_size, config.latency_fixed_length,
+                            config.latency_warmup, config.latency_threads)
+        latency = measure_latency(model, tokenizer, prompts, workload, gguf_path=gguf, model_name=best)
     if skipped:
         latency["gguf_skipped"] = skipped
     return latency

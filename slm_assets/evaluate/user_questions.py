@@ -143,17 +143,16 @@ def default_out_dir(artifacts_dir: Path, domain: str, questions_path: Path) -> P
 
 
 def evaluate_user_questions(spec, questions_path: Path, artifacts_dir: Path, models_cache: Path,
-                            out_dir: Path | None = None, judge=None, judge_skipped: str | None = None,
-                            answerers: dict | None = None, notes: list[str] | None = None, open_book=None,
+                            out_dir: Path | None = None, roles: dict | None = None, domain_data=None,
                             write_gguf=None):
     """Validate the file, load base and the latest model, run the benchmark's evaluation on every question.
 
-    `open_book` (domain_benchmark.DomainData: the domain's index, chunks and document sources): each question is
+    `domain_data` (domain_benchmark.DomainData: the domain's index, chunks and document sources): each question is
     also asked open book and as served, through the domain's index, beside the bm25_sentence baseline.
 
-    `spec` is the DomainSpec; `judge` an LLMJudge or None (`judge_skipped` says why); `answerers` API models
-    compared beside them (the teacher; `teacher_answers.teacher_roles` gives all four); `write_gguf` as in
-    EvaluationRequest, for latency when the latest model has no GGUF. Returns an Evaluation.
+    `spec` is the DomainSpec; `roles` the teacher's parts (`teacher_answers.teacher_roles`: the LLM judge or why
+    there is none, the teacher as a compared answerer, notes); `write_gguf` as in EvaluationRequest, for latency
+    when the latest model has no GGUF. Returns an Evaluation.
     """
     from slm_assets.evaluate.run import EvaluationRequest, run_evaluation
     from slm_assets.models import load_tokenizer, load_tuned_model
@@ -175,18 +174,19 @@ def evaluate_user_questions(spec, questions_path: Path, artifacts_dir: Path, mod
     n_open = sum(r["mode"] == "open_book" for r in rows)
     intro = (f"{len(rows)} user-supplied questions from `{questions_path}` ({n_open} asked with their `context`), "
              f"greedy decoding; `tuned` is the latest {latest.kind}.")
-    retrieval = {}
-    if open_book is not None:
+    open_book, answerers = None, dict((roles or {}).get("answerers") or {})
+    if domain_data is not None:
         from slm_assets.evaluate.baselines import BestSentenceAnswerer
+        from slm_assets.evaluate.benchmark import OpenBook
 
-        answerers = {**(answerers or {}), "bm25_sentence": BestSentenceAnswerer(open_book.chunk_texts)}
-        retrieval = dict(index=open_book.index, k=spec.split.context.k_retrieve, grounding=spec.grounding,
-                         doc_sources=open_book.doc_sources, open_book=("base", "tuned"))
+        answerers["bm25_sentence"] = BestSentenceAnswerer(domain_data.chunk_texts)
+        open_book = OpenBook(domain_data.index, spec.split.context.k_retrieve, ("base", "tuned"), spec.grounding,
+                             domain_data.doc_sources)
         intro += " Each is also asked open book through the domain's index and as served (grounding check)."
     return run_evaluation(EvaluationRequest(
         {"base": base, "tuned": tuned}, tokenizer, rows, config, out_dir, f"{spec.name}: {questions_path.name}",
-        chunk_texts=texts, judge=judge, judge_skipped=judge_skipped, gguf_path=latest.gguf, write_gguf=write_gguf,
+        chunk_texts=texts, gguf_path=latest.gguf, write_gguf=write_gguf,
         gguf_qtype=spec.export.quantizations[0] if spec.export.quantizations else None,
-        sources={"base": spec.base_model, "tuned": str(latest.path)}, intro=intro, answerers=answerers,
-        notes=notes, progress=lambda fraction, what: log.info(progress_line(fraction, what)),
-        **retrieval))
+        sources={"base": spec.base_model, "tuned": str(latest.path)}, intro=intro,
+        progress=lambda fraction, what: log.info(progress_line(fraction, what)), open_book=open_book,
+        **{**(roles or {}), "answerers": answerers or None}))

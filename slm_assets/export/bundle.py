@@ -34,11 +34,13 @@ def _rows(con, table: str, chain: dict, asset: str) -> list[dict]:
 
 def write_bundle_manifest(con, spec, domain_yaml: str, bundle: Path, artifact_dirs: dict[str, Path],
                           dagster_run_id: str, best_model: str, models_cache: Path) -> tuple[dict, dict[str, str]]:
-    """Write `bundle/manifest.json` (data manifest + lineage record); returns it and the registry tags for it."""
+    """Write `bundle/manifest.json` (data manifest + lineage record) and `bundle/config.json` (the domain's settings
+    as resolved, presets applied); returns the manifest and the registry tags for it."""
     manifest = bundle_manifest(con, spec, artifact_dirs["sft"], dagster_run_id, best_model)
     manifest["lineage"] = lineage_record(con, spec, domain_yaml, artifact_dirs["sft"], artifact_dirs,
                                          dagster_run_id, models_cache)
     write_text_atomically(bundle / "manifest.json", json.dumps(manifest, indent=2, default=str))
+    write_text_atomically(bundle / "config.json", spec.model_dump_json(indent=2))
     return manifest, registration_tags(manifest["lineage"])
 
 

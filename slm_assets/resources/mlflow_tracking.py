@@ -1,7 +1,7 @@
 """MLflow tracking and registry (SQLite under the warehouse by default)."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,6 +48,19 @@ class TrackingResource(dg.ConfigurableResource):
         finally:
             self.end_run(run_id, ok)
 
+    def log_run(self, domain: str, run_name: str, tags: dict[str, str], metrics: Iterable[tuple[str, float, int]],
+                artifacts: Iterable[tuple[Path, str | None]]) -> str:
+        """One finished run: each (key, value, step) metric, each artifact (a file, or a folder's files) under its
+        artifact path (None: the root). Returns the run's id; the run ends FAILED when logging raises."""
+        client = self.client()
+        with self.mlflow_run(domain, run_name, tags) as run_id:
+            for key, value, step in metrics:
+                client.log_metric(run_id, key, value, step=step)
+            for path, artifact_path in artifacts:
+                log = client.log_artifacts if Path(path).is_dir() else client.log_artifact
+                log(run_id, str(path), artifact_path)
+        return run_id
+
     @contextmanager
     def active_run(self, domain: str, run_name: str, tags: dict[str, str]):
         """A run in the domain's experiment made MLflow's active run, for the fluent APIs that need one
@@ -57,6 +70,14 @@ class TrackingResource(dg.ConfigurableResource):
         run_id = self.start_run(domain, run_name, tags)
         with fluent_uris(self.tracking_uri), mlflow.start_run(run_id=run_id):  # FAILED if the block raises
             yield run_id
+
+
+def dagster_run_tags(dagster_run_id: str, partition: str, **more: str) -> dict[str, str]:
+    """The tags of every MLflow run a Dagster run starts: its run id and partition, the code version, and `more`
+    (keys such as `dagster.asset`, spelled with a dot, go in through a dict: `**{"dagster.asset": name}`)."""
+    from slm_assets.versioning import code_version
+
+    return {"dagster.run_id": dagster_run_id, "dagster.partition": partition, **more, "code_version": code_version()}
 
 
 @contextmanager

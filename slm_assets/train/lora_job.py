@@ -45,6 +45,14 @@ def train_and_describe(pipes, extras: dict, config, out_dir: Path, tracker, sink
     }
 
 
+def validation_loss_fell(metadata: dict) -> tuple[bool, str]:
+    """Whether the best validation loss in `metadata` (what train_and_describe reported, values or Dagster
+    metadata values) is below the loss before training, and the two losses as a sentence."""
+    values = {key: getattr(value, "value", value) for key, value in metadata.items()}
+    before, best = values.get("eval_loss_before"), values.get("eval_loss_best")
+    return before is not None and best is not None and best < before, f"validation loss {before} -> {best}"
+
+
 def run_dpo_phase(extras: dict, config, out_dir: Path, summary, pipes) -> dict:
     """DPO on top of the SFT adapter (kept as adapter_sft); the adapter folder then holds the DPO result."""
     import shutil

@@ -178,6 +178,11 @@ def write_manifest(out_dir: Path, digest: str, splits: dict[str, list[dict]], do
     }, indent=2))
 
 
+def manifest_dataset_hash(out_dir: Path) -> str:
+    """The dataset hash that the manifest of the dataset written to `out_dir` records."""
+    return json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))["dataset_hash"]
+
+
 def read_split(out_dir: Path, split: str) -> list[dict]:
     path = out_dir / f"{split}.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,5 +1,6 @@
 """The seed study: how the benchmark score moves with training-data size and training steps."""
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,3 +57,14 @@ def plot_sweep(cells: list[SweepCell], path: Path, metric: str) -> Path:
     fig.suptitle("Data size x training steps")
     fig.tight_layout()
     return save_png(fig, path, dpi=70)
+
+
+def write_sweep(cells: list[SweepCell], path: Path) -> Path:
+    """The grid as JSON, one object per cell."""
+    path.write_text(json.dumps([vars(c) for c in cells], indent=2))
+    return path
+
+
+def sweep_metrics(cells: list[SweepCell], metric: str) -> list[tuple[str, float, int]]:
+    """One MLflow metric series per data size (`<metric>.n<examples>`), its steps the training steps."""
+    return [(f"{metric}.n{cell.n_examples}", cell.score, cell.steps) for cell in cells]
