@@ -1,4 +1,6 @@
-"""Greedy, seeded answer generation from chat prompts, with per-question latency (benchmark, DPO, studies)."""
+"""Answers to chat prompts from a transformers model: batched greedy answers with per-question latency
+(benchmark, DPO, studies), and one prompt's greedy or sampled completion with exact token counts (the local
+teacher). Both stop at every end-of-generation token of the model (`models.end_of_generation_ids`)."""
 
 import math
 import time
@@ -15,9 +17,43 @@ class Generated:
     new_tokens: int
 
 
+@dataclass(frozen=True)
+class ChatCompletion:
+    text: str
+    prompt_tokens: int  # the templated prompt, as the model read it
+    completion_tokens: int  # every new token, the end-of-generation token included
+
+
 def templated_prompts(tokenizer, prompts: list[list[dict]]) -> list[str]:
     """Each chat prompt rendered by the tokenizer's chat template, ready for the assistant's turn."""
     return [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+
+
+def chat_prompt_ids(tokenizer, prompts: list[list[dict]]) -> list[list[int]]:
+    """Each chat prompt's token ids as the model reads them: no special tokens added, the template wrote its own
+    (the ids `apply_chat_template(..., tokenize=True)` gives)."""
+    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in templated_prompts(tokenizer, prompts)]
+
+
+def complete_chat(model, tokenizer, messages: list[dict], max_new_tokens: int,
+                  temperature: float = 0.0) -> ChatCompletion:
+    """One chat prompt's completion: greedy at temperature 0, sampled above it from torch's global RNG (the caller
+    seeds it, and serialises callers that share the RNG or a fast tokenizer). It stops at the tokenizer's eos too,
+    not only at the generation config's: a chat tokenizer's <|im_end|> beside a base model's <|endoftext|>."""
+    import torch
+
+    (ids,) = chat_prompt_ids(tokenizer, [messages])
+    input_ids = torch.tensor([ids], device=getattr(model, "device", None))  # (1, T)
+    sample = temperature > 0
+    kwargs = {"max_new_tokens": max_new_tokens, "do_sample": sample,
+              "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+              "eos_token_id": sorted(end_of_generation_ids(model, tokenizer))}
+    if sample:
+        kwargs["temperature"] = temperature
+    with torch.inference_mode():
+        output = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)  # (1, T + new)
+    new_ids = output[0][len(ids) :]
+    return ChatCompletion(tokenizer.decode(new_ids, skip_special_tokens=True), len(ids), len(new_ids))
 
 
 def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int) -> list[Generated]:
@@ -31,8 +67,7 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
 
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
-    texts = templated_prompts(tokenizer, prompts)
-    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    ids = chat_prompt_ids(tokenizer, prompts)
     # the model's own end-of-turn tokens too (Gemma's <end_of_turn>, Llama-3's <|eot_id|>), not only eos
     stop_ids = sorted(end_of_generation_ids(model, tokenizer))
     out: list[Generated | None] = [None] * len(prompts)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slm_assets.losses import body_and_head
+from slm_assets.models import load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,10 @@ def evenly_spaced(items: list, n: int) -> list:
 def chat_calibration_texts(model_dir: Path, rows: list[dict], n: int) -> list[str]:
     """At most `n` SFT examples (prompt and answer, spread evenly over `rows`) rendered by the model's own chat
     template: the text the served model reads, passages and all."""
-    from transformers import AutoTokenizer
-
     picked = evenly_spaced(rows, n)
     if not picked:
         return []
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    tokenizer = load_tokenizer(str(model_dir), Path(model_dir))  # a local model directory: no cache used
     return [tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=False) for r in picked]
 
 
@@ -125,10 +124,10 @@ def compute_importance(model, tokenizer, texts: list[str], architecture: str, ma
 def importance_for_model(model_dir: Path, texts: list[str], architecture: str, max_tokens: int = 512) -> ImportanceMatrix:
     """Load the merged model in `model_dir` (fp32, CPU) and compute its importance matrix over `texts`."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    # a local model directory: the cache directory is never used
+    tokenizer = load_tokenizer(str(model_dir), Path(model_dir))
+    model = load_causal_lm(str(model_dir), Path(model_dir), device="cpu", dtype=torch.float32)
     return compute_importance(model, tokenizer, texts, architecture, max_tokens)
 
 

@@ -209,14 +209,15 @@ class TransformersBackend:
         cache = Path(cache_dir)
         self.tokenizer = load_tokenizer(str(model), cache)
         self.model = load_causal_lm(str(model), cache, device=self.device)
+        # the generation config's eos and the tokenizer's (a chat model's end of turn, e.g. <|im_end|>), once
+        self._end_ids = end_of_generation_ids(self.model, self.tokenizer)
         self._lock = threading.Lock()
         self.slots = slots if slots is not None else (DEFAULT_SLOTS if self.device.startswith("cuda") else 1)
         self._batcher = None
         if self.slots > 1:
             from slm_assets.serve.hf_batching import ContinuousBatcher
 
-            self._batcher = ContinuousBatcher(self.model, self.tokenizer, self.slots, n_ctx,
-                                              end_of_generation_ids(self.model))
+            self._batcher = ContinuousBatcher(self.model, self.tokenizer, self.slots, n_ctx, self._end_ids)
         log.info("loaded %s (transformers on %s, %d slot(s))", model, self.device, self.slots)
 
     def close(self) -> None:
@@ -242,7 +243,8 @@ class TransformersBackend:
         if seed is not None:
             torch.manual_seed(seed)
         kwargs = {"input_ids": input_ids.to(self.device), "attention_mask": torch.ones_like(input_ids).to(self.device),
-                  "max_new_tokens": max_tokens, "pad_token_id": self.tokenizer.pad_token_id}
+                  "max_new_tokens": max_tokens, "pad_token_id": self.tokenizer.pad_token_id,
+                  "eos_token_id": sorted(self._end_ids)}
         if temperature > 0:
             kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
         else:
@@ -253,7 +255,7 @@ class TransformersBackend:
 
     def _finish(self, new_ids, max_tokens: int) -> tuple[str, int]:
         """(finish_reason, completion tokens without the end-of-generation token)."""
-        if len(new_ids) and int(new_ids[-1]) in end_of_generation_ids(self.model):
+        if len(new_ids) and int(new_ids[-1]) in self._end_ids:
             return "stop", len(new_ids) - 1
         return ("length" if len(new_ids) >= max_tokens else "stop"), len(new_ids)
 

@@ -1,19 +1,25 @@
 """The local transformers teacher's prompt -> generate -> parse path, with a stub model and tokenizer.
 
 A real run with the bundled SmolLM2 takes minutes on a CPU; the stubs check what the teacher hands
-the model (the chat messages, generation settings) and what it does with the reply.
+the model (the chat messages, generation settings) and what it does with the reply. A tiny random
+model checks where a completion ends, its token counts and its seeding.
 """
 
 import json
 import re
+from types import SimpleNamespace
 
 import torch
 
+from slm_assets.models import end_of_generation_ids
 from slm_assets.synth.config import SynthConfig
 from slm_assets.synth.generate import GenerationSummary, generate_qa
-from slm_assets.synth.local_teacher import LocalTeacher
+from slm_assets.synth.local_teacher import LocalTeacher, load_local_teacher
 from slm_assets.synth.prompts import TEMPLATES
 from slm_assets_tests.synth.helpers import chunks
+from slm_assets_tests.tokenizer_end_of_turn import save_model_with_tokenizer_only_end_of_turn
+
+MESSAGES = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What is CCS?"}]
 
 
 class StubTokenizer:
@@ -32,12 +38,14 @@ class StubTokenizer:
             ids.append(len(self.vocab) - 1)
         return ids
 
-    def apply_chat_template(self, messages, add_generation_prompt, tokenize, return_dict, return_tensors):
-        assert add_generation_prompt and tokenize and return_dict and return_tensors == "pt"
+    def apply_chat_template(self, messages, add_generation_prompt, tokenize):
+        assert add_generation_prompt and not tokenize
         self.conversations.append(messages)
-        rendered = " ".join(f"<|{m['role']}|> {m['content']}" for m in messages) + " <|assistant|>"
-        ids = torch.tensor([self.encode_words(rendered)])
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        return " ".join(f"<|{m['role']}|> {m['content']}" for m in messages) + " <|assistant|>"
+
+    def __call__(self, text, add_special_tokens):
+        assert not add_special_tokens  # the template wrote them
+        return {"input_ids": self.encode_words(text)}
 
     def decode(self, ids, skip_special_tokens):
         return " ".join(self.vocab[i] for i in ids.tolist())
@@ -45,6 +53,8 @@ class StubTokenizer:
 
 class StubModel:
     """Replies with the first two sentences of the passage as pairs, or verdicts for a judge prompt."""
+
+    generation_config = SimpleNamespace(eos_token_id=0)
 
     def __init__(self, tokenizer: StubTokenizer):
         self.tokenizer, self.calls = tokenizer, []
@@ -88,6 +98,30 @@ def test_local_teacher_runs_the_generation_loop_with_the_judge(tmp_path):
     assert summary.accepted_total == 3 and summary.reject_reasons["judge_unsupported"] >= 2  # verdict 2 is "no"
     assert summary.judge_calls >= 2 and summary.estimated_cost_usd == 0.0
     assert summary.teacher_requests == 2 * summary.calls_made
+
+
+def test_local_teacher_stops_at_an_end_of_turn_token_only_its_tokenizer_knows(tiny_smollm2_dir, tmp_path):
+    model_dir = tmp_path / "model"
+    save_model_with_tokenizer_only_end_of_turn(tiny_smollm2_dir, model_dir, MESSAGES)
+    teacher = load_local_teacher(str(model_dir), tmp_path / "cache", "EV charging", 0.0, 8, seed=1)
+    assert teacher.tokenizer.eos_token_id not in end_of_generation_ids(teacher.lm)  # the generation config lacks it
+
+    _content, prompt_tokens, completion_tokens = teacher.call(MESSAGES, None, 8)
+
+    assert completion_tokens == 1  # the end-of-turn token itself, then nothing (not all 8)
+    prompt = teacher.tokenizer.apply_chat_template(MESSAGES, add_generation_prompt=True, return_dict=True)
+    assert prompt_tokens == len(prompt["input_ids"])
+
+
+def test_local_teacher_samples_seeded_and_counts_every_new_token(tiny_smollm2_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_smollm2_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_smollm2_dir)).eval()
+    sampled = [LocalTeacher(model, tokenizer, "tiny", "EV charging", 1.0, 8, seed).call(MESSAGES, None, 8)
+               for seed in (1, 1, 2)]
+    assert sampled[0] == sampled[1] and sampled[0][0] != sampled[2][0]  # the same seed, the same answer
+    assert {completion_tokens for _, _, completion_tokens in sampled} == {8}  # no end of turn: max_tokens
 
 
 class MemoryStore:
