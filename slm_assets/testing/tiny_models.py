@@ -2,6 +2,7 @@
 
 `tiny_llama` is the one Llama builder: 2 layers, 4 heads, 2 KV heads, the sizes a test names.
 `save_tiny_smollm2` saves one with SmolLM2's vocabulary and tokenizer: it generates in milliseconds per token.
+`save_random_lora_adapter` saves a small LoRA adapter on any of these models, random or PEFT's no-op start.
 
 `build_tiny_model` makes one model of each architecture family, with tokenizers trained offline.
 Every such model: 2 layers, hidden 64, a vocabulary of a few hundred tokens, saved with `save_pretrained`
@@ -62,6 +63,23 @@ def save_tiny_smollm2(target: Path, tokenizer_dir: Path, seed: int = 0,
         if item.exists():
             shutil.copy(item, target / item.name)
     return target
+
+
+def save_random_lora_adapter(base_dir: Path, target: Path, seed: int = 0,
+                             random_weights: bool = True) -> Path:
+    """A rank-4 LoRA adapter on q_proj and v_proj of the model in `base_dir`, saved to `target`. With
+    `random_weights` both its matrices are drawn (under a forked RNG seeded with `seed`), so the adapter
+    changes the model's outputs; without, PEFT's own start (B = 0) leaves them exactly as the base model's."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    config = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=not random_weights)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base_dir)), config)
+    model.save_pretrained(str(target))
+    return Path(target)
 
 
 CORPUS = [

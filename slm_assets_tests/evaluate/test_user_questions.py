@@ -17,6 +17,7 @@ from slm_assets.evaluate.user_questions import (
     to_test_rows,
 )
 from slm_assets.testing.judge_server import FakeJudgeServer
+from slm_assets.testing.tiny_models import save_random_lora_adapter
 
 GOOD = [
     {"question": "Which connector do European AC chargers use?", "answer": "The Type 2 connector.",
@@ -129,8 +130,6 @@ def test_cli_eval_scores_base_and_the_latest_bundle(tmp_path, monkeypatch, tiny_
 
 def test_dagster_job_evaluates_the_lora_adapter_when_nothing_was_exported(tmp_path, tiny_smollm2_dir, tracking):
     import dagster as dg
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
 
     from slm_assets.defs.evaluate_jobs import evaluate_questions
     from slm_assets.resources.domains import DomainsResource
@@ -139,9 +138,7 @@ def test_dagster_job_evaluates_the_lora_adapter_when_nothing_was_exported(tmp_pa
 
     warehouse = tmp_path / "warehouse"
     adapter = warehouse / "artifacts" / "ev" / "lora" / "adapter"
-    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_smollm2_dir)),
-                                LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
-    peft_model.save_pretrained(str(adapter))
+    save_random_lora_adapter(tiny_smollm2_dir, adapter, random_weights=False)  # PEFT's start: tuned == base
     questions = _jsonl(tmp_path / "mine.jsonl", GOOD[:2])
     domains = _domain(tmp_path, tiny_smollm2_dir)
     config = yaml.safe_load((domains / "ev.yaml").read_text())

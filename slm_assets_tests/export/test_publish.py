@@ -17,7 +17,7 @@ from slm_assets.export.package import BuiltBundle, build_bundle
 from slm_assets.export.publish import content_sha256, publish_bundle
 from slm_assets.resources.mlflow_tracking import TrackingResource, fluent_uris
 from slm_assets.serve.registry_loader import resolve_served_model
-from slm_assets.testing.tiny_models import CASES, build_tiny_model
+from slm_assets.testing.tiny_models import CASES, build_tiny_model, save_random_lora_adapter
 from slm_assets_tests.lineage_project import project_fixture  # noqa: F401  (a fixture: a real warehouse and DAGSTER_HOME)
 
 DOMAIN = "ev"
@@ -30,17 +30,9 @@ LINEAGE_TAGS = {"snapshot.raw_docs": "raw_docs-0123abcd", "snapshot.raw_docs.has
 def trained(tmp_path_factory) -> dict[str, Path]:
     """A base model, a LoRA adapter on it, an SFT test split and a benchmark folder, as the upstream assets leave
     them (one run folder per kind)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
     root = tmp_path_factory.mktemp("trained")
     base = build_tiny_model(CASES[0], root / "base")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
-        lora = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
-                              LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-    lora.save_pretrained(root / "lora" / "adapter")
+    save_random_lora_adapter(base, root / "lora" / "adapter", seed=1)
     (root / "sft").mkdir()
     (root / "sft" / "test.jsonl").write_text("\n".join(json.dumps(
         {"prompt": [{"role": "user", "content": q}], "completion": [{"role": "assistant", "content": "CCS2."}]})

@@ -3,10 +3,7 @@
 import json
 
 from slm_assets.train.checkpoints import RUN_FILE, mark_finished, read_run, resume_point, run_identity
-from slm_assets_tests.train.helpers import (
-    tiny_model_with_tokenizer,
-    write_chat_split,
-)
+from slm_assets_tests.train.helpers import write_chat_split
 
 ROWS = {"train": [{"prompt": "a", "completion": "b"}], "val": [{"prompt": "c", "completion": "d"}]}
 SETTINGS = {"base_model": "tiny", "max_steps": 4, "learning_rate": 1e-3}
@@ -67,22 +64,21 @@ def test_finished_run_or_other_identity_or_no_record_starts_from_step_0_and_clea
         assert read_run(tmp_path) == {**identity.__dict__, "finished": False}, case
 
 
-def test_completed_run_then_changed_data_trains_every_step_again(tiny_llama_dir, bundled_model_dir, tmp_path):  # noqa: F811
+def test_completed_run_then_changed_data_trains_every_step_again(tiny_smollm2_dir, tmp_path):
     """The reported bug: a second materialisation 'resumed' from the first run's last checkpoint and trained nothing."""
     from slm_assets.train.config import train_config_from
     from slm_assets.train.lora import train_lora
 
-    model_dir = tiny_model_with_tokenizer(tiny_llama_dir, bundled_model_dir, tmp_path / "model")
     config = train_config_from({"preset": "smoke", "max_steps": 4, "eval_steps": 2})
     data, out = tmp_path / "sft", tmp_path / "out"
     write_chat_split(data, 16)
-    first = train_lora(str(model_dir), tmp_path / "cache", data, out, config)
+    first = train_lora(str(tiny_smollm2_dir), tmp_path / "cache", data, out, config)
     assert first.steps == 4 and read_run(out / "checkpoints")["finished"] is True
     assert [p.name for p in sorted((out / "checkpoints").glob("checkpoint-*"))] == ["checkpoint-2", "checkpoint-4"]
 
     write_chat_split(data, 24)  # new documents -> more examples
     steps_trained = []
-    second = train_lora(str(model_dir), tmp_path / "cache", data, out, config,
+    second = train_lora(str(tiny_smollm2_dir), tmp_path / "cache", data, out, config,
                         sink=lambda step, metrics: steps_trained.append(step) if "loss" in metrics else None)
     assert second.resumed_from is None
     assert steps_trained == [1, 2, 3, 4]

@@ -5,10 +5,7 @@ import pytest
 from slm_assets.text import ABSTAIN
 from slm_assets.train.config import DpoConfig
 from slm_assets.train.dpo import preference_pairs, rejection_reason
-from slm_assets_tests.train.helpers import (
-    tiny_model_with_tokenizer,
-    write_chat_split,
-)
+from slm_assets_tests.train.helpers import write_chat_split
 
 OPEN = {"question": "What does a type B RCD detect?", "mode": "open_book",
         "prompt": [{"role": "user", "content": "[1] A type B RCD detects smooth DC residual currents.\n\n"
@@ -36,7 +33,7 @@ def test_preference_pairs_prefer_the_reference_over_the_models_own_bad_answer():
 
 
 @pytest.mark.slow
-def test_dpo_moves_the_sft_adapter_on_a_tiny_model(tiny_llama_dir, tmp_path, bundled_model_dir):
+def test_dpo_moves_the_sft_adapter_on_a_tiny_model(tiny_smollm2_dir, tmp_path):
     import json
 
     from safetensors.torch import load_file
@@ -45,17 +42,16 @@ def test_dpo_moves_the_sft_adapter_on_a_tiny_model(tiny_llama_dir, tmp_path, bun
     from slm_assets.train.dpo import train_dpo
     from slm_assets.train.lora import train_lora
 
-    model_dir = tiny_model_with_tokenizer(tiny_llama_dir, bundled_model_dir, tmp_path / "model")
     data = tmp_path / "sft"
     write_chat_split(data, 16)
     config = train_config_from({"preset": "smoke", "max_steps": 2, "eval_steps": 2,
                                 "dpo": {"enabled": True, "max_steps": 2, "per_device_batch_size": 2,
                                         "max_prompts": 8, "max_new_tokens": 8}})
-    sft = train_lora(str(model_dir), tmp_path / "cache", data, tmp_path / "sft_out", config)
+    sft = train_lora(str(tiny_smollm2_dir), tmp_path / "cache", data, tmp_path / "sft_out", config)
     rows = [{**json.loads(line), "question": f"Question {i}?", "mode": "closed_book"}
             for i, line in enumerate((data / "train.jsonl").read_text().splitlines())]
-    summary = train_dpo(str(model_dir), tmp_path / "cache", rows, tmp_path / "sft_out" / "adapter", tmp_path / "dpo",
-                        config)
+    summary = train_dpo(str(tiny_smollm2_dir), tmp_path / "cache", rows, tmp_path / "sft_out" / "adapter",
+                        tmp_path / "dpo", config)
     assert summary.pairs >= 2 and summary.steps == 2 and summary.loss_first is not None
     before = load_file(f"{sft.adapter_dir}/adapter_model.safetensors")
     after = load_file(f"{summary.adapter_dir}/adapter_model.safetensors")

@@ -7,18 +7,15 @@ import subprocess
 import sys
 import time
 
-from slm_assets_tests.train.helpers import (
-    tiny_model_with_tokenizer,
-    write_chat_split,
-)
+from slm_assets_tests.train.helpers import write_chat_split
 
 
-def test_killed_training_resumes_from_checkpoint(tiny_llama_dir, bundled_model_dir, tmp_path):  # noqa: F811
-    model_dir = tiny_model_with_tokenizer(tiny_llama_dir, bundled_model_dir, tmp_path / "model")
+def test_killed_training_resumes_from_checkpoint(tiny_smollm2_dir, tmp_path):
     data = tmp_path / "sft"
     write_chat_split(data, 32)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "slm_assets_tests.train.resume_worker", str(model_dir), str(data), str(out)]
+    command = [sys.executable, "-m", "slm_assets_tests.train.resume_worker", str(tiny_smollm2_dir), str(data),
+               str(out)]
     worker = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240

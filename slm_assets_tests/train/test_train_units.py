@@ -7,7 +7,7 @@ import torch
 from slm_assets.losses import IGNORE, encode_chat, pad_batch
 from slm_assets.train.distill import masked_ce, masked_kl
 from slm_assets.train.memory import MemoryEstimate, ModelTooLarge, ensure_fits, estimate_training_memory
-from slm_assets_tests.train.helpers import tiny_model_with_tokenizer, write_chat_split
+from slm_assets_tests.train.helpers import write_chat_split
 
 
 def test_kl_is_zero_for_identical_distributions_and_positive_otherwise():
@@ -51,17 +51,16 @@ def test_memory_estimate_counts_parameters_and_refuses_what_cannot_fit(tiny_llam
         ensure_fits(huge, "mistralai/Mistral-7B-v0.1")
 
 
-def test_lora_adapter_trains_on_a_tiny_model(tiny_llama_dir, tmp_path, bundled_model_dir):
+def test_lora_adapter_trains_on_a_tiny_model(tiny_smollm2_dir, tmp_path):
     """TRL SFTTrainer + PEFT end to end in seconds: a tiny model, the real tokenizer, 4 steps, an adapter saved."""
     from slm_assets.train.config import train_config_from
     from slm_assets.train.lora import train_lora
 
-    model_dir = tiny_model_with_tokenizer(tiny_llama_dir, bundled_model_dir, tmp_path / "model")
     data = tmp_path / "sft"
     write_chat_split(data, 16)
     config = train_config_from({"preset": "smoke", "max_steps": 4, "eval_steps": 2})
     seen = []
-    summary = train_lora(str(model_dir), tmp_path / "cache", data, tmp_path / "out", config,
+    summary = train_lora(str(tiny_smollm2_dir), tmp_path / "cache", data, tmp_path / "out", config,
                          sink=lambda step, metrics: seen.append((step, metrics)))
     assert summary.steps == 4 and (tmp_path / "out" / "adapter" / "adapter_config.json").exists()
     assert any("loss" in m for _, m in seen) and any("eval_loss" in m for _, m in seen)
@@ -94,22 +93,21 @@ def test_qlora_loads_the_base_in_4bit_nf4_and_dora_is_passed_to_peft(tmp_path):
 
 @pytest.mark.parametrize("student_init", ["lora_adapter", "fresh"])
 def test_distillation_student_starts_from_the_lora_adapter_or_from_the_base(
-        student_init, tiny_llama_dir, tmp_path, bundled_model_dir):
+        student_init, tiny_smollm2_dir, tmp_path):
     """With a vanishing learning rate the distilled student is its starting point: the trained lora_adapter by
     default (same domain loss as the teacher), the plain base with `student_init: fresh`."""
     from slm_assets.train.config import DistillConfig, train_config_from
     from slm_assets.train.distill import distill
     from slm_assets.train.lora import train_lora
 
-    model_dir = tiny_model_with_tokenizer(tiny_llama_dir, bundled_model_dir, tmp_path / "model")
     data = tmp_path / "sft"
     write_chat_split(data, 16)
-    lora = train_lora(str(model_dir), tmp_path / "cache", data, tmp_path / "lora",
+    lora = train_lora(str(tiny_smollm2_dir), tmp_path / "cache", data, tmp_path / "lora",
                       train_config_from({"preset": "smoke", "max_steps": 4, "eval_steps": 4, "learning_rate": 5e-2}))
     config = DistillConfig(student_init=student_init, max_steps=1, per_device_batch_size=2, max_length=64,
                            max_val_examples=8, learning_rate=1e-12)
-    summary = distill(str(model_dir), tmp_path / "cache", data, tmp_path / "lora" / "adapter", tmp_path / "distilled",
-                      config)
+    summary = distill(str(tiny_smollm2_dir), tmp_path / "cache", data, tmp_path / "lora" / "adapter",
+                      tmp_path / "distilled", config)
     scores = {name: s["domain_loss"] for name, s in summary.evaluation.items()}
     assert abs(scores["lora_adapter"] - scores["base"]) > 1e-3, "the LoRA step must have changed the model"
     start = "lora_adapter" if student_init == "lora_adapter" else "base"
