@@ -6,14 +6,9 @@ from pathlib import Path
 
 from slm_assets.evaluate.peak_memory import PeakMemory
 from slm_assets.evaluate.timed_run import WARMUP_TOKENS, TimedRun, Workload, cpu_threads
-from slm_assets.generation import templated_prompts
+from slm_assets.generation import chat_prompt_ids
 from slm_assets.llama_batch import FILE_TYPE_NAMES, BatchContext, end_of_generation
 from slm_assets.llama_models import context_size, open_llama
-
-
-def _prompt_ids(tokenizer, prompts: list[list[dict]]) -> list[list[int]]:
-    """The HF chat template's token ids, so both runtimes see exactly the same prompts."""
-    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in templated_prompts(tokenizer, prompts)]
 
 
 def _context_size(ids: list[list[int]], max_new_tokens: int) -> int:
@@ -64,7 +59,7 @@ def time_llama_cpp(gguf_path: Path, tokenizer, prompts: list[list[dict]], worklo
 
     max_new_tokens, fixed_length, warmup = workload.max_new_tokens, workload.fixed_length, workload.warmup
     threads = workload.threads or cpu_threads()
-    ids = _prompt_ids(tokenizer, prompts)
+    ids = chat_prompt_ids(tokenizer, prompts)  # the HF template's ids: both runtimes read the same prompt
     ttft, latency, tokens, decode = [], [], [], []
     with PeakMemory(cuda=False) as memory:
         llm, n_gpu_layers, device, load_s = _load(gguf_path, threads, n_gpu_layers,
@@ -168,7 +163,7 @@ def time_llama_cpp_batched(gguf_path: Path, tokenizer, prompts: list[list[dict]]
 
     max_new_tokens, batch_size, fixed_length = workload.max_new_tokens, workload.batch_size, workload.fixed_length
     warmup, threads = workload.warmup, workload.threads or cpu_threads()
-    ids = _prompt_ids(tokenizer, prompts)
+    ids = chat_prompt_ids(tokenizer, prompts)  # the HF template's ids: both runtimes read the same prompt
     batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
     n_batch = max(sum(len(i) for i in batch) for batch in batches)
     ttft, latency, tokens, decode = [], [], [], []

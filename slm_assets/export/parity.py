@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slm_assets.generation import templated_prompts
+from slm_assets.generation import chat_prompt_ids, templated_prompts
 from slm_assets.llama_models import context_size, open_llama
 
 log = logging.getLogger(__name__)
@@ -201,9 +201,8 @@ def qtype_tolerance(gguf_path: Path) -> tuple[str, Tolerance]:
 
 def templated_ids(tokenizer, prompts: list[str]) -> tuple[list[str], list[list[int]]]:
     """Each prompt as a user message under the HF chat template: (texts, HF token ids)."""
-    texts = templated_prompts(tokenizer, [[{"role": "user", "content": p}] for p in prompts])
-    # The template writes any special tokens itself, as HF's chat path does (no extra BOS).
-    return texts, [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    chats = [[{"role": "user", "content": p}] for p in prompts]
+    return templated_prompts(tokenizer, chats), chat_prompt_ids(tokenizer, chats)
 
 
 def top1_agrees(hf_logits, gguf_logits, max_noise: float = float("inf")) -> bool:
