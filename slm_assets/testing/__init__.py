@@ -6,5 +6,6 @@ as libraries ship theirs (`transformers.testing_utils`): nothing in the pipeline
   pairwise judge, for the real `groq` and `openai` clients;
 - `web_site`: a site with good, hostile and slow routes for the crawler; `pdfs`: PDFs built with reportlab;
 - `tiny_models`: tiny random models (one Llama builder, one model per architecture family) built offline;
+  `tokenizer_end_of_turn`: one whose end of turn only its tokenizer knows (eos beside the generation config's);
 - `go_template`: a renderer for Ollama's Go chat templates; `clock`: a clock a test moves by hand.
 """

@@ -3,7 +3,7 @@
 
 import pytest
 
-from slm_assets_tests.tokenizer_end_of_turn import save_model_with_tokenizer_only_end_of_turn
+from slm_assets.testing.tokenizer_end_of_turn import save_model_with_tokenizer_only_end_of_turn
 
 MESSAGES = [{"role": "user", "content": "What is a charger?"}]
 

@@ -16,8 +16,8 @@ from slm_assets.synth.config import SynthConfig
 from slm_assets.synth.generate import GenerationSummary, generate_qa
 from slm_assets.synth.local_teacher import LocalTeacher, load_local_teacher
 from slm_assets.synth.prompts import TEMPLATES
+from slm_assets.testing.tokenizer_end_of_turn import save_model_with_tokenizer_only_end_of_turn
 from slm_assets_tests.synth.helpers import chunks
-from slm_assets_tests.tokenizer_end_of_turn import save_model_with_tokenizer_only_end_of_turn
 
 MESSAGES = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What is CCS?"}]
 

@@ -23,7 +23,8 @@ def save_model_with_tokenizer_only_end_of_turn(source: Path, target: Path, messa
     with torch.no_grad():
         first = int(model(**enc).logits[0, -1].argmax())  # logits (1, T, V): the greedy first answer token
     endoftext = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
-    assert first not in (endoftext, tokenizer.eos_token_id), "the model must not end its turn by itself"
+    if first in (endoftext, tokenizer.eos_token_id):
+        raise ValueError(f"{source}: the model ends its turn by itself on these messages; seed another model")
     tokenizer.eos_token = tokenizer.convert_ids_to_tokens(first)
     tokenizer.save_pretrained(target)
     model.generation_config.eos_token_id = endoftext
