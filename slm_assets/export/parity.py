@@ -216,20 +216,41 @@ def top1_agrees(hf_logits, gguf_logits, max_noise: float = float("inf")) -> bool
     return hf_top == gguf_top or float(hf_logits[hf_top] - hf_logits[gguf_top]) <= noise
 
 
-def compare_prompt(model, llm, tokenizer, prompt: str, text: str, ids: list[int], max_new_tokens: int,
-                   stop: set[int], max_noise: float) -> tuple[PromptParity, DecodeTiming]:
+@dataclass(frozen=True)
+class Runtimes:
+    """The two runtimes compared: the HF model with its tokenizer, the GGUF opened in llama.cpp, and the token ids
+    that end a generation."""
+
+    model: object
+    tokenizer: object
+    llm: object
+    stop: set[int]
+
+
+@dataclass(frozen=True)
+class TemplatedPrompt:
+    """A user prompt, its text under the HF chat template, and that text's HF token ids."""
+
+    prompt: str
+    text: str
+    ids: list[int]
+
+
+def compare_prompt(runtimes: Runtimes, chat: TemplatedPrompt, max_new_tokens: int,
+                   max_noise: float) -> tuple[PromptParity, DecodeTiming]:
     """One prompt on both runtimes: tokenizer agreement, prompt-end logits, free-running and forced greedy; a
     near tie counts as agreeing up to a logit difference of `max_noise`."""
     import numpy as np
 
-    gguf_ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+    model, tokenizer, llm, stop, ids = runtimes.model, runtimes.tokenizer, runtimes.llm, runtimes.stop, chat.ids
+    gguf_ids = llm.tokenize(chat.text.encode("utf-8"), add_bos=False, special=True)
     hf_rows, hf_cont, hf_steps, hf_seconds = _hf_greedy(model, ids, max_new_tokens, stop)
     hf_logits = hf_rows[0]
     gg_logits, gg_cont, gguf_steps, gguf_seconds = _gguf_greedy(llm, ids, max_new_tokens, stop)
     forced = [top1_agrees(hf_row, gguf_row, max_noise)
               for hf_row, gguf_row in zip(hf_rows, _gguf_forced_logits(llm, ids, hf_cont), strict=True)]
     parity = PromptParity(
-        prompt=prompt,
+        prompt=chat.prompt,
         n_prompt_tokens=len(ids),
         tokens_match=list(gguf_ids) == list(ids),
         max_logit_diff=float(np.max(np.abs(hf_logits - gg_logits))),
@@ -302,9 +323,10 @@ def check_parity(
     llm = _open_gguf(gguf_path, context_size(max(len(ids) for ids in hf_ids), max_new_tokens))
     results: list[PromptParity] = []
     timing = DecodeTiming()
+    runtimes = Runtimes(model, tokenizer, llm, stop)
     try:
         for prompt, text, ids in zip(prompts, texts, hf_ids, strict=True):
-            parity, prompt_timing = compare_prompt(model, llm, tokenizer, prompt, text, ids, max_new_tokens, stop,
+            parity, prompt_timing = compare_prompt(runtimes, TemplatedPrompt(prompt, text, ids), max_new_tokens,
                                                    max_diff_allowed)
             results.append(parity)
             timing = timing + prompt_timing

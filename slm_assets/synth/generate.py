@@ -126,18 +126,18 @@ def judge_rejection(result: TeacherResult, position: int) -> str | None:
     return None if verdict else ("judge_unsupported" if verdict is False else "judge_no_verdict")
 
 
-def pair_row(domain: str, unit: Unit, result: TeacherResult, pair, qa_id: str, reason: str | None,
-             teacher: dict, seed: int, now: datetime) -> dict:
+def pair_row(run: dict, unit: Unit, result: TeacherResult, pair, qa_id: str, reason: str | None,
+             now: datetime) -> dict:
     """One `qa_pairs` row; the call's tokens and latency are shared evenly among its pairs.
-    `teacher`: {teacher_provider, teacher_model, temperature}."""
+    `run`: the columns every row of the run shares, {domain, teacher_provider, teacher_model, temperature, seed}."""
     n_pairs = max(1, len(result.pairs))
     return {
-        "domain": domain, "qa_id": qa_id, "status": "accepted" if reason is None else "rejected",
+        "domain": run["domain"], "qa_id": qa_id, "status": "accepted" if reason is None else "rejected",
         "reject_reason": reason, "question": pair.question, "answer": pair.answer,
         "question_type": pair.question_type, "chunk_id": unit.chunk.chunk_id, "doc_id": unit.chunk.doc_id,
         "source": unit.chunk.source, "page_start": unit.chunk.page_start,
         "template_id": unit.template.template_id, "template_version": unit.template.version,
-        **teacher, "seed": seed,
+        **{k: run[k] for k in ("teacher_provider", "teacher_model", "temperature", "seed")},
         "prompt_tokens": result.prompt_tokens // n_pairs, "completion_tokens": result.completion_tokens // n_pairs,
         "latency_s": result.latency_s / n_pairs, "call_key": unit.key, "created_at": now,
     }
@@ -175,8 +175,8 @@ class QAGeneration:
         self.domain, self.teacher, self.config, self.store = domain, teacher, config, store
         self.limits, self.progress = limits, progress
         self.summary = GenerationSummary()
-        self.teacher_columns = {"teacher_provider": teacher.provider, "teacher_model": teacher.model,
-                                "temperature": getattr(teacher, "temperature", 0.0)}
+        self.run_columns = {"domain": domain, "teacher_provider": teacher.provider, "teacher_model": teacher.model,
+                            "temperature": getattr(teacher, "temperature", 0.0), "seed": config.seed}
         templates = [OFFLINE_TEMPLATE] if isinstance(teacher, OfflineTeacher) else TEMPLATES
         self.fresh = work_units(chunks, templates, config.seed)
         self.done = store.done_call_keys()
@@ -229,8 +229,7 @@ class QAGeneration:
             qa_id = pair_id(unit, position, pair.question)
             reason = self.rejection(unit, result, position, pair)
             self.count(qa_id, pair, reason)
-            rows.append(pair_row(self.domain, unit, result, pair, qa_id, reason, self.teacher_columns,
-                                 self.config.seed, now))
+            rows.append(pair_row(self.run_columns, unit, result, pair, qa_id, reason, now))
         self.store.record(call_row(self.domain, unit, result, now), rows)
         self.sync_usage()
         if self.progress:
