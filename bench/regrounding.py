@@ -28,6 +28,9 @@ def main() -> None:
                         "per_question.csv of a benchmark_report run on gold questions")
     parser.add_argument("--domain", help="the domain of a per_question.csv")
     parser.add_argument("--out", type=Path, help="where to write (default bench/results/<input>_regrounded.json)")
+    parser.add_argument("--grounding", action="append", default=[], metavar="FIELD=JSON",
+                        help="override one field of the domain's grounding settings, e.g. "
+                        "require_asked_quantity=false (repeatable)")
     args = parser.parse_args()
 
     from slm_assets.domains import load_domain
@@ -46,6 +49,8 @@ def main() -> None:
     else:
         saved = json.loads(args.result.read_text())
     spec = load_domain(saved["domain"])
+    overrides = {field: json.loads(value) for field, value in (o.split("=", 1) for o in args.grounding)}
+    spec = spec.model_copy(update={"grounding": spec.grounding.model_copy(update=overrides)})
     index = ChunkIndex.load(Settings().warehouse_dir / "artifacts" / spec.name / "index")
     gold = {f"line-{q['line']:05d}": q for q in read_questions(ROOT / spec.benchmark.gold_questions)}
     rows = saved["per_question"]

@@ -14,13 +14,16 @@ Three outcomes, named in every reply (`answer_mode`):
 content words in the best passage sentence (lexical), and the all-MiniLM-L6-v2 cosine of the question with the
 closest passage sentence and with the closest whole passage (dense: paraphrases count). Their weights and the cut
 were fitted on the dev part of both gold sets by `bench/grounding.py` (README, "Grounded answers"); with
-`dense: false` the lexical share alone is compared with `min_relevance`.
+`dense: false` the lexical share alone is compared with `min_relevance`. A question that asks for a quantity
+("how heavy", "how often", "what does it cost") is addressed only by passages that state a value of that kind
+(`retrieval.quantities`, `require_asked_quantity`).
 """
 
 from dataclasses import dataclass, replace
 
 from slm_assets.retrieval.config import GroundingConfig
 from slm_assets.retrieval.prompting import sentence_match
+from slm_assets.retrieval.quantities import asked_quantities, states_quantity
 from slm_assets.text import (
     ABSTAIN,
     content_words,
@@ -68,6 +71,7 @@ class CoverageSignals:
     sentence_cosine: float  # cosine of the question with the closest passage sentence (0 without sentences)
     passage_cosine: float  # cosine of the question with the closest passage
     sentences: tuple[ScoredSentence, ...] = ()  # every passage sentence long enough to count, headings included
+    states_asked_quantity: bool = True  # the passages state a value of the kind the question asks for (quantities)
 
     def score(self, config: GroundingConfig) -> float:
         """The weighted sum compared with `min_coverage` (dense), or the lexical share alone."""
@@ -77,6 +81,8 @@ class CoverageSignals:
                 + config.passage_cosine_weight * self.passage_cosine)
 
     def covered(self, config: GroundingConfig) -> bool:
+        if config.require_asked_quantity and not self.states_asked_quantity:
+            return False
         return self.score(config) >= (config.min_coverage if config.dense else config.min_relevance)
 
     def best(self, config: GroundingConfig, n: int = 1) -> list[ScoredSentence]:
@@ -105,8 +111,9 @@ def coverage_signals(question: str, passages: list[str], dense: bool = True,
     only the question and the sentences are embedded."""
     sentences = passage_sentences(question, passages)
     relevance = max((s.share for s in sentences), default=0.0)
+    stated = states_quantity(" ".join(passages), asked_quantities(question))
     if not dense or not passages:
-        return CoverageSignals(relevance, 0.0, 0.0, tuple(sentences))
+        return CoverageSignals(relevance, 0.0, 0.0, tuple(sentences), stated)
     from slm_assets.retrieval.embedder import embed
 
     known = passage_vectors is not None
@@ -117,7 +124,7 @@ def coverage_signals(question: str, passages: list[str], dense: bool = True,
     else:
         passage_cos, rest = float((rest[: len(passages)] @ question_vector).max()), rest[len(passages):]
     scored = tuple(replace(s, cosine=float(c)) for s, c in zip(sentences, rest @ question_vector, strict=True))
-    return CoverageSignals(relevance, max((s.cosine for s in scored), default=0.0), passage_cos, scored)
+    return CoverageSignals(relevance, max((s.cosine for s in scored), default=0.0), passage_cos, scored, stated)
 
 
 def supporting_sentence(answer: str, sentences: tuple[ScoredSentence, ...]) -> ScoredSentence | None:

@@ -105,7 +105,7 @@ def test_the_coverage_score_counts_a_paraphrase_and_refuses_a_question_that_only
     assert not coverage_signals(paraphrase, PASSAGES).covered(LEXICAL)
     assert ground_answer(paraphrase, "Smooth DC residual currents above 6 mA.", PASSAGES, CONFIG).mode == "generated"
     price = "How much does a type B RCD cost in euros?"  # the passage names the device, not a price
-    assert coverage_signals(price, PASSAGES).covered(LEXICAL)
+    assert coverage_signals(price, PASSAGES).covered(LEXICAL.model_copy(update={"require_asked_quantity": False}))
     reply = ground_answer(price, "About 40 euros.", PASSAGES, CONFIG)
     assert reply.mode == "not_covered" and reply.coverage < CONFIG.min_coverage
 
@@ -202,3 +202,20 @@ def test_the_benchmark_grounds_open_book_answers_from_the_stored_passage_vectors
     assert PASSAGES[0] in embedded_seen and PASSAGES[0] not in stored_seen  # a two-sentence passage, not re-embedded
     for a, b in zip(embedded, stored, strict=True):
         assert abs(a.passage_cosine - b.passage_cosine) < 1e-4 and a.relevance == b.relevance
+
+
+def test_a_question_asking_for_a_quantity_the_passages_do_not_state_gets_the_honest_answer():
+    """On-topic passages that share the question's words but hold no value of the kind asked do not answer it;
+    the same passages with such a value do."""
+    passages = ["A CCS2 connector combines the Type 2 AC contacts with two DC pins underneath. CCS2 connectors "
+                "are rated for frequent plugging on public chargers and need little maintenance.",
+                "The CCS2 inlet on the car locks the connector during a DC session."]
+    question = "How many mating cycles is a CCS2 connector rated for?"
+    alone = CONFIG.model_copy(update={"require_asked_quantity": False})
+    assert coverage_signals(question, passages).covered(alone)  # close enough by words and cosine alone
+    reply = ground_answer(question, "It is rated for frequent plugging.", passages, CONFIG)
+    assert reply.mode == "not_covered" and reply.text == ABSTAIN
+    rated = [passages[0].replace("rated for frequent plugging", "rated for 10,000 mating cycles"), passages[1]]
+    assert ground_answer(question, "It is rated for frequent plugging.", rated, CONFIG).mode == "extractive"
+    assert ground_answer("Is a CCS2 connector rated for frequent plugging?", "Yes.", passages, CONFIG).mode != \
+        "not_covered"  # a yes/no question asks for no value
