@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from bench.grounding import rates  # noqa: E402  (answered and abstained shares, as bench/grounding.py reports them)
+
 
 def question_rows(domain: str, warehouse: Path, top_sentences: int) -> list[dict]:
     from slm_assets.domains import load_domain
@@ -58,14 +60,6 @@ RULES = {
 }
 
 
-def rates(rows: list[dict], answers) -> dict:
-    answerable = [answers(r) for r in rows if r["answerable"]]
-    unanswerable = [not answers(r) for r in rows if not r["answerable"]]
-    return {"answered_answerable": round(sum(answerable) / max(len(answerable), 1), 3),
-            "declined_unanswerable": round(sum(unanswerable) / max(len(unanswerable), 1), 3),
-            "n_answerable": len(answerable), "n_unanswerable": len(unanswerable)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("domains", nargs="+", help="DOMAIN=WAREHOUSE_DIR")
@@ -81,7 +75,7 @@ def main() -> None:
     for name, by_cell in table.items():
         for where, r in by_cell.items():
             print(f"| {name} | {where} | {r['answered_answerable']:.3f} of {r['n_answerable']} | "
-                  f"{r['declined_unanswerable']:.3f} of {r['n_unanswerable']} |")
+                  f"{r['abstained_unanswerable']:.3f} of {r['n_unanswerable']} |")
     changed = [r for r in rows if r["covered"] and not (r["in_passages"] and r["in_quoted"])]
     print("\nquestions the quantity rules decline that coverage alone answers:")
     for r in changed:
