@@ -86,7 +86,7 @@ _HOW_MANY = re.compile(HOW + r" many ((?:[\w-]+ ){0,3}?[\w-]+?)(?= (?:do|does|di
                        r"it|they)\b|\?|$)", re.IGNORECASE)
 COUNT = "count:"  # the kind "count:<thing>" counts <thing>
 _COUNT_WORDS = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|" \
-               r"forty|fifty|hundred|thousand|several|a few|dozens?)"
+               r"forty|fifty|hundred|thousand|several|a few|dozens?|single|dual|twin|double|triple|both)"
 
 
 def asked_quantities(question: str) -> set[str]:
@@ -126,5 +126,5 @@ def _singular_stem(word: str) -> str:
 def _states(text: str, kind: str) -> bool:
     if kind.startswith(COUNT):
         thing = re.escape(kind[len(COUNT):])
-        return re.search(rf"\b{_COUNT_WORDS}\s+(?:[\w-]+\s+){{0,3}}{thing}", text, re.IGNORECASE) is not None
+        return re.search(rf"\b{_COUNT_WORDS}[\s-]+(?:[\w-]+\s+){{0,3}}{thing}", text, re.IGNORECASE) is not None
     return _STATES[kind].search(text) is not None

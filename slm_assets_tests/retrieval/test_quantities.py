@@ -52,6 +52,8 @@ def test_the_asking_sentence_is_the_last_one_with_a_question_mark():
     ("AC charging loses 7 to 15 % in the charger.", {"share"}, True),
     ("The connector is rated for 10,000 mating cycles.", {"count:cycle"}, True),
     ("CCS2 connectors are rated for frequent mating.", {"count:cycle"}, False),
+    ("The charger switches between single-phase and three-phase charging.", {"count:phase"}, True),
+    ("The Hydra has dual connectors.", {"count:connector"}, True),
     ("Anything at all.", set(), True),  # nothing asked: nothing to state
 ])
 def test_a_text_states_a_value_only_in_a_unit_of_the_kind_asked(text, kinds, states):
