@@ -35,9 +35,9 @@ class GroundingConfig(BaseModel):
         default=True, description="A question that asks for a quantity (a price, a weight, a distance, a duration or "
         "frequency, a power, a share, an emission; `retrieval.quantities`) is addressed only when the passages state "
         "a value of that kind (\"how many <things>\": a number just before the things): on-topic passages without one do "
-        "not answer it. On the gold sets' dev questions (`bench/quantity_check.py`) it declines 4 more of the 18 "
-        "unanswerable ev_charging ones (0 of 14 more on ev_public) and 1 of 205 answerable ones, whose passages do "
-        "not hold its answer.")
+        "not answer it, and the extractive fallback quotes a sentence that states such a value first. On the gold "
+        "sets' dev questions (`bench/quantity_check.py`) it declines 4 more of the 18 unanswerable ev_charging ones "
+        "(0 of 14 more on ev_public) and 1 of 205 answerable ones, whose passages do not hold its answer.")
     relevance_weight: float = Field(default=0.4, ge=0, description="Weight of the lexical share in the coverage "
                                     "score.")
     passage_cosine_weight: float = Field(default=0.75, ge=0, description="Weight of the question's cosine with "

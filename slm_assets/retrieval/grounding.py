@@ -16,7 +16,7 @@ closest passage sentence and with the closest whole passage (dense: paraphrases 
 were fitted on the dev part of both gold sets by `bench/grounding.py` (README, "Grounded answers"); with
 `dense: false` the lexical share alone is compared with `min_relevance`. A question that asks for a quantity
 ("how heavy", "how often", "what does it cost") is addressed only by passages that state a value of that kind
-(`retrieval.quantities`, `require_asked_quantity`).
+(`retrieval.quantities`, `require_asked_quantity`), and the fallback quotes a sentence that states one first.
 """
 
 from dataclasses import dataclass, replace
@@ -63,6 +63,7 @@ class ScoredSentence:
     match: float  # `sentence_match`: the lexical tie-break, favouring short sentences
     cosine: float  # MiniLM cosine with the question (0.0 when not dense)
     heading: bool = False  # `text.is_heading`: evidence that a passage is on the topic, never an answer to quote
+    states_asked_quantity: bool = True  # it states a value of the kind the question asks for (or none is asked)
 
 
 @dataclass(frozen=True)
@@ -87,19 +88,26 @@ class CoverageSignals:
 
     def best(self, config: GroundingConfig, n: int = 1) -> list[ScoredSentence]:
         """The n sentences the extractive fallback quotes, headings never: by cosine + `fallback_share_weight` x
-        share (dense), else by share then the lexical tie-break."""
+        share (dense), else by share then the lexical tie-break. With `require_asked_quantity` the sentences that
+        state a value of the kind the question asks for come first."""
         quotable = [s for s in self.sentences if not s.heading]
+
+        def lacks_asked_value(s: ScoredSentence) -> bool:
+            return config.require_asked_quantity and not s.states_asked_quantity
+
         if config.dense:
-            return sorted(quotable, key=lambda s: -(s.cosine + config.fallback_share_weight * s.share))[:n]
-        return sorted(quotable, key=lambda s: (-s.share, -s.match))[:n]
+            weight = config.fallback_share_weight
+            return sorted(quotable, key=lambda s: (lacks_asked_value(s), -(s.cosine + weight * s.share)))[:n]
+        return sorted(quotable, key=lambda s: (lacks_asked_value(s), -s.share, -s.match))[:n]
 
 
 def passage_sentences(question: str, passages: list[str]) -> list[ScoredSentence]:
     """Every sentence of at least MIN_SENTENCE_WORDS words, scored lexically against the question; headings are
     marked (they show what a passage is about, and share the question's words without answering it)."""
-    asked = set(content_words(question))
+    asked, kinds = set(content_words(question)), asked_quantities(question)
     return [ScoredSentence(sentence, p, len(asked & set(content_words(sentence))) / len(asked) if asked else 0.0,
-                           sentence_match(asked, sentence), 0.0, heading=is_heading(sentence))
+                           sentence_match(asked, sentence), 0.0, heading=is_heading(sentence),
+                           states_asked_quantity=states_quantity(sentence, kinds))
             for p, passage in enumerate(passages) for sentence in split_sentences(passage)
             if len(sentence.split()) >= MIN_SENTENCE_WORDS]
 

@@ -219,3 +219,15 @@ def test_a_question_asking_for_a_quantity_the_passages_do_not_state_gets_the_hon
     assert ground_answer(question, "It is rated for frequent plugging.", rated, CONFIG).mode == "extractive"
     assert ground_answer("Is a CCS2 connector rated for frequent plugging?", "Yes.", passages, CONFIG).mode != \
         "not_covered"  # a yes/no question asks for no value
+
+
+def test_the_fallback_quotes_a_sentence_that_states_the_value_asked_for_before_a_closer_one_that_does_not():
+    question = "How wide does an accessible charging bay need to be?"
+    passages = ["An accessible charging bay needs space beside the car for a wheelchair user. Design teams commonly "
+                "provide a bay of at least 3.6 m width. The surface should be level and firm."]
+    without_rule = CONFIG.model_copy(update={"require_asked_quantity": False})
+    signals = coverage_signals(question, passages)
+    assert "3.6 m" not in signals.best(without_rule)[0].text  # the closest sentence by words and cosine
+    assert "3.6 m" in signals.best(CONFIG)[0].text
+    reply = ground_answer(question, "It must be accessible.", passages, CONFIG)
+    assert reply.mode == "extractive" and "at least 3.6 m width" in reply.text
