@@ -3,10 +3,13 @@
 A question that asks "how much does it cost", "how heavy", "how often" or "what power" is answered only by a
 number in the right unit. Passages on the question's topic that hold no such number do not answer it, however
 close their words are: that is how most unanswerable questions about a well-covered topic look ("How many mating
-cycles is a CCS2 connector rated for?" beside pages about CCS2). `grounding.ground_answer` declines those
-(`GroundingConfig.require_asked_quantity`).
+cycles is a CCS2 connector rated for?" beside pages about CCS2). With `GroundingConfig.require_asked_quantity`
+the grounding check declines those, and its extractive fallback quotes a sentence that states such a value first.
 
-Only questions that ask for a value count: a yes/no question ("Are tariff prices VAT-inclusive?") asks for none.
+Only questions that ask for a value count: a yes/no, why, when, which, who or where question asks for none. The
+kinds: money, weight, length, duration (and frequency), electrical (power, energy, current, voltage), share,
+emissions, loss (any of electrical, share, money), and `count:<thing>` for "how many <things>" (a number standing
+just before the things). Measured on the gold sets by `bench/quantity_check.py`.
 """
 
 import re
@@ -63,21 +66,19 @@ _KINDS: dict[str, tuple[str, str]] = {
         rf"{HOW} efficient\b|\befficiency\b|\bwhat (?:share|fraction|proportion|percentage|percent)\b",
         r"%|\bper ?cent\b|\bpercent\b|\b(?:half|a third|a quarter)\b",
     ),
-    "loss": (  # "how much is lost": energy, a share or money all answer it
-        rf"{HOW} much (?:\w+ )*(?:is |gets |does \w+ )?(?:lost|lose)\b",
-        "",
-    ),
     "emissions": (
         r"\bco2\b|\bemissions?\b|\bcarbon\b",
         rf"\b{DIGITS}\s?(?:g|kg|t|tonnes?)(?:\s?co2)?(?:/| per )|\bg ?co2\b|\bgco2\b",
     ),
 }
-_KINDS["loss"] = (_KINDS["loss"][0], "|".join(_KINDS[k][1] for k in ("electrical", "share", "money")))
+# "how much is lost": energy, a share or money all answer it
+_KINDS["loss"] = (rf"{HOW} much (?:\w+ )*(?:is |gets |does \w+ )?(?:lost|lose)\b",
+                  "|".join(_KINDS[kind][1] for kind in ("electrical", "share", "money")))
 _ASKS = {kind: re.compile(asks, re.IGNORECASE) for kind, (asks, _) in _KINDS.items()}
 _STATES = {kind: re.compile(states, re.IGNORECASE) for kind, (_, states) in _KINDS.items()}
 # A question that opens like these asks for yes or no, a reason, a date, a name or a place, not for a value.
-_YES_NO = re.compile(r"^\s*(?:why|when|until when|which|who|where|is|are|was|were|can|could|do|does|did|should|shall|will|would|must|may|has|have|"
-                     r"had)\b", re.IGNORECASE)
+_ASKS_NO_VALUE = re.compile(r"^\s*(?:why|when|until when|which|who|where|is|are|was|were|can|could|do|does|did|"
+                            r"should|shall|will|would|must|may|has|have|had)\b", re.IGNORECASE)
 
 
 # "how many <things>": a count of things, answered by a number standing just before the thing counted
@@ -85,6 +86,7 @@ _HOW_MANY = re.compile(HOW + r" many ((?:[\w-]+ ){0,3}?[\w-]+?)(?= (?:do|does|di
                        r"should|would|will|must|on|in|per|a|an|the|for|of|at|to|has|have|before|after|there|we|i|you|"
                        r"it|they)\b|\?|$)", re.IGNORECASE)
 COUNT = "count:"  # the kind "count:<thing>" counts <thing>
+# the numbers of WORDS but "a"/"an" ("a CCS2 connector ... cycles" counts nothing), and words that count two or one
 _COUNT_WORDS = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|" \
                r"forty|fifty|hundred|thousand|several|a few|dozens?|single|dual|twin|double|triple|both)"
 
@@ -94,7 +96,7 @@ def asked_quantities(question: str) -> set[str]:
     for more than one kind ("how much charge is lost": energy or a share); any of them answers it. "How many
     mating cycles" asks for `count:cycle`; "how many kWh" or "how many days" ask for the unit's kind instead."""
     asked = question_sentence(question)
-    if _YES_NO.match(asked):
+    if _ASKS_NO_VALUE.match(asked):
         return set()
     kinds = {kind for kind, pattern in _ASKS.items() if pattern.search(asked)}
     if not kinds and (counted := _HOW_MANY.search(asked)):
