@@ -23,6 +23,7 @@ PID_TAG = "slm/pid"
 PID_START_TAG = "slm/pid_start"
 HOST_TAG = "slm/host"
 POLL_S = 2.0
+RAISE_AGAIN_S = 15.0  # a run still waiting this long after PoolWaitTooLong was raised in it gets it again
 
 
 def process_tags() -> dict[str, str]:
@@ -125,17 +126,25 @@ class PoolWaitLimit(threading.Thread):
 
     def run(self) -> None:
         waiting_since: dict[tuple[str, str], float] = {}
+        raised_at: float | None = None
         while not self._stop_event.wait(POLL_S):
             for pool, step_key in self._waiting_steps():
                 started = waiting_since.setdefault((pool, step_key), time.monotonic())
-                if time.monotonic() - started >= self.limit_s:
+                if time.monotonic() - started < self.limit_s:
+                    continue
+                if raised_at is None:
                     holders = pool_holders(self.instance, pool, except_run=self.run_id)
                     self.message = (f"step {step_key} waited {self.limit_s:.0f} s for pool {pool!r}; "
                                     + ("; ".join(h.describe(pool) for h in holders)
                                        or "no run holds it now (try again)"))
                     log.error(self.message)
-                    self._raise_in_target()
-                    return
+                elif time.monotonic() - raised_at < RAISE_AGAIN_S:
+                    break
+                # Again while the step still waits: an exception delivered inside code that catches and carries
+                # on (the executor's wait loop) would otherwise leave the run waiting until the holder is done.
+                self._raise_in_target()
+                raised_at = time.monotonic()
+                break
 
     def _raise_in_target(self) -> None:
         import ctypes

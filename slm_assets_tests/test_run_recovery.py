@@ -110,3 +110,29 @@ def test_materialize_command_cleans_up_a_dead_run_before_it_starts(holder, tiny_
         ours = [r for r in instance.get_runs() if r.run_id != dead_run]
         assert len(ours) == 1 and ours[0].status == dg.DagsterRunStatus.SUCCESS
         assert ours[0].tags[PID_TAG] == str(os.getpid())  # tagged, so a later run can tell if it died
+
+
+def test_the_pool_wait_limit_raises_again_while_the_run_goes_on_waiting(monkeypatch):
+    """Code that catches the first PoolWaitTooLong and carries on waiting (as an executor's retry loop can) gets it
+    again, so the run ends instead of waiting until the holder is done."""
+    import slm_assets.run_recovery as run_recovery
+
+    monkeypatch.setattr(run_recovery, "POLL_S", 0.05)
+    monkeypatch.setattr(run_recovery, "RAISE_AGAIN_S", 0.2)
+    monkeypatch.setattr(run_recovery, "pool_holders", lambda *args, **kwargs: [])
+    monkeypatch.setattr(run_recovery.PoolWaitLimit, "_waiting_steps", lambda self: [("gpu", "needs_gpu")])
+    watch = run_recovery.PoolWaitLimit(instance=None, run_id="r", limit_s=0.1)
+    received, deadline = 0, time.monotonic() + 30  # a hang guard
+    watch.start()
+    try:
+        while received < 2 and time.monotonic() < deadline:
+            try:
+                for _ in range(1000):  # bytecode, where an asynchronous exception is delivered
+                    time.sleep(0.001)
+            except run_recovery.PoolWaitTooLong:
+                received += 1  # swallowed: the "executor" keeps waiting
+    finally:
+        watch.stop()
+        watch.join()
+        watch.clear_pending()
+    assert received == 2 and "waited 0 s for pool 'gpu'" in watch.message
