@@ -29,10 +29,15 @@ def templated_prompts(tokenizer, prompts: list[list[dict]]) -> list[str]:
     return [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
 
 
-def chat_prompt_ids(tokenizer, prompts: list[list[dict]]) -> list[list[int]]:
-    """Each chat prompt's token ids as the model reads them: no special tokens added, the template wrote its own
+def templated_ids(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of texts the chat template already rendered: no special tokens added, the template wrote its own
     (the ids `apply_chat_template(..., tokenize=True)` gives)."""
-    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in templated_prompts(tokenizer, prompts)]
+    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+
+def chat_prompt_ids(tokenizer, prompts: list[list[dict]]) -> list[list[int]]:
+    """Each chat prompt's token ids as the model reads them (`templated_ids` of `templated_prompts`)."""
+    return templated_ids(tokenizer, templated_prompts(tokenizer, prompts))
 
 
 def complete_chat(model, tokenizer, messages: list[dict], max_new_tokens: int,

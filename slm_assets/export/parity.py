@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slm_assets.generation import chat_prompt_ids, templated_prompts
+from slm_assets.generation import templated_ids, templated_prompts
 from slm_assets.llama_models import context_size, open_llama
 
 log = logging.getLogger(__name__)
@@ -199,10 +199,10 @@ def qtype_tolerance(gguf_path: Path) -> tuple[str, Tolerance]:
     return qtype, limits
 
 
-def templated_ids(tokenizer, prompts: list[str]) -> tuple[list[str], list[list[int]]]:
+def templated_user_prompts(tokenizer, prompts: list[str]) -> tuple[list[str], list[list[int]]]:
     """Each prompt as a user message under the HF chat template: (texts, HF token ids)."""
-    chats = [[{"role": "user", "content": p}] for p in prompts]
-    return templated_prompts(tokenizer, chats), chat_prompt_ids(tokenizer, chats)
+    texts = templated_prompts(tokenizer, [[{"role": "user", "content": p}] for p in prompts])
+    return texts, templated_ids(tokenizer, texts)
 
 
 def top1_agrees(hf_logits, gguf_logits, max_noise: float = float("inf")) -> bool:
@@ -319,7 +319,7 @@ def check_parity(
     tokenizer = load_tokenizer(str(model_dir), Path(model_dir))
     model = load_causal_lm(str(model_dir), Path(model_dir), device="cpu", dtype=torch.float32)
     stop = end_of_generation_ids(model, tokenizer)
-    texts, hf_ids = templated_ids(tokenizer, prompts)
+    texts, hf_ids = templated_user_prompts(tokenizer, prompts)
     llm = _open_gguf(gguf_path, context_size(max(len(ids) for ids in hf_ids), max_new_tokens))
     results: list[PromptParity] = []
     timing = DecodeTiming()

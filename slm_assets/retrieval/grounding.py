@@ -101,10 +101,12 @@ class CoverageSignals:
         return sorted(quotable, key=lambda s: (lacks_asked_value(s), -s.share, -s.match))[:n]
 
 
-def passage_sentences(question: str, passages: list[str]) -> list[ScoredSentence]:
+def passage_sentences(question: str, passages: list[str], kinds: set[str] | None = None) -> list[ScoredSentence]:
     """Every sentence of at least MIN_SENTENCE_WORDS words, scored lexically against the question; headings are
-    marked (they show what a passage is about, and share the question's words without answering it)."""
-    asked, kinds = set(content_words(question)), asked_quantities(question)
+    marked (they show what a passage is about, and share the question's words without answering it). `kinds`:
+    the question's `asked_quantities` when the caller has them."""
+    asked = set(content_words(question))
+    kinds = asked_quantities(question) if kinds is None else kinds
     return [ScoredSentence(sentence, p, len(asked & set(content_words(sentence))) / len(asked) if asked else 0.0,
                            sentence_match(asked, sentence), 0.0, heading=is_heading(sentence),
                            states_asked_quantity=states_quantity(sentence, kinds))
@@ -117,9 +119,10 @@ def coverage_signals(question: str, passages: list[str], dense: bool = True,
     """How well `passages` address `question` (see the module docstring); one embedder call for all texts.
     `passage_vectors`: the passages' embeddings when the caller has them (the index stores every chunk's), so
     only the question and the sentences are embedded."""
-    sentences = passage_sentences(question, passages)
+    kinds = asked_quantities(question)
+    sentences = passage_sentences(question, passages, kinds)
     relevance = max((s.share for s in sentences), default=0.0)
-    stated = states_quantity(" ".join(passages), asked_quantities(question))
+    stated = states_quantity(" ".join(passages), kinds)
     if not dense or not passages:
         return CoverageSignals(relevance, 0.0, 0.0, tuple(sentences), stated)
     from slm_assets.retrieval.embedder import embed

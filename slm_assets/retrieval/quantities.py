@@ -15,8 +15,9 @@ just before the things). Measured on the gold sets by `bench/quantity_check.py`.
 import re
 
 DIGITS = r"\d[\d,.]*"
-WORDS = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
-         r"sixty|ninety|hundred|thousand|million|a few|several|half an?|an?|a couple of)")
+NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+                r"sixty|ninety|hundred|thousand|million|a few|several")
+WORDS = rf"(?:{NUMBER_WORDS}|half an?|an?|a couple of)"  # a number word before a unit: "an hour", "five seconds"
 
 
 def _value(units: str, short_units: str = "") -> str:
@@ -86,9 +87,8 @@ _HOW_MANY = re.compile(HOW + r" many ((?:[\w-]+ ){0,3}?[\w-]+?)(?= (?:do|does|di
                        r"should|would|will|must|on|in|per|a|an|the|for|of|at|to|has|have|before|after|there|we|i|you|"
                        r"it|they)\b|\?|$)", re.IGNORECASE)
 COUNT = "count:"  # the kind "count:<thing>" counts <thing>
-# the numbers of WORDS but "a"/"an" ("a CCS2 connector ... cycles" counts nothing), and words that count two or one
-_COUNT_WORDS = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|" \
-               r"forty|fifty|hundred|thousand|several|a few|dozens?|single|dual|twin|double|triple|both)"
+# a number before the things counted, never "a"/"an" ("a CCS2 connector ... cycles" counts nothing)
+_COUNT_WORDS = rf"(?:{DIGITS}|{NUMBER_WORDS}|dozens?|single|dual|twin|double|triple|both)"
 
 
 def asked_quantities(question: str) -> set[str]:

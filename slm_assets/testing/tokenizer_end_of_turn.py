@@ -5,6 +5,8 @@ to max_tokens with it."""
 import shutil
 from pathlib import Path
 
+from slm_assets.generation import chat_prompt_ids
+
 ENDOFTEXT = "<|endoftext|>"
 
 
@@ -18,10 +20,9 @@ def save_model_with_tokenizer_only_end_of_turn(source: Path, target: Path, messa
     shutil.copytree(source, target)
     tokenizer = AutoTokenizer.from_pretrained(str(target))
     model = AutoModelForCausalLM.from_pretrained(str(target)).eval()
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    enc = tokenizer(text, add_special_tokens=False, return_tensors="pt")
+    (ids,) = chat_prompt_ids(tokenizer, [messages])
     with torch.no_grad():
-        first = int(model(**enc).logits[0, -1].argmax())  # logits (1, T, V): the greedy first answer token
+        first = int(model(torch.tensor([ids])).logits[0, -1].argmax())  # logits (1, T, V): the greedy first token
     endoftext = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
     if first in (endoftext, tokenizer.eos_token_id):
         raise ValueError(f"{source}: the model ends its turn by itself on these messages; seed another model")
