@@ -1,7 +1,11 @@
 """Opening a GGUF file in llama.cpp: the one place that constructs `llama_cpp.Llama`, for export checks, the
 latency benchmark, `slm-assets ask` and the serving backend. llama_cpp is imported inside the functions."""
 
+import threading
+from functools import cache
 from pathlib import Path
+
+_MODEL_PARAMS_LOCK = threading.Lock()
 
 
 class GgufLoadError(ValueError):
@@ -16,16 +20,52 @@ def gguf_architecture(gguf_path: Path) -> str:
     return field.contents() if field is not None else "unknown"
 
 
+@cache
+def amx_build() -> bool:
+    """Whether this llama.cpp build multiplies through its AMX backend (an Intel CPU with AMX-INT8, built natively)."""
+    import llama_cpp
+
+    return "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode(errors="replace")
+
+
 def open_llama(gguf_path: Path, **kwargs):
     """llama_cpp.Llama on the file (quiet; `kwargs` are Llama's: n_ctx, n_threads, n_gpu_layers ...); a file
-    llama.cpp cannot load is refused naming its architecture."""
+    llama.cpp cannot load is refused naming its architecture.
+
+    On a build with the AMX backend the weights stay in llama.cpp's plain CPU buffers (`use_extra_bufts` off):
+    llama-cpp-python 0.3.36 built on a Sapphire Rapids Xeon segfaults in its first decode of a q8_0, q4_0 or q4_k_m
+    file through AMX (measured here; ggml-org/llama.cpp#20824 reports the same crash in
+    `ggml_backend_amx_mul_mat`), while f16 and q5_0, which AMX does not take, decode. `Llama` sets no such field,
+    so its default parameters are swapped while it loads."""
     import llama_cpp
 
     try:
-        return llama_cpp.Llama(model_path=str(gguf_path), verbose=False, **kwargs)
+        if not amx_build():
+            return llama_cpp.Llama(model_path=str(gguf_path), verbose=False, **kwargs)
+        with _MODEL_PARAMS_LOCK, _without_extra_buffer_types():
+            return llama_cpp.Llama(model_path=str(gguf_path), verbose=False, **kwargs)
     except ValueError as exc:
         raise GgufLoadError(f"llama.cpp (llama-cpp-python {llama_cpp.__version__}) cannot load {Path(gguf_path).name}, "
                             f"architecture {gguf_architecture(gguf_path)!r}: {exc}") from exc
+
+
+class _without_extra_buffer_types:
+    """`llama_model_default_params()` with `use_extra_bufts` off, inside the block (held under a lock)."""
+
+    def __enter__(self):
+        import llama_cpp.llama_cpp as lib
+
+        self._lib, self._default = lib, lib.llama_model_default_params
+
+        def plain_buffers():
+            params = self._default()
+            params.use_extra_bufts = False
+            return params
+
+        lib.llama_model_default_params = plain_buffers
+
+    def __exit__(self, *exc):
+        self._lib.llama_model_default_params = self._default
 
 
 def context_size(longest_prompt: int, max_new_tokens: int) -> int:
