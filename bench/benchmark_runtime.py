@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.benchmark_parts import timed  # noqa: E402  (seconds, value) of one call
 from slm_assets.batching import similar_length_batches  # noqa: E402
 from slm_assets.evaluate.latency_llama_cpp import BatchedGreedy, _context_size, _load  # noqa: E402
 from slm_assets.evaluate.timed_run import cpu_threads  # noqa: E402
@@ -60,12 +61,6 @@ def llama_cpp_answers(gguf_path: Path, tokenizer, prompts: list[list[dict]], max
             decoder.close()
         llm.close()
     return out
-
-
-def timed(function):
-    started = time.perf_counter()
-    value = function()
-    return round(time.perf_counter() - started, 2), value
 
 
 def main() -> None:
