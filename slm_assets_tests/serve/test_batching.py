@@ -34,10 +34,11 @@ def gguf():
 
 @pytest.fixture(scope="module")
 def one_at_a_time(gguf) -> list[dict]:
-    """llama-cpp-python used directly, one greedy completion after another: the reference answers."""
-    from llama_cpp import Llama
+    """llama-cpp-python's own `Llama`, one greedy completion after another: the reference answers. Opened by
+    `open_llama` (Llama with its defaults, on an AMX build without the AMX backend that crashes there)."""
+    from slm_assets.llama_models import open_llama
 
-    llm = Llama(model_path=str(gguf), n_ctx=512, n_threads=1, verbose=False)
+    llm = open_llama(gguf, n_ctx=512, n_threads=1)
     try:
         return [llm.create_completion(p, max_tokens=n, temperature=0) for p, n in zip(PROMPTS, MAX_TOKENS, strict=True)]
     finally:
@@ -47,9 +48,9 @@ def one_at_a_time(gguf) -> list[dict]:
 @pytest.fixture(scope="module")
 def choice_margins(gguf) -> list[list[tuple[str, float]]]:
     """Per prompt, the one-at-a-time greedy tokens with the logit margin of each choice over the runner-up."""
-    from llama_cpp import Llama
+    from slm_assets.llama_models import open_llama
 
-    llm = Llama(model_path=str(gguf), n_ctx=512, n_threads=1, verbose=False, logits_all=True)
+    llm = open_llama(gguf, n_ctx=512, n_threads=1, logits_all=True)
     try:
         out = []
         for prompt, n in zip(PROMPTS, MAX_TOKENS, strict=True):
