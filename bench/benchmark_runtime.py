@@ -24,10 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.benchmark_parts import timed  # noqa: E402  (seconds, value) of one call
 from slm_assets.batching import similar_length_batches  # noqa: E402
-from slm_assets.evaluate.latency_llama_cpp import BatchedGreedy, _context_size, _load  # noqa: E402
+from slm_assets.evaluate.latency_llama_cpp import BatchedGreedy  # noqa: E402
 from slm_assets.evaluate.timed_run import cpu_threads  # noqa: E402
 from slm_assets.generation import Generated, chat_prompt_ids  # noqa: E402
 from slm_assets.llama_batch import end_of_generation  # noqa: E402
+from slm_assets.llama_models import context_size, open_llama  # noqa: E402
 
 
 def llama_cpp_answers(gguf_path: Path, tokenizer, prompts: list[list[dict]], max_new_tokens: int,
@@ -42,10 +43,11 @@ def llama_cpp_answers(gguf_path: Path, tokenizer, prompts: list[list[dict]], max
     n_batch = max(sum(len(ids[i]) for i in batch) for batch in batches)
     threads = threads or cpu_threads()
     out: list[Generated | None] = [None] * len(prompts)
-    llm, *_ = _load(gguf_path, threads, None, n_ctx=64, n_batch=64)
+    # the Llama object only holds the weights; the decoding context is BatchedGreedy's own
+    llm = open_llama(gguf_path, n_threads=threads, n_threads_batch=threads, n_ctx=64, n_batch=64)
     decoder = None
     try:
-        decoder = BatchedGreedy(llm, max(len(b) for b in batches), _context_size(ids, max_new_tokens), n_batch,
+        decoder = BatchedGreedy(llm, max(len(b) for b in batches), context_size(max(len(i) for i in ids), max_new_tokens), n_batch,
                                 threads)
         end_tokens = set(end_of_generation(llm))
         no_ban = np.array([], dtype=np.int64)

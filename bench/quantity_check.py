@@ -6,9 +6,9 @@ generates anything: like bench/grounding.py it looks only at the question and th
 
 For every gold question: the top-k passages as the server retrieves them, the coverage verdict alone and as
 shipped (with `require_asked_quantity`), the kinds of quantity the question asks for, and where a value of that
-kind stands: in any passage, or in one of the `--top-sentences` sentences the fallback would quote. Reports answered (answerable) and declined (unanswerable)
-per domain and split for the coverage rule alone and with each quantity rule, and lists the questions whose
-verdict the quantity rule changes. Writes bench/results/quantity_check.json (or `--out`).
+kind stands: in any passage, or in one of the `--top-sentences` sentences the fallback would quote. Reports
+answered (answerable) and declined (unanswerable) per domain and split for the coverage rule alone and with each
+quantity rule, and lists the questions whose verdict the quantity rule changes. Writes bench/results/quantity_check.json (or `--out`).
 """
 
 import argparse

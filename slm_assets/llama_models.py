@@ -2,6 +2,7 @@
 latency benchmark, `slm-assets ask` and the serving backend. llama_cpp is imported inside the functions."""
 
 import threading
+from contextlib import contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
 
@@ -40,32 +41,31 @@ def open_llama(gguf_path: Path, **kwargs):
     import llama_cpp
 
     try:
-        if not amx_build():
-            return llama_cpp.Llama(model_path=str(gguf_path), verbose=False, **kwargs)
-        with _MODEL_PARAMS_LOCK, _without_extra_buffer_types():
+        with plain_cpu_buffers() if amx_build() else nullcontext():
             return llama_cpp.Llama(model_path=str(gguf_path), verbose=False, **kwargs)
     except ValueError as exc:
         raise GgufLoadError(f"llama.cpp (llama-cpp-python {llama_cpp.__version__}) cannot load {Path(gguf_path).name}, "
                             f"architecture {gguf_architecture(gguf_path)!r}: {exc}") from exc
 
 
-class _without_extra_buffer_types:
-    """`llama_model_default_params()` with `use_extra_bufts` off, inside the block (held under a lock)."""
+@contextmanager
+def plain_cpu_buffers():
+    """Inside the block (one thread at a time), `llama_model_default_params()` has `use_extra_bufts` off."""
+    import llama_cpp.llama_cpp as lib
 
-    def __enter__(self):
-        import llama_cpp.llama_cpp as lib
+    with _MODEL_PARAMS_LOCK:
+        default = lib.llama_model_default_params
 
-        self._lib, self._default = lib, lib.llama_model_default_params
-
-        def plain_buffers():
-            params = self._default()
+        def without_extra_buffer_types():
+            params = default()
             params.use_extra_bufts = False
             return params
 
-        lib.llama_model_default_params = plain_buffers
-
-    def __exit__(self, *exc):
-        self._lib.llama_model_default_params = self._default
+        lib.llama_model_default_params = without_extra_buffer_types
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = default
 
 
 def context_size(longest_prompt: int, max_new_tokens: int) -> int:

@@ -30,6 +30,7 @@ class Runner:
         self._jobs: queue.Queue = queue.Queue()
         self._waiting = 0
         self.abandoned = 0  # streamed requests whose client left before their generation began: never started
+        self._abandoned_lock = threading.Lock()  # workers count them
         self._threads = [threading.Thread(target=self._loop, name=f"slm-runner-{name}-{i}", daemon=True)
                          for i in range(max(1, workers))]
         for thread in self._threads:
@@ -110,7 +111,8 @@ class Runner:
             waited[0] = time.perf_counter() - queued
             _post(loop, self._started)
             if cancelled.is_set():
-                self.abandoned += 1  # one worker runs a job: only this thread counts it (read anywhere)
+                with self._abandoned_lock:
+                    self.abandoned += 1
                 return
             iterator = None
             try:
