@@ -35,6 +35,13 @@ LOCK_NAME = ".slm-writer.lock"
 LOCK_HEARTBEAT_S = 30.0  # the holder touches its lock this often; another machine's lock older than 4x is stale
 
 
+def usable_cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one, else every core)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
     """Ask Linux to send `sig` to this process when the thread that started it exits; False elsewhere."""
     if not sys.platform.startswith("linux"):

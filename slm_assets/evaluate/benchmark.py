@@ -165,7 +165,8 @@ def generate_variant(variant: Variant, tokenizer, config: BenchmarkConfig) -> li
         return variant.model(variant.prompts)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        return generate_answers(variant.model, tokenizer, variant.prompts, config.max_new_tokens, config.batch_size)
+        return generate_answers(variant.model, tokenizer, variant.prompts, config.max_new_tokens, config.batch_size,
+                                config.generation_workers)
 
 
 def reference_perplexity(model, tokenizer, prompts: list[list[dict]], references: list[str]) -> float:

@@ -16,6 +16,11 @@ class BenchmarkConfig(BaseModel):
         "together). On 2 CPU cores decoding is per-step overhead more than arithmetic, so larger batches pay: "
         "64 demo gold questions took 51.7 s closed book in batches of 8, 26.1 s in batches of 32, with the same "
         "answers (bench/results/benchmark_parts.json).")
+    generation_workers: int = Field(
+        default=2, ge=1, description="Batches generated at once on CPU, each in its own thread with an equal share "
+        "of torch's threads (never more than torch has; CUDA generates one batch at a time). The answers are the "
+        "same; on 2 cores two batches on one thread each gave 1.2x the open-book and 1.1x the closed-book "
+        "throughput of one batch on two threads (bench/results/thread_split.json).")
     primary_metric: Literal["rouge_l", "bleu", "exact_match", "token_f1"] = Field(
         default="rouge_l", description="Metric the promotion gate compares."
     )

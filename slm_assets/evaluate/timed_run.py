@@ -3,8 +3,9 @@
 The definitions of every field are in `slm_assets.evaluate.latency`.
 """
 
-import os
 from dataclasses import asdict, dataclass, field
+
+from slm_assets.processes import usable_cpu_cores
 
 WARMUP_TOKENS = 4  # enough to initialise kernels and caches; the timed runs decode the full length
 
@@ -71,8 +72,6 @@ class TimedRun:
 
 
 def cpu_threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+    """Threads for a timed run: one per usable core."""
+    return usable_cpu_cores()
 

@@ -27,7 +27,7 @@ from slm_assets.export.converter import FAILURE_PREFIX
 from slm_assets.export.imatrix import ImportanceMatrix, importance_for_model, quantizer_entries
 from slm_assets.llama_batch import FILE_TYPES
 from slm_assets.llama_models import gguf_architecture
-from slm_assets.processes import die_with_parent_preexec
+from slm_assets.processes import die_with_parent_preexec, usable_cpu_cores
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def quantize_gguf(source: Path, out_path: Path, qtype: str, threads: int | None 
         raise GgufExportError(f"quantisation {qtype!r} unknown; known: {', '.join(sorted(FILE_TYPES))}")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = FILE_TYPES[qtype]
-    params.nthread = threads or len(os.sched_getaffinity(0))
+    params.nthread = threads or usable_cpu_cores()
     if importance is not None:
         entries, _buffers = quantizer_entries(importance)  # alive until the quantizer returns
         params.imatrix = entries

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from slm_assets.models import end_of_generation_ids
+from slm_assets.processes import usable_cpu_cores
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ OPENMP_SPIN_COUNT = 10_000
 
 
 def default_threads() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    return usable_cpu_cores()
 
 
 def bounded_openmp_spin() -> None:

@@ -41,3 +41,46 @@ def test_an_answer_ends_at_any_end_of_generation_token_of_the_model(tiny_smollm2
 
     assert stopped.new_tokens == 1  # the stopping token itself, then nothing
     assert stopped.text == tokenizer.decode([first], skip_special_tokens=True).strip()
+
+
+class RecordingModel:
+    """The tiny model, recording in which thread and with how many torch threads each batch was generated."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, []
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def generate(self, **kwargs):
+        import threading
+
+        import torch
+
+        self.calls.append((threading.current_thread().name, torch.get_num_threads()))
+        return self.model.generate(**kwargs)
+
+
+def test_batches_generated_at_once_give_the_same_answers_and_share_the_threads(tiny_model):
+    import torch
+
+    model, tokenizer = tiny_model
+    passage = " ".join(["CCS2 charges at up to 350 kW DC."] * 10)
+    prompts = [chat(f"{passage} What power?"), chat("CCS2?"), chat(f"{passage} {passage} Why?"), chat("Type 2?"),
+               chat(f"{passage} Which plug?"), chat("kW?")]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        one_at_a_time = generate_answers(model, tokenizer, prompts, max_new_tokens=6, batch_size=2)
+        recording = RecordingModel(model)
+        together = generate_answers(recording, tokenizer, prompts, max_new_tokens=6, batch_size=2, workers=2)
+        threads_after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+    assert [g.text for g in together] == [g.text for g in one_at_a_time]
+    assert [g.new_tokens for g in together] == [g.new_tokens for g in one_at_a_time]
+    # three batches, each in a worker thread on one of the two torch threads; the setting is restored after
+    assert len(recording.calls) == 3
+    assert all(name.startswith("generate") and threads == 1 for name, threads in recording.calls)
+    assert threads_after == 2
