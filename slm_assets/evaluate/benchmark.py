@@ -18,7 +18,7 @@ from slm_assets.evaluate.champion import CHAMPION
 from slm_assets.evaluate.config import BenchmarkConfig
 from slm_assets.evaluate.metrics import corpus_bleu, score_pair, token_f1
 from slm_assets.evaluate.semantic import semantic_similarity
-from slm_assets.generation import generate_answers
+from slm_assets.generation import BatchedAnswers
 from slm_assets.losses import answer_loss, encode_chat
 from slm_assets.text import is_abstention, is_echo, rate, support_score
 
@@ -157,16 +157,10 @@ class Variant:
     external: bool = False
 
 
-def generate_variant(variant: Variant, tokenizer, config: BenchmarkConfig) -> list:
-    """Greedy answers under a fixed torch seed (the global generator left as it was), or the API's answers."""
-    import torch
-
-    if variant.external:
-        return variant.model(variant.prompts)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        return generate_answers(variant.model, tokenizer, variant.prompts, config.max_new_tokens, config.batch_size,
-                                config.generation_workers)
+def submit_local_variants(variants: list[Variant], batched) -> dict[str, object]:
+    """Each local model's prompts queued on `batched` (generation.BatchedAnswers) in the order of `variants`:
+    name -> PendingAnswers. API answerers are asked when their turn comes."""
+    return {v.name: batched.submit(v.model, v.prompts) for v in variants if not v.external}
 
 
 def reference_perplexity(model, tokenizer, prompts: list[list[dict]], references: list[str]) -> float:
@@ -252,11 +246,15 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
     their answers are also scored as served (`<name>_served`). `chunk_texts`: the source text of each question, for
     groundedness. `answerers` maps a name (the teacher, the bm25_sentence baseline) to a callable that answers
     chat prompts without a local model: scored on the answers alone, never a gate candidate; one that fails is left
-    out with a note. `progress(fraction done, what was done)` is called after each variant, with its time.
+    out with a note. `progress(fraction done, what was done)` is called after each variant is scored, with the
+    seconds it took to generate (local models: from its first batch's start to its last batch's end; the next
+    variants generate in the background meanwhile, `config.generation_workers` batches at once).
 
     Greedy decoding under a fixed torch seed (`config.seed`), so the same inputs give the same numbers; only the
     timing fields differ between runs.
     """
+    import torch
+
     from slm_assets.evaluate.teacher_answers import TeacherAnswersFailed
 
     rows = sorted(test_rows, key=lambda r: r["qa_id"])
@@ -264,30 +262,30 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
         rows = rows[: config.max_questions]
     table = [{"qa_id": r["qa_id"], "doc_id": r["doc_id"], "question": question_of(r),
               "reference": r["completion"][0]["content"], "answerable": r.get("answerable", True)} for r in rows]
-    references = [row["reference"] for row in table]
     answerers = answerers or {}
     variants, book = build_variants(models, rows, open_book, answerers)
     grounding = open_book.grounding if open_book is not None else None
     scores: dict[str, ModelScores] = {}
     notes: list[str] = []
-    coverage = None  # coverage_of(...) of the open-book questions: every open-book variant shares it
-    for done, variant in enumerate(variants, 1):
-        started = time.monotonic()
-        try:
-            generated = generate_variant(variant, tokenizer, config)
-        except TeacherAnswersFailed as exc:
-            notes.append(f"{variant.name} not compared: {exc}")
-            continue
-        perplexity = (math.nan if variant.external or variant.book is not None or not config.reference_perplexity
-                      else reference_perplexity(variant.model, tokenizer, variant.prompts, references))
-        scores[variant.name] = score_answers(variant.name, generated, rows, table, chunk_texts, perplexity)
-        if variant.book is not None and grounding is not None:
-            served = variant.name.replace("_open_book", "_served")
-            coverage = coverage or coverage_of(rows, variant.book.passages, grounding, variant.book.passage_vectors)
-            scores[served] = score_answers(served, served_answers(rows, generated, variant.book.passages, grounding,
-                                                                  coverage), rows, table, chunk_texts, math.nan)
-        if progress:
-            progress(done / len(variants), f"{variant.name}: {len(rows)} questions in {time.monotonic() - started:.0f} s")
+    coverage_cache: dict = {}  # coverage_of(...) of the open-book questions: every open-book variant shares it
+    # greedy under a fixed torch seed (the global generator left as it was); later variants generate in the
+    # background while one is scored
+    with torch.random.fork_rng(devices=[]), BatchedAnswers(tokenizer, config.max_new_tokens, config.batch_size,
+                                                           config.generation_workers) as batched:
+        torch.manual_seed(config.seed)
+        pending = submit_local_variants(variants, batched)
+        for done, variant in enumerate(variants, 1):
+            started = time.monotonic()
+            try:
+                generated = variant.model(variant.prompts) if variant.external else pending[variant.name].result()
+            except TeacherAnswersFailed as exc:
+                notes.append(f"{variant.name} not compared: {exc}")
+                continue
+            seconds = pending[variant.name].seconds if variant.name in pending else time.monotonic() - started
+            scores.update(scored_variant(variant, generated, rows, table, tokenizer, config, chunk_texts, grounding,
+                                         coverage_cache))
+            if progress:
+                progress(done / len(variants), f"{variant.name}: {len(rows)} questions in {seconds:.0f} s")
     recall = book.recall if book is not None else None
     result = BenchmarkResult(n_questions=len(rows), models=scores, rows=table, retrieval_recall_at_k=recall,
                              retrieval_k=open_book.k if open_book is not None else None, notes=notes,
@@ -297,6 +295,27 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
         if not name.startswith("base") and baseline in scores:
             result.judge[name] = reference_judge(table, name, baseline)
     return result
+
+
+def scored_variant(variant: Variant, generated: list, rows: list[dict], table: list[dict], tokenizer,
+                   config: BenchmarkConfig, chunk_texts: dict[str, str] | None, grounding,
+                   coverage_cache: dict) -> dict[str, ModelScores]:
+    """The variant's scores (reference perplexity closed book), and for an open-book variant with a grounding
+    check its answers as served (`<name>_served`); per-question values go into `table`. `coverage_cache` keeps the
+    open-book questions' coverage for the next open-book variant."""
+    references = [row["reference"] for row in table]
+    perplexity = (math.nan if variant.external or variant.book is not None or not config.reference_perplexity
+                  else reference_perplexity(variant.model, tokenizer, variant.prompts, references))
+    scores = {variant.name: score_answers(variant.name, generated, rows, table, chunk_texts, perplexity)}
+    if variant.book is not None and grounding is not None:
+        served = variant.name.replace("_open_book", "_served")
+        if "coverage" not in coverage_cache:
+            coverage_cache["coverage"] = coverage_of(rows, variant.book.passages, grounding,
+                                                     variant.book.passage_vectors)
+        scores[served] = score_answers(served, served_answers(rows, generated, variant.book.passages, grounding,
+                                                              coverage_cache["coverage"]), rows, table, chunk_texts,
+                                       math.nan)
+    return scores
 
 
 def judge_baseline(name: str) -> str:

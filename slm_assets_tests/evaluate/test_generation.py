@@ -84,3 +84,26 @@ def test_batches_generated_at_once_give_the_same_answers_and_share_the_threads(t
     assert len(recording.calls) == 3
     assert all(name.startswith("generate") and threads == 1 for name, threads in recording.calls)
     assert threads_after == 2
+
+
+def test_sets_submitted_together_give_each_the_answers_it_gets_alone(tiny_model):
+    import torch
+
+    from slm_assets.generation import BatchedAnswers
+
+    model, tokenizer = tiny_model
+    first = [chat("What is CCS?"), chat("Type 2?"), chat("How many kW does a home wallbox give?")]
+    second = [chat("Why does a session stop at 80 %?"), chat("CHAdeMO?")]
+    alone = [[g.text for g in generate_answers(model, tokenizer, p, max_new_tokens=6, batch_size=2)]
+             for p in (first, second)]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with BatchedAnswers(tokenizer, max_new_tokens=6, batch_size=2, workers=2) as batched:
+            pending = [batched.submit(model, p) for p in (first, second)]
+            together = [[g.text for g in answers.result()] for answers in pending]
+    finally:
+        torch.set_num_threads(before)
+
+    assert together == alone
+    assert all(answers.seconds > 0 for answers in pending)
