@@ -16,6 +16,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,42 @@ def in_question_order(model, tokenizer, prompts, max_new_tokens: int, batch_size
     return answers
 
 
+@dataclass
+class GoldWorkload:
+    """A domain's first N gold questions (qa_id order) with one loaded model: what the bench scripts time."""
+
+    spec: object  # domains.DomainSpec
+    tokenizer: object
+    model: object
+    rows: list[dict]
+    references: list[str]
+    book: object  # evaluate.benchmark.OpenBookQuestions
+
+    @property
+    def modes(self) -> dict[str, list[list[dict]]]:
+        """The chat prompts closed book and open book (with the top-k retrieved passages)."""
+        return {"closed_book": [r["prompt"] for r in self.rows], "open_book": self.book.prompts}
+
+
+def gold_workload(warehouse: Path, domain: str, questions: int, adapter: Path | None = None) -> GoldWorkload:
+    """The domain's base model (with `adapter` merged in, when given) from the warehouse's model cache, and its first
+    `questions` gold questions asked closed and open book through the warehouse's index."""
+    from slm_assets.domains import load_domain
+    from slm_assets.evaluate.benchmark import open_book_prompts
+    from slm_assets.evaluate.domain_benchmark import gold_path, gold_rows
+    from slm_assets.models import load_tokenizer, load_tuned_model
+    from slm_assets.retrieval.index import ChunkIndex
+
+    spec = load_domain(domain)
+    cache = warehouse / "models"
+    tokenizer, model = load_tokenizer(spec.base_model, cache), load_tuned_model(spec.base_model, cache, adapter)
+    rows, _ = gold_rows(gold_path(spec), spec.system_prompt)
+    rows = sorted(rows, key=lambda r: r["qa_id"])[:questions]
+    book = open_book_prompts(rows, ChunkIndex.load(warehouse / "artifacts" / domain / "index"),
+                             spec.split.context.k_retrieve)
+    return GoldWorkload(spec, tokenizer, model, rows, [r["completion"][0]["content"] for r in rows], book)
+
+
 def timed(function):
     started = time.perf_counter()
     value = function()
@@ -56,21 +93,12 @@ def main() -> None:
     import torch
     import transformers
 
-    from slm_assets.domains import load_domain
-    from slm_assets.evaluate.benchmark import coverage_of, open_book_prompts, reference_perplexity
-    from slm_assets.evaluate.domain_benchmark import gold_path, gold_rows
+    from slm_assets.evaluate.benchmark import coverage_of, reference_perplexity
     from slm_assets.generation import generate_answers
-    from slm_assets.models import load_tokenizer, load_tuned_model
-    from slm_assets.retrieval.index import ChunkIndex
 
-    spec = load_domain(args.domain)
-    cache = args.warehouse / "models"
-    tokenizer, model = load_tokenizer(spec.base_model, cache), load_tuned_model(spec.base_model, cache, None)
-    rows, _ = gold_rows(gold_path(spec), spec.system_prompt)
-    rows = sorted(rows, key=lambda r: r["qa_id"])[: args.questions]
-    references = [r["completion"][0]["content"] for r in rows]
-    book = open_book_prompts(rows, ChunkIndex.load(args.warehouse / "artifacts" / args.domain / "index"),
-                             spec.split.context.k_retrieve)
+    work = gold_workload(args.warehouse, args.domain, args.questions)
+    spec, tokenizer, model, rows, references, book = (work.spec, work.tokenizer, work.model, work.rows,
+                                                      work.references, work.book)
     max_new = spec.benchmark.max_new_tokens
     batch = spec.benchmark.batch_size
     seconds, same = {}, {}

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.benchmark_parts import timed  # noqa: E402  (seconds, value) of one call
+from bench.benchmark_parts import gold_workload, timed  # noqa: E402
 from slm_assets.batching import similar_length_batches  # noqa: E402
 from slm_assets.evaluate.latency_llama_cpp import BatchedGreedy  # noqa: E402
 from slm_assets.evaluate.timed_run import cpu_threads  # noqa: E402
@@ -79,25 +79,14 @@ def main() -> None:
     import torch
     import transformers
 
-    from slm_assets.domains import load_domain
-    from slm_assets.evaluate.benchmark import open_book_prompts
-    from slm_assets.evaluate.domain_benchmark import gold_path, gold_rows
     from slm_assets.evaluate.metrics import score_pair
     from slm_assets.export.gguf import export_ggufs
     from slm_assets.generation import generate_answers
-    from slm_assets.models import load_tokenizer, load_tuned_model
-    from slm_assets.retrieval.index import ChunkIndex
 
-    spec = load_domain(args.domain)
-    cache = args.warehouse / "models"
-    tokenizer, model = load_tokenizer(spec.base_model, cache), load_tuned_model(spec.base_model, cache, args.adapter)
-    rows, _ = gold_rows(gold_path(spec), spec.system_prompt)
-    rows = sorted(rows, key=lambda r: r["qa_id"])[: args.questions]
-    references = [r["completion"][0]["content"] for r in rows]
-    book = open_book_prompts(rows, ChunkIndex.load(args.warehouse / "artifacts" / args.domain / "index"),
-                             spec.split.context.k_retrieve)
+    work = gold_workload(args.warehouse, args.domain, args.questions, args.adapter)
+    spec, tokenizer, model, rows, references = work.spec, work.tokenizer, work.model, work.rows, work.references
     max_new, batch = spec.benchmark.max_new_tokens, spec.benchmark.batch_size
-    modes = {"closed_book": [r["prompt"] for r in rows], "open_book": book.prompts}
+    modes = work.modes
 
     def rouge(answers):
         return round(statistics.fmean(score_pair(a, ref)["rouge_l"] for a, ref in zip(answers, references,
