@@ -7,6 +7,8 @@ Variants, each in its own process (peak memory is per process):
   ours          what `lora_adapter` runs: TRL's SFTTrainer with slm_assets.train.lora.sft_arguments (evaluation
                 and checkpoints off) and its trainer class (logits at completion positions only, no per-step
                 entropy/accuracy), LoRA dropout 0
+  ours_bf16     optional: ours with bf16 autocast on the CPU as well (fp32 master weights; native on CPUs with
+                AVX512-BF16 or AMX)
   sft_stock     optional: the same arguments with TRL's stock compute_loss and dropout 0.05 (the trainer before)
   trl_defaults  optional: SFTConfig with only the shared settings (TRL's defaults otherwise)
   unsloth       optional, CUDA with the package installed: ours with the model loaded and wrapped by Unsloth
@@ -39,8 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 LORA = {"r": 16, "alpha": 32, "target_modules": "all-linear"}
-DROPOUT = {"plain_peft": 0.05, "sft_stock": 0.05, "trl_defaults": 0.05, "ours": 0.0, "unsloth": 0.0}
-MICRO_BATCH: dict[str, int] = {}  # ours only, from --micro-batch; every other variant runs the whole batch
+DROPOUT = {"plain_peft": 0.05, "sft_stock": 0.05, "trl_defaults": 0.05, "ours": 0.0, "ours_bf16": 0.0, "unsloth": 0.0}
+MICRO_BATCH: dict[str, int] = {}  # ours and ours_bf16 only, from --micro-batch; the others run the whole batch
 
 
 def make_rows(n: int, seed: int = 0, max_words: int = 60) -> list[dict]:
@@ -146,8 +148,9 @@ def trainer_arguments(variant: str, config, device: str, output_dir: Path):
                          use_cpu=device != "cuda", bf16=device == "cuda", include_num_input_tokens_seen="non_padding",
                          disable_tqdm=True, max_length=config.max_length)
     packing = use_packing(config.packing, device)  # padding-free packing where FlashAttention is installed
+    # ours_bf16: the same with bf16 autocast on the CPU too (fp32 master weights)
     return sft_arguments(config, device, output_dir, packing=packing, eval_strategy="no", save_strategy="no",
-                         load_best_model_at_end=False)
+                         load_best_model_at_end=False, **({"bf16": True} if variant == "ours_bf16" else {}))
 
 
 def run_trainer(variant: str, model_dir: str, rows, curve: Curve, config, device: str) -> dict:
@@ -170,12 +173,12 @@ def run_trainer(variant: str, model_dir: str, rows, curve: Curve, config, device
     if variant == "unsloth":
         model, _ = load_with_unsloth(model_dir, output_dir, config)
         peft_config = None
-    elif variant == "ours":
+    elif variant in ("ours", "ours_bf16"):
         model = load_base_for_training(model_dir, output_dir, config.lora, device, flash_attention=args.packing)
     else:
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
     trainer_class = SFTTrainer
-    if variant in ("ours", "unsloth"):
+    if variant in ("ours", "ours_bf16", "unsloth"):
         trainer_class = sft_trainer_class("unsloth" if variant == "unsloth" else "transformers")
 
     class Evaluate(TrainerCallback):
@@ -201,7 +204,8 @@ def run_trainer(variant: str, model_dir: str, rows, curve: Curve, config, device
         torch.cuda.synchronize()
     return {"tokens": int(trainer.state.num_input_tokens_seen), "padded_tokens": padded[0],
             "wall_s": time.perf_counter() - started - curve.eval_s,
-            "gradient_checkpointing": bool(args.gradient_checkpointing), "packing": bool(args.packing)}
+            "gradient_checkpointing": bool(args.gradient_checkpointing), "packing": bool(args.packing),
+            "mixed_precision": str(trainer.accelerator.mixed_precision)}
 
 
 def run_one(variant: str, model_dir: str, steps: int, examples: int, seq: int, eval_every: int,
@@ -285,14 +289,16 @@ def main() -> None:
                         help="ours only: rows per pass (TrainConfig.micro_batch_size); default the whole batch.")
     parser.add_argument("--val-examples", type=int, default=32, help="Held-out rows for the validation curve.")
     parser.add_argument("--variants", default="plain_peft,ours",
-                        help="Comma-separated: plain_peft, ours, sft_stock, trl_defaults, unsloth.")
+                        help="Comma-separated: plain_peft, ours, ours_bf16, sft_stock, trl_defaults, unsloth.")
     parser.add_argument("--gpu-shape", action="store_true", help="Llama-3.2-1B-shaped random model, seq 2048.")
     parser.add_argument("--model-dir", default=None)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Result file (default bench/results/train.json, train_gpu.json with --gpu-shape).")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.micro_batch:
-        MICRO_BATCH["ours"] = args.micro_batch
+        MICRO_BATCH["ours"] = MICRO_BATCH["ours_bf16"] = args.micro_batch
     seq = 2048 if args.gpu_shape else args.seq
     if args.child:
         print(json.dumps(run_one(args.child, args.model_dir, args.steps, args.examples, seq, args.eval_every,
@@ -319,11 +325,13 @@ def main() -> None:
     if "plain_peft" in by_name and "ours" in by_name:
         ratios["tokens/s ours / plain_peft"] = round(by_name["ours"]["tokens_per_s"] / by_name["plain_peft"]["tokens_per_s"], 2)
         ratios["peak memory ours / plain_peft"] = round(by_name["ours"]["peak_memory_mb"] / by_name["plain_peft"]["peak_memory_mb"], 2)
+    if "ours_bf16" in by_name and "ours" in by_name:
+        ratios["tokens/s ours_bf16 / ours"] = round(by_name["ours_bf16"]["tokens_per_s"] / by_name["ours"]["tokens_per_s"], 2)
     report = {"command": " ".join(["python", "bench/train.py", *sys.argv[1:]]), "machine": machine(), "load_before": load_before, "load_after": os.getloadavg(),
               "note": "load averages are of the whole machine; other work may have shared the cores",
               "ratios": ratios, "results": results}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / ("train_gpu.json" if args.gpu_shape else "train.json")).write_text(json.dumps(report, indent=2))
+    (args.out or RESULTS / ("train_gpu.json" if args.gpu_shape else "train.json")).write_text(json.dumps(report, indent=2))
     print_tables(report)
 
 

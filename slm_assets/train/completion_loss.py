@@ -99,8 +99,11 @@ class CompletionSFTTrainer(SFTTrainer):
                                         num_items_in_batch=num_items_in_batch)
         body, head = body_and_head(self.accelerator.unwrap_model(model))
         body_inputs = {k: v for k, v in inputs.items() if k != "labels"}
-        hidden = body(**body_inputs, use_cache=False).last_hidden_state  # (B, T, H)
-        loss = completion_loss(hidden, inputs["labels"], head, num_items_in_batch)
+        # the unwrapped body skips the autocast accelerate wraps around the model's forward: apply it here (a no-op
+        # unless mixed precision is on)
+        with self.accelerator.autocast():
+            hidden = body(**body_inputs, use_cache=False).last_hidden_state  # (B, T, H)
+            loss = completion_loss(hidden, inputs["labels"], head, num_items_in_batch)
         if self.model.training:
             self._count_train_tokens(inputs)
         return loss

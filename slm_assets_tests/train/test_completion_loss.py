@@ -103,26 +103,35 @@ def test_scaled_heads_are_left_to_trl():
     assert not sliced.plain_head_scaled(softcapped) and not sliced.plain_head_scaled(scaled)
 
 
-def test_trainer_loss_equals_trl_own_loss_on_a_batch_and_logs_no_entropy(tmp_path, bundled_model_dir):
-    """CompletionSFTTrainer.compute_loss on a collated batch equals TRL's SFTTrainer.compute_loss on the same batch
-    (same normalisation), and records no entropy or token accuracy."""
+def trainer_and_batch(tmp_path, bundled_model_dir, bf16: bool = False):
+    """A CompletionSFTTrainer on a tiny LoRA model with SmolLM2's real tokenizer and chat template, and one collated
+    batch of four rows with prompt and completion tokens."""
     from datasets import Dataset
     from transformers import AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from slm_assets.train.completion_loss import CompletionSFTTrainer
 
-    tokenizer = AutoTokenizer.from_pretrained(bundled_model_dir)  # SmolLM2's real tokenizer and chat template
+    tokenizer = AutoTokenizer.from_pretrained(bundled_model_dir)
     model = tiny_lora_model(vocab=len(tokenizer))
     rows = [{"prompt": [{"role": "user", "content": f"Question {i}?"}],
              "completion": [{"role": "assistant", "content": "Answer " * (i + 1)}]} for i in range(4)]
     args = SFTConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, max_length=64, use_cpu=True,
-                     bf16=False, report_to="none", completion_only_loss=True)
+                     bf16=bf16, report_to="none", completion_only_loss=True)
     trainer = CompletionSFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                                    processing_class=tokenizer)
     inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
-    assert (inputs["labels"] == IGNORE).any() and (inputs["labels"] != IGNORE).any()
     trainer.model.train()
+    return trainer, inputs
+
+
+def test_trainer_loss_equals_trl_own_loss_on_a_batch_and_logs_no_entropy(tmp_path, bundled_model_dir):
+    """CompletionSFTTrainer.compute_loss on a collated batch equals TRL's SFTTrainer.compute_loss on the same batch
+    (same normalisation), and records no entropy or token accuracy."""
+    from trl import SFTTrainer
+
+    trainer, inputs = trainer_and_batch(tmp_path, bundled_model_dir)
+    assert (inputs["labels"] == IGNORE).any() and (inputs["labels"] != IGNORE).any()
     ours = trainer.compute_loss(trainer.model, dict(inputs), num_items_in_batch=None)
     assert "entropy" not in trainer._metrics["train"] and "mean_token_accuracy" not in trainer._metrics["train"]
     theirs = SFTTrainer.compute_loss(trainer, trainer.model, dict(inputs), num_items_in_batch=None)
@@ -131,6 +140,24 @@ def test_trainer_loss_equals_trl_own_loss_on_a_batch_and_logs_no_entropy(tmp_pat
     halved = trainer.compute_loss(trainer.model, dict(inputs), num_items_in_batch=2 * counted)
     assert halved.item() == pytest.approx(ours.item() / 2, abs=1e-5)
 
+
+def test_with_mixed_precision_the_sliced_loss_runs_under_autocast(tmp_path, bundled_model_dir):
+    """The sliced loss calls the unwrapped model's body, which skips the autocast accelerate wraps around the
+    prepared model's forward during training (TRL's own loss gets it there). With bf16 on, the body must still
+    compute in bf16, and the loss stay close to the fp32 one."""
+    from trl import SFTTrainer
+
+    trainer, inputs = trainer_and_batch(tmp_path, bundled_model_dir, bf16=True)
+    body_dtypes = []
+    first_layer = trainer.accelerator.unwrap_model(trainer.model).get_base_model().model.layers[0]
+    hook = first_layer.mlp.down_proj.register_forward_hook(lambda _m, _i, out: body_dtypes.append(out.dtype))
+    try:
+        ours = trainer.compute_loss(trainer.model, dict(inputs), num_items_in_batch=None)
+    finally:
+        hook.remove()
+    full_precision = SFTTrainer.compute_loss(trainer, trainer.model, dict(inputs), num_items_in_batch=None)
+    assert body_dtypes == [torch.bfloat16]
+    assert ours.item() == pytest.approx(full_precision.item(), abs=5e-2)
 
 
 def test_micro_batches_accumulate_to_the_configured_batch(tmp_path):
