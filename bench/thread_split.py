@@ -57,21 +57,14 @@ def main() -> None:
     import torch
     import transformers
 
+    from bench.benchmark_parts import gold_workload
     from slm_assets.batching import similar_length_batches
-    from slm_assets.domains import load_domain
-    from slm_assets.evaluate.benchmark import open_book_prompts
-    from slm_assets.evaluate.domain_benchmark import gold_path, gold_rows
     from slm_assets.generation import chat_prompt_ids
-    from slm_assets.retrieval.index import ChunkIndex
 
-    spec = load_domain(args.domain)
-    load(str(args.warehouse), args.domain, 2)
-    tokenizer = MODEL["tokenizer"]
-    rows, _ = gold_rows(gold_path(spec), spec.system_prompt)
-    rows = sorted(rows, key=lambda r: r["qa_id"])[: args.questions]
-    book = open_book_prompts(rows, ChunkIndex.load(args.warehouse / "artifacts" / args.domain / "index"),
-                             spec.split.context.k_retrieve)
-    modes = {"closed_book": [r["prompt"] for r in rows], "open_book": book.prompts}
+    torch.set_num_threads(2)
+    work = gold_workload(args.warehouse, args.domain, args.questions)
+    spec, tokenizer, modes = work.spec, work.tokenizer, work.modes
+    MODEL.update(spec=spec, tokenizer=tokenizer, model=work.model)  # this process answers one batch at a time
     record: dict = {"seconds": {}, "identical": {}, "batches": {}}
     with ProcessPoolExecutor(2, initializer=load, initargs=(str(args.warehouse), args.domain, 1)) as pool:
         list(pool.map(time.sleep, [0.5, 0.5]))  # both workers loaded before anything is timed
@@ -105,7 +98,7 @@ def main() -> None:
     record.update({
         "what": "benchmark generation (base model, gold questions, greedy) in one process on 2 torch threads vs two "
                 "processes of 1 thread each sharing the same batches",
-        "questions": len(rows), "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "questions": len(work.rows), "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "load_average": os.getloadavg(), "torch": torch.__version__, "transformers": transformers.__version__,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     args.out.write_text(json.dumps(record, indent=2) + "\n")

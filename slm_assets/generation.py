@@ -5,7 +5,7 @@ teacher). Both stop at every end-of-generation token of the model (`models.end_o
 import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 
@@ -113,21 +113,18 @@ class BatchedAnswers:
 
         self.tokenizer, self.max_new_tokens, self.batch_size = tokenizer, max_new_tokens, batch_size
         self.workers = 1 if torch.cuda.is_available() else max(1, min(workers, torch.get_num_threads()))
-        self._threads = torch_threads_split(self.workers)
         self._pool: ThreadPoolExecutor | None = None
+        self._stack = ExitStack()
 
     def __enter__(self) -> "BatchedAnswers":
-        self._threads.__enter__()
+        self._stack.enter_context(torch_threads_split(self.workers))
         if self.workers > 1:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="generate")
+            # leaving waits for the queued batches (the pool's own exit), then restores torch's threads
+            self._pool = self._stack.enter_context(ThreadPoolExecutor(self.workers, thread_name_prefix="generate"))
         return self
 
     def __exit__(self, *exc) -> None:
-        try:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
-        finally:
-            self._threads.__exit__(*exc)
+        self._stack.__exit__(*exc)
 
     def submit(self, model, prompts: list[list[dict]]) -> PendingAnswers:
         """Queue `prompts` for `model`: their batches start once the sets submitted before have started theirs."""

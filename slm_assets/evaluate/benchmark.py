@@ -267,13 +267,16 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
     grounding = open_book.grounding if open_book is not None else None
     scores: dict[str, ModelScores] = {}
     notes: list[str] = []
-    coverage_cache: dict = {}  # coverage_of(...) of the open-book questions: every open-book variant shares it
     # greedy under a fixed torch seed (the global generator left as it was); later variants generate in the
     # background while one is scored
     with torch.random.fork_rng(devices=[]), BatchedAnswers(tokenizer, config.max_new_tokens, config.batch_size,
                                                            config.generation_workers) as batched:
         torch.manual_seed(config.seed)
         pending = submit_local_variants(variants, batched)
+        # computed while the models generate: the open-book questions' coverage over their passages, which every
+        # open-book variant's served answers share
+        coverage = (coverage_of(rows, book.passages, grounding, book.passage_vectors)
+                    if grounding is not None and any(v.book is not None for v in variants) else None)
         for done, variant in enumerate(variants, 1):
             started = time.monotonic()
             try:
@@ -283,7 +286,7 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
                 continue
             seconds = pending[variant.name].seconds if variant.name in pending else time.monotonic() - started
             scores.update(scored_variant(variant, generated, rows, table, tokenizer, config, chunk_texts, grounding,
-                                         coverage_cache))
+                                         coverage))
             if progress:
                 progress(done / len(variants), f"{variant.name}: {len(rows)} questions in {seconds:.0f} s")
     recall = book.recall if book is not None else None
@@ -299,22 +302,18 @@ def evaluate_models(models: dict, tokenizer, test_rows: list[dict], config: Benc
 
 def scored_variant(variant: Variant, generated: list, rows: list[dict], table: list[dict], tokenizer,
                    config: BenchmarkConfig, chunk_texts: dict[str, str] | None, grounding,
-                   coverage_cache: dict) -> dict[str, ModelScores]:
+                   coverage: list | None) -> dict[str, ModelScores]:
     """The variant's scores (reference perplexity closed book), and for an open-book variant with a grounding
-    check its answers as served (`<name>_served`); per-question values go into `table`. `coverage_cache` keeps the
-    open-book questions' coverage for the next open-book variant."""
+    check its answers as served (`<name>_served`, grounded with `coverage`: coverage_of the open-book questions);
+    per-question values go into `table`."""
     references = [row["reference"] for row in table]
     perplexity = (math.nan if variant.external or variant.book is not None or not config.reference_perplexity
                   else reference_perplexity(variant.model, tokenizer, variant.prompts, references))
     scores = {variant.name: score_answers(variant.name, generated, rows, table, chunk_texts, perplexity)}
     if variant.book is not None and grounding is not None:
         served = variant.name.replace("_open_book", "_served")
-        if "coverage" not in coverage_cache:
-            coverage_cache["coverage"] = coverage_of(rows, variant.book.passages, grounding,
-                                                     variant.book.passage_vectors)
         scores[served] = score_answers(served, served_answers(rows, generated, variant.book.passages, grounding,
-                                                              coverage_cache["coverage"]), rows, table, chunk_texts,
-                                       math.nan)
+                                                              coverage), rows, table, chunk_texts, math.nan)
     return scores
 
 
