@@ -222,13 +222,15 @@ def pick_device() -> str:
 
 
 def load_causal_lm(reference: str, cache_dir: Path, device: str | None = None, dtype=None):
-    """Model in eval mode on the chosen device (bf16 on CUDA, fp32 on CPU unless told)."""
+    """Model in eval mode on the chosen device (bf16 on CUDA, fp32 on CPU unless told: a torch dtype or its name)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     device = device or pick_device()
     if dtype is None:
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    elif isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
     model = _from_pretrained(AutoModelForCausalLM, resolve_model(reference, cache_dir), dtype=dtype)
     return model.to(device).eval()
 
@@ -243,15 +245,17 @@ def end_of_generation_ids(model, tokenizer=None) -> set[int]:
     return ids
 
 
-def load_tuned_model(base_model: str, cache_dir: Path, adapter_dir: Path | None, device: str | None = None):
-    """Base model with a LoRA adapter merged in (or the plain base when adapter_dir is None), fp32, eval mode."""
+def load_tuned_model(base_model: str, cache_dir: Path, adapter_dir: Path | None, device: str | None = None,
+                     dtype: str = "float32"):
+    """Base model with a LoRA adapter merged in (or the plain base when adapter_dir is None), eval mode. The merge is
+    done in fp32; the merged weights are then cast to `dtype` ("float32" or "bfloat16")."""
     import torch
     from transformers import AutoModelForCausalLM
 
     device = device or pick_device()
-    base = _from_pretrained(AutoModelForCausalLM, resolve_model(base_model, cache_dir), dtype=torch.float32)
-    if adapter_dir is None:
-        return base.to(device).eval()
-    from peft import PeftModel
+    model = _from_pretrained(AutoModelForCausalLM, resolve_model(base_model, cache_dir), dtype=torch.float32)
+    if adapter_dir is not None:
+        from peft import PeftModel
 
-    return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().to(device).eval()
+        model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    return model.to(device=device, dtype=getattr(torch, dtype)).eval()

@@ -91,7 +91,7 @@ def benchmark_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     adapters = {name: warehouse.latest_artifacts(spec.name, kind, "adapter")
                 for name, kind in (("lora_adapter", "lora"), ("distilled_model", "distilled"))}
     scored = load_models_to_score(spec.base_model, cache, adapters, champion_version(tracking.client(), registered),
-                                  registered)
+                                  registered, spec.benchmark.dtype)
     context.log.info(scored.champion.describe())
     with warehouse.connect() as con:
         data = DomainData.read(con, spec.name, ChunkIndex.load(warehouse.artifacts(spec.name, "index")),

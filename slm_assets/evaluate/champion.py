@@ -57,10 +57,10 @@ def champion_files(version, base_model: str) -> tuple[Path | None, Path | None, 
     return None, None, f"missing files: neither {adapter} nor {merged} holds model weights"
 
 
-def load_champion(version, base_model: str, cache_dir: Path):
+def load_champion(version, base_model: str, cache_dir: Path, dtype: str = "float32"):
     """(model or None, ChampionStatus) of `version`, the registered model version the `champion` alias points at
-    (None when there is none). Missing or unreadable files give no model and a status that says why; they never
-    stop the benchmark."""
+    (None when there is none), its weights in `dtype`. Missing or unreadable files give no model and a status that
+    says why; they never stop the benchmark."""
     from slm_assets.models import ModelNotAvailable, load_causal_lm, load_tuned_model
 
     if version is None:
@@ -71,8 +71,8 @@ def load_champion(version, base_model: str, cache_dir: Path):
         log.warning("champion v%s not scored: %s", number, problem)
         return None, ChampionStatus(version=number, problem=problem)
     try:
-        model = (load_tuned_model(base_model, cache_dir, adapter) if adapter
-                 else load_causal_lm(str(merged), cache_dir))
+        model = (load_tuned_model(base_model, cache_dir, adapter, dtype=dtype) if adapter
+                 else load_causal_lm(str(merged), cache_dir, dtype=dtype))
     except (OSError, ValueError, ModelNotAvailable) as exc:  # truncated or foreign weights: reported, the gate falls back to base
         log.warning("champion v%s not loaded: %s", number, exc)
         return None, ChampionStatus(version=number, problem=f"its files do not load: {exc}")
@@ -89,16 +89,19 @@ class ModelsToScore:
 
 
 def load_models_to_score(base_model: str, cache_dir: Path, adapters: dict[str, Path], champion_version,
-                         registered: str) -> ModelsToScore:
+                         registered: str, dtype: str = "float32") -> ModelsToScore:
     """Base, each of `adapters` (this run's lora_adapter and distilled_model) on it, and the registered model
     `registered`'s champion, the version `champion_version` (None: none yet), re-loaded from its files when they
-    load."""
+    load; all in `dtype` (benchmark.dtype), which each source names when it is not float32."""
     from slm_assets.models import load_tuned_model
 
-    models = {"base": load_tuned_model(base_model, cache_dir, None)}
-    models.update({name: load_tuned_model(base_model, cache_dir, adapter) for name, adapter in adapters.items()})
+    models = {"base": load_tuned_model(base_model, cache_dir, None, dtype=dtype)}
+    models.update({name: load_tuned_model(base_model, cache_dir, adapter, dtype=dtype)
+                   for name, adapter in adapters.items()})
     sources = {"base": base_model, **{name: str(adapter) for name, adapter in adapters.items()}}
-    champion_model, champion = load_champion(champion_version, base_model, cache_dir)
+    champion_model, champion = load_champion(champion_version, base_model, cache_dir, dtype)
     if champion_model is not None:
         models[CHAMPION], sources[CHAMPION] = champion_model, f"{registered} v{champion.version} ({champion.source})"
+    if dtype != "float32":
+        sources = {name: f"{source}, in {dtype}" for name, source in sources.items()}
     return ModelsToScore(models, sources, champion)
