@@ -11,8 +11,6 @@ bench/results/<input name>_by_document.json and prints a Markdown table. Not par
 """
 
 import argparse
-import ast
-import csv
 import json
 import sys
 from collections import defaultdict
@@ -22,30 +20,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from bench.compare_gold import per_question  # noqa: E402  (a per_question.csv or bench/gold.py JSON, booleans parsed)
+
 GROUPS = ("train", "val", "test", "not in corpus", "unanswerable")
-
-
-def saved_rows(path: Path, domain: str | None) -> tuple[str, list[dict]]:
-    if path.suffix == ".csv":
-        with path.open(newline="") as f:
-            return domain, list(csv.DictReader(f))
-    saved = json.loads(path.read_text())
-    return saved["domain"], saved["per_question"]
 
 
 def document_splits(sft_dir: Path) -> dict[str, str]:
     """doc_id -> train/val/test from the sft_dataset run that latest.json points at."""
     from slm_assets.artifacts import latest_run_dir
 
-    manifest = json.loads((latest_run_dir(sft_dir) / "manifest.json").read_text())
-    splits = manifest["document_splits"]
-    return ast.literal_eval(splits) if isinstance(splits, str) else splits
+    return json.loads((latest_run_dir(sft_dir) / "manifest.json").read_text())["document_splits"]
 
 
 def group_of(row: dict, splits: dict[str, str], sources: dict[str, str]) -> str:
     from slm_assets.train.gold_leakage import gold_doc_id
 
-    if str(row["answerable"]) not in ("True", "true", "1"):
+    if not row["answerable"]:
         return "unanswerable"
     doc = gold_doc_id(row["doc_id"], sources)
     return splits.get(doc, "not in corpus") if doc else "not in corpus"
@@ -61,7 +51,8 @@ def main() -> None:
     from slm_assets.settings import Settings
     from slm_assets.warehouse import connect, document_sources
 
-    domain, rows = saved_rows(args.result, args.domain)
+    domain = args.domain or json.loads(args.result.read_text())["domain"]
+    rows = list(per_question(args.result).values())
     warehouse = Settings().warehouse_dir
     splits = document_splits(warehouse / "artifacts" / domain / "sft")
     with connect(warehouse / "slm.duckdb") as con:

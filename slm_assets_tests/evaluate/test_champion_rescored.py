@@ -110,19 +110,3 @@ def test_benchmark_dtype_bfloat16_scores_every_model_and_the_champion_in_bf16(tm
     assert not report["sources"]["bm25_sentence"].endswith("bfloat16")  # no model
     assert report["promotion"]["champion"]["loaded"] and report["n_questions"] == 4
 
-
-def test_load_tuned_model_merges_in_fp32_then_casts(tmp_path, tiny_smollm2_dir):
-    import torch
-
-    from slm_assets.models import load_tuned_model
-
-    root = tmp_path / "warehouse"
-    benchmark_warehouse(root, tiny_smollm2_dir)
-    adapter = root / "artifacts" / "ev" / "lora" / "adapter"
-    fp32 = load_tuned_model(str(tiny_smollm2_dir), tmp_path / "models", adapter, device="cpu")
-    bf16 = load_tuned_model(str(tiny_smollm2_dir), tmp_path / "models", adapter, device="cpu", dtype="bfloat16")
-
-    assert {p.dtype for p in fp32.parameters()} == {torch.float32}
-    assert {p.dtype for p in bf16.parameters()} == {torch.bfloat16}
-    for (name, merged), (_, cast) in zip(fp32.state_dict().items(), bf16.state_dict().items(), strict=True):
-        assert torch.equal(merged.to(torch.bfloat16), cast), name
