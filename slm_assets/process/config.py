@@ -12,12 +12,16 @@ class QualityConfig(BaseModel):
     max_non_alpha_ratio: float = Field(
         default=0.4, description="Share of words with no letter at all (numbers, symbols)."
     )
-    max_duplicate_line_fraction: float = Field(default=0.3, description="Share of lines repeated elsewhere.")
+    max_duplicate_line_fraction: float = Field(
+        default=0.3, description="Share of the prose's characters in lines repeated elsewhere (code, table rows, "
+        "list items and lines under four words do not count).")
     max_top_ngram_fraction: float = Field(
         default=0.2, description="Characters covered by the most frequent word 3-gram."
     )
     min_stopwords: int = Field(default=2, ge=0, description="English stop words required (C4/Gopher).")
-    mean_word_length: tuple[float, float] = Field(default=(3.0, 10.0), description="Allowed mean word length.")
+    mean_word_length: tuple[float, float] = Field(
+        default=(3.0, 10.0), description="Allowed mean length of the word-like tokens (code, paths, URLs and markup "
+        "do not count).")
     languages: list[str] | None = Field(
         default_factory=lambda: ["en"], description="Languages kept (stop-word identification); None keeps all."
     )

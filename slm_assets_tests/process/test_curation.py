@@ -31,6 +31,29 @@ def test_quality_rules_name_the_rule_that_failed():
     assert quality_failure(repeated, config)[0] in {"duplicate_lines", "repeated_ngram"}
 
 
+def test_technical_documents_keep_their_identifiers_and_repeated_checklists():
+    """Real documentation that Gopher's web-crawl rules rejected whole: a sequence reference full of identifiers
+    and markup (mean whitespace-token length over 10), and test results with the same checklist per charger."""
+    config = QualityConfig()
+    steps = ["TransactionStarted", "SessionFinished", "PowermeterTransactionStartFailed", "CommunicationLost",
+             "TransactionFinished", "StartTransactionRecovered"]
+    reference = PARAGRAPH + "\n" + "\n".join(
+        f"EvseManager->>OCPP: Event({step}(OCMF_{i})) :ref:`exp-powermeter-ocmf-{step.lower()} "
+        f"<reference/interfaces/powermeter_{i}>` StatusNotification.req({step}) https://example.org/ocmf/{step}"
+        for i, step in enumerate(steps))
+    assert sum(map(len, reference.split())) / len(reference.split()) > 10  # what the old rule measured
+    assert quality_failure(reference, config) is None
+    sections = "\n\n".join(f"## Charger model {name}\n\nTested at public site number {i} beside the motorway.\n"
+                             "- [x] SLAC matching\n- [x] TCP connection set up\n- [x] Cable check passed\n"
+                             "- [ ] Welding detection answered\n" for i, name in enumerate("ABCDEFG"))
+    assert quality_failure(PARAGRAPH + sections, config) is None
+    # text glued together by a broken PDF extraction is still rejected, as are repeated prose lines
+    glued = " ".join(["Thechargerrunsona240voltcircuitandaddsrangeperhour to the car"] * 20)
+    assert quality_failure(glued, config)[0] == "mean_word_length"
+    repeated = PARAGRAPH + "\n" + "\n".join(["Sign up for our newsletter and get ten percent off your charger."] * 12)
+    assert quality_failure(repeated, config)[0] == "duplicate_lines"
+
+
 def test_near_duplicates_cluster_together_and_distinct_texts_do_not():
     base = PARAGRAPH * 4
     near = base.replace("forty", "forty-five", 1)
