@@ -131,13 +131,16 @@ def continues(previous: str, line: str) -> bool:
     return line[0].islower() or (len(previous) >= WRAP_WIDTH and not is_heading(line))
 
 
-INLINE_MARKUP = re.compile(  # reStructuredText roles and literals, Markdown code, bold and emphasis
-    r":[\w-]+:`(?P<role>[^`]*)`|``(?P<literal>[^`]+)``|`(?P<code>[^`]+)`|\*\*(?P<bold>[^*]+)\*\*"
+INLINE_MARKUP = re.compile(  # links (Markdown, reStructuredText), roles, literals, code, bold and emphasis
+    r"!?\[(?P<link>[^\]]+)\]\([^)\s]*\)|`(?P<rst_link>[^`<]+?)\s*<[^>`]+>`_{1,2}"
+    r"|:[\w-]+:`(?P<role_titled>[^`<]+?)\s*<[^>`]+>`|:[\w-]+:`(?P<role>[^`]*)`"
+    r"|``(?P<literal>[^`]+)``|`(?P<code>[^`]+)`|\*\*(?P<bold>[^*]+)\*\*"
     r"|(?<![\w*])\*(?P<em>[^*\s][^*]*)\*(?![\w*])")
 
 
 def plain_text(sentence: str) -> str:
-    """A sentence as a reader is shown it: without its list marker and inline markup (``code``, **bold**)."""
+    """A sentence as a reader is shown it: without its list marker and inline markup (``code``, **bold**); a link
+    keeps its text and loses its address (the reply names its sources separately)."""
     sentence = LIST_ITEM.sub("", sentence, count=1).lstrip()
     return INLINE_MARKUP.sub(lambda m: next(g for g in m.groups() if g is not None), sentence)
 

@@ -83,6 +83,10 @@ def test_a_quoted_sentence_loses_its_list_marker_and_inline_markup():
         "New default with strictly lower priority than the existing one.")
     assert plain_text("2. See :ref:`pnc-config` and `evse_manager`; 2 * 3 * 4 = 24.") == (
         "See pnc-config and evse_manager; 2 * 3 * 4 = 24.")
+    assert plain_text("An [analysis](https://www.mit.edu/~li/a.pdf) found a $400 million loss.") == (
+        "An analysis found a $400 million loss.")
+    assert plain_text("Read :ref:`Start of a transaction <exp-ocmf-start>` and `the OCMF spec "
+                      "<https://example.org/ocmf>`_ first.") == "Read Start of a transaction and the OCMF spec first."
 
 
 def test_headings_are_told_from_statements():
