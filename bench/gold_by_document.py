@@ -51,6 +51,8 @@ def main() -> None:
     from slm_assets.settings import Settings
     from slm_assets.warehouse import connect, document_sources
 
+    if args.result.suffix == ".csv" and not args.domain:
+        parser.error(f"{args.result}: a per_question.csv does not name its domain; pass --domain")
     domain = args.domain or json.loads(args.result.read_text())["domain"]
     rows = list(per_question(args.result).values())
     warehouse = Settings().warehouse_dir

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 
 from slm_assets.process.config import QualityConfig
-from slm_assets.text import detect_language
+from slm_assets.text import LIST_ITEM, detect_language
 
 STOPWORDS = frozenset(
     "the be to of and that have with this from they will would there their what about which when make can "
@@ -25,7 +25,6 @@ STOPWORDS = frozenset(
 )
 WORD = re.compile(r"\S+")
 CODE_LIKE = re.compile(r"[/_<>=(){}\[\]`\\|@]|\w\.\w|->|::")  # paths, URLs, identifiers, calls, markup
-LIST_ITEM = re.compile(r"^([-*+\u2022]|\d+[.)])\s")  # "- ", "* ", "1. ", "2) "
 
 
 def prose_lines(text: str) -> list[str]:
