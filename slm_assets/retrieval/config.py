@@ -48,5 +48,15 @@ class GroundingConfig(BaseModel):
     fallback_share_weight: float = Field(
         default=0.25, ge=0, description="With `dense`: the extractive fallback quotes the sentence with the highest "
         "MiniLM cosine + this x its share of the question's content words (chosen on gold dev questions).")
+    fallback_length_weight: float = Field(
+        default=0.1, ge=0, description="With `dense`: weight of the quoted sentence's log word count in the "
+        "fallback's ranking. A short line that shares the question's words (\"eMSP e-Mobility Service Provider\", "
+        "\"Identification token distribution\") names a topic; a longer one states something about it.")
+    fallback_context_weight: float = Field(
+        default=0.2, ge=0, description="With `dense`: weight of the share of the question's content words in the "
+        "sentence before the quoted one (same passage) in the fallback's ranking: the answer often follows the "
+        "sentence that names its topic (\"A DC powermeter: used for billing if present.\" then \"If not connected, "
+        "billing will fall back to the AC side power meter.\"). With `fallback_length_weight`, chosen on the gold "
+        "sets' dev questions (`bench/sentence_choice.py`).")
     fallback_sentences: int = Field(
         default=1, ge=1, le=3, description="Best-matching passage sentences returned by the extractive fallback.")

@@ -19,6 +19,7 @@ were fitted on the dev part of both gold sets by `bench/grounding.py` (README, "
 (`retrieval.quantities`, `require_asked_quantity`), and the fallback quotes a sentence that states one first.
 """
 
+import math
 from dataclasses import dataclass, replace
 
 from slm_assets.retrieval.config import GroundingConfig
@@ -64,6 +65,15 @@ class ScoredSentence:
     cosine: float  # MiniLM cosine with the question (0.0 when not dense)
     heading: bool = False  # `text.is_heading`: evidence that a passage is on the topic, never an answer to quote
     states_asked_quantity: bool = True  # it states a value of the kind the question asks for (or none is asked)
+    preceding_share: float = 0.0  # `share` of the sentence before it in its passage (0.0 for a passage's first)
+
+    def fallback_score(self, config: GroundingConfig) -> float:
+        """How the dense extractive fallback ranks it: MiniLM cosine, plus the question's words in it, its length
+        (an answer states more than a label does) and the question's words in the sentence before it (an answer
+        often follows the sentence that names its topic), each weighted by `config`."""
+        return (self.cosine + config.fallback_share_weight * self.share
+                + config.fallback_length_weight * math.log(len(self.text.split()))
+                + config.fallback_context_weight * self.preceding_share)
 
 
 @dataclass(frozen=True)
@@ -87,17 +97,16 @@ class CoverageSignals:
         return self.score(config) >= (config.min_coverage if config.dense else config.min_relevance)
 
     def best(self, config: GroundingConfig, n: int = 1) -> list[ScoredSentence]:
-        """The n sentences the extractive fallback quotes, headings never: by cosine + `fallback_share_weight` x
-        share (dense), else by share then the lexical tie-break. With `require_asked_quantity` the sentences that
-        state a value of the kind the question asks for come first."""
+        """The n sentences the extractive fallback quotes, headings never: by `ScoredSentence.fallback_score`
+        (dense), else by share then the lexical tie-break. With `require_asked_quantity` the sentences that state a
+        value of the kind the question asks for come first."""
         quotable = [s for s in self.sentences if not s.heading]
 
         def lacks_asked_value(s: ScoredSentence) -> bool:
             return config.require_asked_quantity and not s.states_asked_quantity
 
         if config.dense:
-            weight = config.fallback_share_weight
-            return sorted(quotable, key=lambda s: (lacks_asked_value(s), -(s.cosine + weight * s.share)))[:n]
+            return sorted(quotable, key=lambda s: (lacks_asked_value(s), -s.fallback_score(config)))[:n]
         return sorted(quotable, key=lambda s: (lacks_asked_value(s), -s.share, -s.match))[:n]
 
 
@@ -107,11 +116,21 @@ def passage_sentences(question: str, passages: list[str], kinds: set[str] | None
     the question's `asked_quantities` when the caller has them."""
     asked = set(content_words(question))
     kinds = asked_quantities(question) if kinds is None else kinds
-    return [ScoredSentence(sentence, p, len(asked & set(content_words(sentence))) / len(asked) if asked else 0.0,
-                           sentence_match(asked, sentence), 0.0, heading=is_heading(sentence),
-                           states_asked_quantity=states_quantity(sentence, kinds))
-            for p, passage in enumerate(passages) for sentence in split_sentences(passage)
-            if len(sentence.split()) >= MIN_SENTENCE_WORDS]
+
+    def share(sentence: str) -> float:
+        return len(asked & set(content_words(sentence))) / len(asked) if asked else 0.0
+
+    scored = []
+    for p, passage in enumerate(passages):
+        preceding = 0.0
+        for sentence in split_sentences(passage):
+            if len(sentence.split()) < MIN_SENTENCE_WORDS:
+                continue
+            scored.append(ScoredSentence(sentence, p, share(sentence), sentence_match(asked, sentence), 0.0,
+                                         heading=is_heading(sentence), preceding_share=preceding,
+                                         states_asked_quantity=states_quantity(sentence, kinds)))
+            preceding = scored[-1].share
+    return scored
 
 
 def coverage_signals(question: str, passages: list[str], dense: bool = True,

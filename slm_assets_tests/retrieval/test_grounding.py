@@ -150,6 +150,31 @@ def test_the_fallback_quotes_by_cosine_and_share_when_dense_and_by_share_alone_w
     assert signals.best(CONFIG.model_copy(update={"fallback_share_weight": 2.0})) == [wordy]
 
 
+def test_the_fallback_prefers_a_stating_sentence_after_the_one_that_names_the_topic():
+    """A short label that shares the question's words loses to the longer sentence after it, which answers."""
+    from slm_assets.retrieval.grounding import CoverageSignals, ScoredSentence
+
+    label = ScoredSentence("A DC meter: used for billing when fitted.", 0, share=0.6, match=0.6, cosine=0.62)
+    answer = ScoredSentence("Without one, billing falls back to the meter on the AC side of the charger.", 0,
+                            share=0.4, match=0.4, cosine=0.55, preceding_share=0.6)
+    signals = CoverageSignals(0.6, 0.62, 0.7, (label, answer))
+    assert signals.best(CONFIG) == [answer]  # 0.55 + 0.1 + 0.1 x ln 15 + 0.2 x 0.6 > 0.62 + 0.15 + 0.1 x ln 8
+    assert signals.best(CONFIG.model_copy(update={"fallback_length_weight": 0.0,
+                                                  "fallback_context_weight": 0.0})) == [label]
+
+
+def test_each_passage_sentence_knows_the_question_words_of_the_sentence_before_it():
+    passages = ["A DC meter on the output: billing uses it when one is fitted. When no DC meter is fitted, billing "
+                "falls back to the power meter on the AC side. The display shows the session energy.",
+                "Chargers report their meter values to the back office every minute."]
+    sentences = coverage_signals("Which meter is used for billing without a DC meter?", passages, dense=False).sentences
+    assert [s.passage for s in sentences] == [0, 0, 0, 1]
+    shares = [s.share for s in sentences]
+    assert shares[0] > 0 and shares[2] == 0.0  # the display sentence shares none of the question's words
+    # the first sentence of each passage has nothing before it
+    assert [s.preceding_share for s in sentences] == [0.0, shares[0], shares[1], 0.0]
+
+
 def test_the_benchmark_grounds_every_model_with_one_coverage_computation_per_question(monkeypatch):
     """served_answers given the questions' coverage signals computes none and replies exactly as without them."""
     from slm_assets.evaluate.benchmark import coverage_of, served_answers
