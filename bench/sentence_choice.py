@@ -64,17 +64,22 @@ def quoted_scores(signals: list[tuple[dict, list[str], object]], config) -> dict
             for split, m in scores.items()}
 
 
+def domain_and_warehouse(argument: str) -> tuple[str, Path]:
+    """DOMAIN=WAREHOUSE on the command line."""
+    domain, sep, warehouse = argument.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{argument!r}: expected DOMAIN=WAREHOUSE")
+    return domain, Path(warehouse)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("domains", nargs="+", help="DOMAIN=WAREHOUSE")
+    parser.add_argument("domains", nargs="+", type=domain_and_warehouse, help="DOMAIN=WAREHOUSE")
     args = parser.parse_args()
 
     from slm_assets.retrieval.config import GroundingConfig
 
-    signals = {}
-    for pair in args.domains:
-        domain, warehouse = pair.split("=", 1)
-        signals[domain] = answerable_signals(domain, Path(warehouse))
+    signals = {domain: answerable_signals(domain, warehouse) for domain, warehouse in args.domains}
     grid = []
     for length, context in itertools.product(LENGTH_WEIGHTS, CONTEXT_WEIGHTS):
         config = GroundingConfig(fallback_length_weight=length, fallback_context_weight=context)
@@ -99,7 +104,7 @@ def main() -> None:
     out.write_text(json.dumps({
         "what": "ROUGE-L and token F1 of the sentence the extractive fallback quotes on answerable gold questions, "
                 "per fallback_length_weight x fallback_context_weight; chosen on dev",
-        "warehouses": dict(pair.split("=", 1) for pair in args.domains),
+        "warehouses": {domain: str(warehouse) for domain, warehouse in args.domains},
         "n_answerable": {d: len(s) for d, s in signals.items()},
         "chosen": {k: best[k] for k in ("fallback_length_weight", "fallback_context_weight")},
         "grid": grid, "table": table, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
