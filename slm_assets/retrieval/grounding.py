@@ -65,7 +65,9 @@ class ScoredSentence:
     cosine: float  # MiniLM cosine with the question (0.0 when not dense)
     heading: bool = False  # `text.is_heading`: evidence that a passage is on the topic, never an answer to quote
     states_asked_quantity: bool = True  # it states a value of the kind the question asks for (or none is asked)
-    preceding_share: float = 0.0  # `share` of the sentence before it in its passage (0.0 for a passage's first)
+    # `share` of the sentence before it in its passage, counting only sentences of MIN_SENTENCE_WORDS or more
+    # (0.0 for a passage's first)
+    preceding_share: float = 0.0
 
     def fallback_score(self, config: GroundingConfig) -> float:
         """How the dense extractive fallback ranks it: MiniLM cosine, plus the question's words in it, its length
