@@ -24,6 +24,13 @@ class GroundingConfig(BaseModel):
         "the coverage score alone decides, and a model abstention on a covered question becomes the extractive "
         "fallback (on the ev_public gold dev questions the tuned model abstained on 7 % of the answerable and 7 % of "
         "the unanswerable ones: no signal).")
+    keep_yes_no_answers: bool = Field(
+        default=False, description="Keep a generated answer that opens with \"Yes\" or \"No\" when its words are "
+        "supported (on). Off: such an answer is replaced by the extractive fallback, because its polarity is the "
+        "one claim the support check cannot see. Of the 24 kept answers that opened so on both gold sets (demo and "
+        "ev_public models, saved answers), 5 had the reference's polarity, 13 the opposite and 6 answered a question "
+        "whose reference is no yes or no (`bench/results/yes_no_answers_2026-12-03.json`); served ROUGE-L moved by "
+        "at most 0.001 either way.")
     dense: bool = Field(
         default=True, description="Judge whether the passages address the question with the coverage score "
         "(lexical share + MiniLM cosines, weighted below) instead of the lexical share alone.")

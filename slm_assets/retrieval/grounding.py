@@ -2,7 +2,8 @@
 
 Three outcomes, named in every reply (`answer_mode`):
 - `generated`: the model's answer, whose content words occur in the passages, whose best-supporting sentence is one
-  the fallback would quote for this question (`anchor_sentences`), and which does not restate the question;
+  the fallback would quote for this question (`anchor_sentences`), which does not restate the question and which
+  does not open with a "Yes" or "No" the passages cannot confirm (`keep_yes_no_answers`);
 - `extractive`: the passage sentence(s) that best match the question (never a heading, which shares the question's
   words without answering it), when the model's answer was unsupported, an echo of the question or an
   abstention, but the passages do address it. Quoted as plain text, and a sentence that introduces a list
@@ -20,6 +21,7 @@ were fitted on the dev part of both gold sets by `bench/grounding.py` (README, "
 """
 
 import math
+import re
 from dataclasses import dataclass, replace
 
 from slm_assets.retrieval.config import GroundingConfig
@@ -37,6 +39,7 @@ from slm_assets.text import (
     support_score,
 )
 
+YES_NO_OPENING = re.compile(r"^\s*(yes|no)\b", re.IGNORECASE)
 MIN_SENTENCE_WORDS = 4  # shorter lines (short headings, table cells) are never an answer sentence
 INTRODUCED_ITEMS = 3  # a quoted sentence that ends with ":" brings this many of the lines after it ...
 INTRODUCED_WORDS = 60  # ... while they stay under this many words
@@ -211,6 +214,7 @@ def ground_answer(question: str, answer: str, passages: list[str], config: Groun
     if not signals.covered(config) or (config.trust_model_abstention and is_abstention(answer)):
         return GroundedReply(ABSTAIN, "not_covered", support, signals.relevance, None, coverage)
     if (support >= config.min_support and not is_echo(question, answer) and not is_abstention(answer)
+            and (config.keep_yes_no_answers or not YES_NO_OPENING.match(answer))
             and answers_from_the_best_sentences(answer, signals, config)):
         return GroundedReply(answer, "generated", support, signals.relevance, None, coverage)
     best = signals.best(config, config.fallback_sentences)

@@ -139,6 +139,17 @@ def test_hybrid_search_finds_a_paraphrase_that_bm25_misses():
     assert hybrid.search(question, 1)[0].chunk_id == "rcd" and stats.chunks == 3
 
 
+def test_a_supported_answer_that_opens_with_yes_or_no_is_replaced_unless_configured():
+    """Its words are all in the passages, but its polarity is not something the support check can see."""
+    question = "Can a type B RCD see a DC leak?"
+    answer = "No, smooth DC residual currents above 6 mA."
+    assert ground_answer(question, answer.removeprefix("No, "), PASSAGES, CONFIG).mode == "generated"
+    replaced = ground_answer(question, answer, PASSAGES, CONFIG)
+    assert replaced.mode == "extractive" and replaced.text.startswith("A type B RCD detects smooth DC")
+    kept = ground_answer(question, answer, PASSAGES, CONFIG.model_copy(update={"keep_yes_no_answers": True}))
+    assert kept.mode == "generated" and kept.text == answer
+
+
 def test_the_fallback_quotes_by_cosine_and_share_when_dense_and_by_share_alone_when_not():
     from slm_assets.retrieval.grounding import CoverageSignals, ScoredSentence
 
