@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import sys
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,15 +20,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 
-def duplicate_share(lines: list[str]) -> float:
-    counts = Counter(lines)
-    return sum(len(line) * c for line, c in counts.items() if c > 1) / max(1, sum(len(line) for line in lines))
-
-
 def document_rows(domain: str, warehouse: Path) -> tuple[list[dict], dict]:
     from slm_assets.process.clean import clean_text
     from slm_assets.process.config import QualityConfig
-    from slm_assets.process.quality import WORD, prose_lines, prose_words, quality_failure
+    from slm_assets.process.quality import (
+        WORD,
+        duplicate_line_share,
+        prose_lines,
+        prose_words,
+        quality_failure,
+    )
     from slm_assets.text import LIST_ITEM
     from slm_assets.warehouse import connect
 
@@ -47,8 +47,8 @@ def document_rows(domain: str, warehouse: Path) -> tuple[list[dict], dict]:
         rows.append({"source": Path(source).name,
                      "mean_token_length": round(sum(map(len, words)) / max(1, len(words)), 2),
                      "mean_wordlike_length": round(sum(map(len, wordlike)) / max(1, len(wordlike)), 2),
-                     "duplicate_lines_with_list_items": round(duplicate_share(lines), 3),
-                     "duplicate_lines": round(duplicate_share([x for x in lines if not LIST_ITEM.match(x)]), 3),
+                     "duplicate_lines_with_list_items": round(duplicate_line_share(lines), 3),
+                     "duplicate_lines": round(duplicate_line_share([x for x in lines if not LIST_ITEM.match(x)]), 3),
                      "rejected": failure[0] if failure else None})
     return rows, {"documents": len(documents), "documents_chunked": kept[0], "chunks": kept[1]}
 

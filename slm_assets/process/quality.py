@@ -48,6 +48,12 @@ def prose_words(words: list[str]) -> list[str]:
     return [w for w in stripped if any(c.isalpha() for c in w) and not CODE_LIKE.search(w)]
 
 
+def duplicate_line_share(lines: list[str]) -> float:
+    """Share of the characters of `lines` that sit in lines occurring more than once."""
+    counts = Counter(lines)
+    return sum(len(line) * c for line, c in counts.items() if c > 1) / max(1, sum(len(line) for line in lines))
+
+
 def quality_failure(text: str, config: QualityConfig) -> tuple[str, str] | None:
     """The first rule `text` breaks as (rule, detail), or None."""
     words = WORD.findall(text)
@@ -76,9 +82,8 @@ def quality_failure(text: str, config: QualityConfig) -> tuple[str, str] | None:
         return "few_stopwords", f"{stop} < {config.min_stopwords}"
     lines = [line for line in prose_lines(text) if not LIST_ITEM.match(line)]
     if len(lines) >= 4:
-        counts = Counter(lines)
         # Gopher's duplicate-line rule, by characters: repeated prose (footers, spam), not code, tables or lists
-        dup = sum(len(line) * c for line, c in counts.items() if c > 1) / sum(len(line) for line in lines)
+        dup = duplicate_line_share(lines)
         if dup > config.max_duplicate_line_fraction:
             return "duplicate_lines", f"{dup:.2f} > {config.max_duplicate_line_fraction}"
     if n >= 30:

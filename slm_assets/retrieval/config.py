@@ -30,7 +30,7 @@ class GroundingConfig(BaseModel):
         "one claim the support check cannot see. Of the 24 kept answers that opened so on both gold sets (demo and "
         "ev_public models, saved answers), 5 had the reference's polarity, 13 the opposite and 6 answered a question "
         "whose reference is no yes or no (`bench/results/yes_no_answers_2026-12-03.json`); served ROUGE-L moved by "
-        "at most 0.001 either way.")
+        "at most 0.001 over all questions (0.003 on one holdout row).")
     dense: bool = Field(
         default=True, description="Judge whether the passages address the question with the coverage score "
         "(lexical share + MiniLM cosines, weighted below) instead of the lexical share alone.")
