@@ -85,6 +85,22 @@ def test_a_sealed_snapshot_never_changes_and_a_draft_is_invisible_until_sealed(t
         seal_draft(con, open_draft(con, "d", "synthetic_qa_5000", None), [])
 
 
+def test_a_new_template_version_replaces_the_pairs_of_the_old_one_in_the_draft(tmp_path):
+    from slm_assets.synth.prompts import Template
+
+    with connect(tmp_path / "w.duckdb") as con:
+        store = WarehouseQAStore(con, "d", run_id="run-1")
+        store.record(_call("k1"), [_pair("old-rules", "k1")])  # template "t" version "1", offline teacher
+        store.record(_call("k2"), [{**_pair("other-template", "k2"), "template_id": "u"}])
+        store.record(_call("k3"), [{**_pair("llm-teacher", "k3"), "teacher_provider": "groq"}])
+        sealed = store.seal(parent_ids=[])
+        store = WarehouseQAStore(con, "d", run_id="run-2")
+        assert store.prune_superseded([Template("t", "1", "mixed", "x")], "offline") == 0  # same version: kept
+        assert store.prune_superseded([Template("t", "2", "mixed", "x")], "offline") == 1
+        assert sorted(qa_id for qa_id, _ in store.accepted()) == ["llm-teacher", "other-template"]
+        assert len(fetch_dicts(con, snapshot_table_sql("qa_pairs"), [sealed.snapshot_id])) == 3  # sealed: unchanged
+
+
 def test_a_warehouse_from_before_snapshots_becomes_each_domains_first_snapshot(tmp_path):
     db = tmp_path / "w.duckdb"
     con = duckdb.connect(str(db))

@@ -82,6 +82,11 @@ class Unit:
     failures: int = 0
 
 
+def teacher_templates(teacher: OfflineTeacher | LLMTeacher) -> list[Template]:
+    """The templates a teacher is asked with: the offline rules, or the prompts of an LLM teacher."""
+    return [OFFLINE_TEMPLATE] if isinstance(teacher, OfflineTeacher) else TEMPLATES
+
+
 def call_key(domain: str, chunk: ChunkForSynth, template: Template, provider: str, model: str) -> str:
     raw = f"{domain}|{chunk.chunk_id}|{template.template_id}@{template.version}|{provider}|{model}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
@@ -177,8 +182,7 @@ class QAGeneration:
         self.summary = GenerationSummary()
         self.run_columns = {"domain": domain, "teacher_provider": teacher.provider, "teacher_model": teacher.model,
                             "temperature": getattr(teacher, "temperature", 0.0), "seed": config.seed}
-        templates = [OFFLINE_TEMPLATE] if isinstance(teacher, OfflineTeacher) else TEMPLATES
-        self.fresh = work_units(chunks, templates, config.seed)
+        self.fresh = work_units(chunks, teacher_templates(teacher), config.seed)
         self.done = store.done_call_keys()
         self.deduper = QuestionDeduper()
         self.ready: deque[Unit] = deque()  # units to try again now (rate limited)

@@ -10,7 +10,7 @@ import duckdb
 from slm_assets.snapshots import Snapshot, current_snapshot_ids
 from slm_assets.synth.config import SynthConfig
 from slm_assets.synth.diversity import data_quality
-from slm_assets.synth.generate import GenerationSummary, generate_qa
+from slm_assets.synth.generate import GenerationSummary, generate_qa, teacher_templates
 from slm_assets.synth.records import ChunkForSynth
 from slm_assets.synth.store import WarehouseQAStore, export_accepted
 from slm_assets.warehouse import chunks_with_titles, qa_pair_stats
@@ -56,6 +56,9 @@ def run_synthesis(con: duckdb.DuckDBPyConnection, domain: str, run_id: str, teac
     pruned = store.prune_stale()
     if pruned:
         say(f"dropped {pruned} stored pairs whose chunks changed or left the corpus")
+    superseded = store.prune_superseded(teacher_templates(teacher), teacher.provider)
+    if superseded:
+        say(f"dropped {superseded} stored pairs that an older version of the teacher's templates made")
     summary = generate_qa(domain, chunks, teacher, config, store,
                           concurrency=concurrency if teacher.provider != "offline" else 1,
                           progress=log_progress(config.n_pairs, say))

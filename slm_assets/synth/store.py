@@ -1,4 +1,4 @@
-"""QA pairs in the warehouse: resume state, stale-pair pruning and file exports.
+"""QA pairs in the warehouse: resume state, pruning of stale and superseded pairs, and file exports.
 
 Pairs go into the domain's draft snapshot of synthetic_qa_5000 the moment a call returns; an interrupted run
 leaves the draft for the next run to resume, and the asset seals it at its end (`slm_assets.snapshots`).
@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from slm_assets.snapshots import Snapshot, add_to_draft, open_draft, seal_draft
+from slm_assets.synth.prompts import Template
 from slm_assets.warehouse import insert_rows
 
 ASSET = "synthetic_qa_5000"
@@ -68,6 +69,22 @@ class WarehouseQAStore:
             self.con.execute("rollback")
             raise
         return len(stale_keys)
+
+    def prune_superseded(self, templates: list[Template], provider: str) -> int:
+        """Leave out of the draft the pairs that an older version of one of `templates` made with this provider's
+        teacher: a changed strategy or prompt replaces its old output instead of adding to it. Pairs of other
+        templates or teachers stay, and so do sealed snapshots."""
+        superseded = []
+        for template in templates:
+            superseded += [r[0] for r in self.con.execute(
+                f"""select q.row_key from qa_pairs q {IN_DRAFT} and q.teacher_provider = ? and q.template_id = ?
+                    and q.template_version is distinct from ?""",
+                [self.draft_id, provider, template.template_id, template.version],
+            ).fetchall()]
+        if superseded:
+            self.con.executemany("delete from snapshot_rows where snapshot_id = ? and table_name = 'qa_pairs' "
+                                 "and row_key = ?", [[self.draft_id, k] for k in superseded])
+        return len(superseded)
 
     def reset(self) -> None:
         """Start the draft empty and forget every call (sealed snapshots keep their pairs)."""
