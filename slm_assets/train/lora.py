@@ -220,8 +220,6 @@ def train_lora(
     from slm_assets.train.metrics_callback import MetricsCallback, peak_memory_mb
 
     train_rows, val_rows = training_rows(dataset_dir, config)
-    train_ds = Dataset.from_list([{k: r[k] for k in TRAIN_COLUMNS} for r in train_rows])
-    val_ds = Dataset.from_list([{k: r[k] for k in TRAIN_COLUMNS} for r in val_rows])
 
     from slm_assets.train.memory import ensure_fits, estimate_training_memory
 
@@ -240,12 +238,16 @@ def train_lora(
         model = load_base_for_training(base_model, cache_dir, config.lora, device, flash_attention=packing)
         peft_config = peft_lora_config(config.lora)
     checkpoints = out_dir / "checkpoints"
-    args = sft_arguments(config, device, checkpoints, packing=packing)
+    if not packing:  # without packing TRL drops the rows whose prompt fills max_length
+        val_rows = rows_with_room_for_an_answer(tokenizer, val_rows, config.max_length, f"{dataset_dir}/val")
+    validate = bool(val_rows)
+    args = sft_arguments(config, device, checkpoints, packing=packing, **({} if validate else NO_VALIDATION))
     metrics = MetricsCallback(sink or (lambda step, m: None))
     trainer = sft_trainer_class(backend)(
-        model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[metrics, EarlyStoppingCallback(early_stopping_patience=3)],
+        model=model, args=args, processing_class=tokenizer, peft_config=peft_config,
+        train_dataset=Dataset.from_list([{k: r[k] for k in TRAIN_COLUMNS} for r in train_rows]),
+        eval_dataset=Dataset.from_list([{k: r[k] for k in TRAIN_COLUMNS} for r in val_rows]) if validate else None,
+        callbacks=[metrics, *([EarlyStoppingCallback(early_stopping_patience=3)] if validate else [])],
     )
     identity = run_identity({"train": train_rows, "val": val_rows}, {"base_model": base_model, **config.model_dump()})
     resume = resume_point(checkpoints, identity)
@@ -253,7 +255,7 @@ def train_lora(
         log.info("resuming from %s", resume)
         eval_before = recorded_eval_before(checkpoints)
     else:  # the starting point of the validation curve (logged at step 0 by the callback)
-        eval_before = trainer.evaluate().get("eval_loss")
+        eval_before = trainer.evaluate().get("eval_loss") if validate else None
         record_eval_before(checkpoints, eval_before)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
@@ -272,6 +274,27 @@ def train_lora(
         tokens_per_s=tokens / wall if wall else 0.0, peak_memory_mb=peak_memory_mb(), device=device,
         resumed_from=resume, backend=backend, history=metrics.history,
     )
+
+
+NO_VALIDATION = {"eval_strategy": "no", "load_best_model_at_end": False, "metric_for_best_model": None}
+
+
+def rows_with_room_for_an_answer(tokenizer, rows: list[dict], max_length: int, name: str) -> list[dict]:
+    """The rows whose prompt, under the chat template, leaves room for an answer token within max_length. TRL cuts
+    an example from its end and then drops those whose answer was cut away whole; a validation split made only of
+    such rows (a small domain whose val documents have long passages) would stop training in its first
+    evaluation, so training runs without validation then, with a warning that names the split."""
+    def prompt_tokens(row: dict) -> int:
+        ids = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=True,
+                                            return_dict=False)
+        return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+
+    kept = [row for row in rows if prompt_tokens(row) < max_length]
+    if len(kept) < len(rows):
+        log.warning("%s: %d of %d examples have prompts of max_length (%d tokens) or more and carry no loss%s",
+                    name, len(rows) - len(kept), len(rows), max_length,
+                    "" if kept else "; training runs without validation")
+    return kept
 
 
 def training_rows(dataset_dir: Path, config: TrainConfig) -> tuple[list[dict], list[dict]]:

@@ -67,6 +67,29 @@ def test_lora_adapter_trains_on_a_tiny_model(tiny_smollm2_dir, tmp_path):
     assert summary.eval_loss_first is not None and summary.tokens_seen > 0
 
 
+def test_lora_trains_without_validation_when_no_val_prompt_leaves_room_for_an_answer(tiny_smollm2_dir, tmp_path,
+                                                                                     caplog):
+    """A small domain whose val documents have long passages: TRL would drop every val row (the answer is cut away
+    whole) and fail in the first evaluation; training runs without validation and says so."""
+    import json
+
+    from slm_assets.train.config import train_config_from
+    from slm_assets.train.lora import train_lora
+
+    data = tmp_path / "sft"
+    write_chat_split(data, 16)
+    passage = " ".join(["The pilot signal tells the car how much current it may draw."] * 30)  # > 128 tokens
+    long_rows = [{"prompt": [{"role": "user", "content": f"{passage}\nQuestion {i}?"}],
+                  "completion": [{"role": "assistant", "content": "Six amperes."}]} for i in range(4)]
+    (data / "val.jsonl").write_text("\n".join(json.dumps(r) for r in long_rows))
+    config = train_config_from({"preset": "smoke", "max_steps": 4, "eval_steps": 2})  # max_length 128
+    with caplog.at_level("WARNING"):
+        summary = train_lora(str(tiny_smollm2_dir), tmp_path / "cache", data, tmp_path / "out", config)
+    assert summary.steps == 4 and (tmp_path / "out" / "adapter" / "adapter_config.json").exists()
+    assert summary.val_examples == 0 and summary.eval_loss_first is None
+    assert f"{data}/val: 4 of 4 examples" in caplog.text and "without validation" in caplog.text
+
+
 def test_qlora_loads_the_base_in_4bit_nf4_and_dora_is_passed_to_peft(tmp_path):
     import bitsandbytes as bnb
     from peft import get_peft_model
