@@ -1,6 +1,7 @@
 """Two results on the same gold questions, question by question: the difference of each row's ROUGE-L, token F1,
 echo rate and reference recall (after - before) with its paired bootstrap interval, overall and on the dev and
-holdout parts, and the share of unanswerable questions declined and answerable ones answered. For a change of data,
+holdout parts, the share of unanswerable questions declined and answerable ones answered, and how many answers to
+a question whose reference opens with Yes or No open with the same word. For a change of data,
 training or retrieval measured on whole runs. A result is a bench/gold.py JSON or a benchmark_report's
 per_question.csv (the same rows).
 
@@ -48,6 +49,24 @@ def reference_recall(reference: str, answer: str) -> float:
     return len(wanted & given) / len(wanted) if wanted else 0.0
 
 
+def polarity(text: str) -> str:
+    """"yes" or "no" when the text opens with that word, else "neither"."""
+    first = (text or "").lstrip().split(maxsplit=1)[:1]
+    word = first[0].strip(",;.:!").lower() if first else ""
+    return word if word in ("yes", "no") else "neither"
+
+
+def polarity_counts(rows: dict[str, dict], ids: list[str], row: str) -> dict[str, int]:
+    """On the questions whose reference opens with Yes or No: answers opening with the same word (right), the
+    other one (wrong), or neither."""
+    counts = {"right": 0, "wrong": 0, "neither": 0}
+    for i in ids:
+        wanted, given = polarity(rows[i]["reference"]), polarity(rows[i][f"{row}_answer"])
+        if wanted != "neither":
+            counts["neither" if given == "neither" else "right" if given == wanted else "wrong"] += 1
+    return counts
+
+
 def split_of(gold: Path) -> dict[str, str]:
     """qa_id -> dev or holdout, as the gold file marks them (the benchmark's own reading of the file)."""
     from slm_assets.evaluate.domain_benchmark import gold_rows
@@ -79,6 +98,8 @@ def compared(before: dict[str, dict], after: dict[str, dict], ids: list[str], mo
                              for r in (before, after)]
                     table[f"{row} {name}"] = {"before": round(share[0], 4), "after": round(share[1], 4),
                                               "questions": len(part)}
+            table[f"{row} yes_no_polarity"] = {"before": polarity_counts(before, ids, row),
+                                               "after": polarity_counts(after, ids, row)}
     table["answers_changed"] = {f"{m}{s}": sum(before[i][f"{m}{s}_answer"] != after[i][f"{m}{s}_answer"] for i in ids)
                                 for m in models for s in MODES.values() if f"{m}{s}_answer" in before[ids[0]]}
     return table
@@ -108,8 +129,11 @@ def main() -> None:
             low, high = scores["interval_95"]
             print(f"| {name} | {scores['before']:.3f} | {scores['after']:.3f} | {scores['difference']:+.3f} "
                   f"[{low:+.3f}, {high:+.3f}] |")
-        elif "before" in scores:
+        elif "questions" in scores:
             print(f"| {name} ({scores['questions']}) | {scores['before']:.3f} | {scores['after']:.3f} | |")
+    for name, scores in result["all"].items():
+        if name.endswith("yes_no_polarity"):
+            print(f"{name}: {scores['before']} -> {scores['after']}")
     print(f"answers changed: {result['all']['answers_changed']}")
     print(f"wrote {args.out}")
 

@@ -1,9 +1,10 @@
 """Question strategies of the offline teacher: one sentence (or table row, or list) in, natural questions out.
 
 Each strategy asks what a person would ask about the fact (a definition, a number with its unit, a condition, a
-reason, a yes/no with its reason, a table value) and answers minimally: the part of the sentence that answers,
-never the sentence the question was made from when that would only restate the question. Phrasings vary by a
-hash of the sentence, so a corpus yields several question shapes per strategy, deterministically.
+reason, a yes/no with its reason, a "no" from a negated statement, a table value) and answers minimally: the part
+of the sentence that answers, never the sentence the question was made from when that would only restate the
+question. Phrasings vary by a hash of the sentence, so a corpus yields several question shapes per strategy,
+deterministically.
 """
 
 import hashlib
@@ -35,6 +36,20 @@ UNIT_QUESTION = {
     "mm²": "What cable cross-section", "mm2": "What cable cross-section", "cents": "How much", "EUR": "How much",
     "USD": "How much", "GBP": "How much", "€": "How much", "$": "How much",
 }
+NEGATION = re.compile(
+    SUBJECT + r"\s+(?P<aux>does not|do not|did not|doesn't|don't|didn't|is not|are not|isn't|aren't|was not|"
+    r"were not|cannot|can not|can't|will not|won't|must not|should not|has not|have not)\s+(?P<rest>.{6,})$"
+)
+NEGATED_MODALS = ("cannot", "must not", "should not")
+NEGATED_CONTRACTIONS = {"doesn't": "does not", "don't": "do not", "didn't": "did not", "isn't": "is not",
+                        "aren't": "are not", "can't": "cannot", "can not": "cannot", "won't": "will not"}
+ASKED_FOR_NEGATION = {"does not": "does", "do not": "do", "did not": "did", "is not": "is", "are not": "are",
+                      "was not": "was", "were not": "were", "cannot": "can", "will not": "will", "must not": "may",
+                      "should not": "should", "has not": "has", "have not": "have"}
+PLURAL_NEGATIONS = ("do not", "are not", "were not", "have not")
+NEGATION_ADDITION = re.compile(r"[,;]\s+|\s+(?=(?:but|so|because|since|which|while)\s)")
+CONDITIONAL = re.compile(r"\b(?:unless|until|if|except|only|without)\b", re.IGNORECASE)
+NON_ASKABLE_SUBJECTS = ("we", "i", "our", "verify", "ensure", "note", "remember", "please", "be")
 DETERMINERS = ("The", "A", "An", "Most", "Many", "Some", "Each", "Every", "Your", "Modern")
 MODAL_WORDS = ("can", "must", "should", "may", "will", "would", "could", "cannot")
 VAGUE = ("downside", "upside", "result", "reason", "problem", "answer", "idea", "difference", "rest", "other",
@@ -206,23 +221,52 @@ def reason(sentence: str) -> list[QAPair]:
 
 
 def capability(sentence: str) -> list[QAPair]:
-    """'X can do Y.' -> 'Can X do Y?' answered 'Yes.' plus what the sentence adds after the clause."""
+    """'X can do Y, which Z.' -> 'Can X do Y?' answered 'Yes, which Z.': what the sentence adds after the clause.
+    A negated modal ('X cannot do Y') is `negation`'s."""
     match = MODAL.match(sentence)
-    if not match or not good_subject(match["subject"], max_words=6):
+    if not match or match["modal"] in NEGATED_MODALS or not good_subject(match["subject"], max_words=6):
         return []
     rest = match["rest"].rstrip(".")
     split = re.split(r",\s+|\s+(?:which|so|but|while)\s+", rest, maxsplit=1)
     if len(split) < 2 or len(split[1].split()) < 3 or len(split[0].split()) < 3:
         return []
-    subject, modal = lower_first(match["subject"]), match["modal"]
-    negative = modal in ("cannot", "must not", "should not")
-    asked_modal = {"cannot": "can", "must not": "must", "should not": "should"}.get(modal, modal)
-    question = f"{upper_first(asked_modal)} {subject} {split[0]}?"
-    answer = f"{'No' if negative else 'Yes'}, {split[1].strip()}."
-    return [QAPair(question=question, answer=upper_first(answer), question_type="yes_no")]
+    question = f"{upper_first(match['modal'])} {lower_first(match['subject'])} {split[0]}?"
+    return [QAPair(question=question, answer=upper_first(f"Yes, {split[1].strip()}."), question_type="yes_no")]
 
 
-SENTENCE_STRATEGIES = (definition, number, condition, reason, capability)
+def negation(sentence: str) -> list[QAPair]:
+    """'X does not do Y, so Z.' -> 'Does X do Y?' answered 'No, X does not, so Z.'
+
+    People ask yes/no questions mostly to check a belief the documents contradict (the gold sets answer 45 of 58
+    with "No"), and without this strategy every yes/no pair of the offline teacher answered "Yes". A conditional
+    negation ('does not charge unless ...') is left out: its honest answer is neither yes nor no."""
+    match = NEGATION.match(sentence)
+    if not match or not good_subject(match["subject"], max_words=6):
+        return []
+    subject_words = [w.lower() for w in match["subject"].split()]
+    if subject_words[0] in NON_ASKABLE_SUBJECTS or (len(subject_words) == 1 and subject_words[0] in ("both", "all")):
+        return []
+    negated = NEGATED_CONTRACTIONS.get(match["aux"], match["aux"])
+    main, *more = NEGATION_ADDITION.split(match["rest"].rstrip(".!"), maxsplit=1)
+    if len(main.split()) < 2 or CONDITIONAL.search(main) or (more and CONDITIONAL.match(more[0])):
+        return []
+    if main.startswith("yet "):  # 'is not yet implemented' -> 'Is it implemented yet?'
+        main = f"{main[4:]} yet"
+    subject = " ".join(w for w in match["subject"].split() if w.lower() not in ADVERBS + ("therefore", "thus"))
+    subject = lower_first(subject)
+    if subject.lower() == "you":  # the user asks in the first person: 'Do I need to ...?' 'No, you do not.'
+        asker, who, main = "I", "you", re.sub(r"\byour(self)?\b", lambda m: "myself" if m[1] else "my", main)
+    elif len(subject.split()) > 3:
+        asker, who = subject, ("they" if negated in PLURAL_NEGATIONS or subject.split()[-1].endswith("s") else "it")
+    else:
+        asker, who = subject, subject
+    addition = more[0].strip() if more and len(more[0].split()) >= 3 else ""
+    answer = f"No, {who} {negated}" + (f", {addition}" if addition else "") + "."
+    question = f"{upper_first(ASKED_FOR_NEGATION[negated])} {asker} {main}?"
+    return [QAPair(question=question, answer=answer, question_type="yes_no")]
+
+
+SENTENCE_STRATEGIES = (definition, number, condition, reason, capability, negation)
 
 
 def sentence_pairs(sentence: str) -> list[QAPair]:

@@ -14,7 +14,7 @@ from slm_assets.synth.offline_questions import list_pairs, sentence_pairs, table
 from slm_assets.synth.records import ChunkForSynth, QAPair
 from slm_assets.text import split_sentences
 
-TEMPLATE_VERSION = "offline-4"  # bump whenever a strategy changes: cached calls of other versions are not reused
+TEMPLATE_VERSION = "offline-5"  # bump whenever a strategy changes: cached calls of other versions are not reused
 
 
 def block_pairs(block: str, heading: str | None) -> list[QAPair]:

@@ -46,7 +46,8 @@ def test_questions_are_natural_and_answers_do_not_restate_them():
     why = by_type["why"][0]
     assert why.question == "Why is a type B RCD required?" and why.answer.startswith("Because DC fault currents")
     assert any(p.answer.startswith("Yes, because") for p in by_type["yes_no"])
-    assert any(p.answer.startswith("No, and most cars") for p in by_type["yes_no"])
+    assert any(p.answer == "No, the control pilot cannot, and most cars will not charge below that."
+               for p in by_type["yes_no"])
     procedure = by_type["procedure"][0]
     assert "if the RCD trips repeatedly" in procedure.question and procedure.answer.startswith("Check the cable")
     assert any(p.question == "What current does a liquid-cooled cable carry?" for p in by_type["numeric"])
@@ -108,3 +109,22 @@ def test_a_numbered_step_in_prose_makes_pairs_from_its_text_not_its_number():
     assert pairs == sentence_pairs(step[3:])  # the pairs of the item's text, as if the number were not there
     assert any("7.4 kW" in p.answer for p in pairs)
     assert not [p for p in pairs if p.answer.startswith("2.") or "2. A" in p.question]
+
+
+def test_a_negated_statement_becomes_a_yes_no_question_answered_no():
+    from slm_assets.synth.offline_questions import negation, sentence_pairs
+
+    [pair] = negation("EVerest does not calculate session costs locally.")
+    assert (pair.question, pair.answer) == ("Does EVerest calculate session costs locally?", "No, EVerest does not.")
+    [pair] = negation("You do not need to file a separate VAT return yourself.")  # the user asks as "I"
+    assert (pair.question, pair.answer) == ("Do I need to file a separate VAT return myself?", "No, you do not.")
+    [pair] = negation("Domestic sockets are not designed for continuous load, so cables are set to 8-10 A.")
+    assert pair.question == "Are domestic sockets designed for continuous load?"
+    assert pair.answer == "No, domestic sockets are not, so cables are set to 8-10 A."
+    # a conditional negation is neither yes nor no
+    assert negation("The charger does not start unless the car is locked.") == []
+    # a negated modal with an addition is asked once, answered "No" (capability asks only the positive ones)
+    pairs = [p for p in sentence_pairs("The control pilot cannot signal less than 6 A, and most cars stop below it.")
+             if p.question_type == "yes_no"]
+    assert [(p.question, p.answer) for p in pairs] == [
+        ("Can the control pilot signal less than 6 A?", "No, the control pilot cannot, and most cars stop below it.")]
