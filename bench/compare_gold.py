@@ -50,10 +50,11 @@ def reference_recall(reference: str, answer: str) -> float:
 
 
 def polarity(text: str) -> str:
-    """"yes" or "no" when the text opens with that word, else "neither"."""
-    first = (text or "").lstrip().split(maxsplit=1)[:1]
-    word = first[0].strip(",;.:!").lower() if first else ""
-    return word if word in ("yes", "no") else "neither"
+    """"yes" or "no" when the text opens with that word (as the grounding check reads it), else "neither"."""
+    from slm_assets.retrieval.grounding import YES_NO_OPENING
+
+    opening = YES_NO_OPENING.match(text or "")
+    return opening[1].lower() if opening else "neither"
 
 
 def polarity_counts(rows: dict[str, dict], ids: list[str], row: str) -> dict[str, int]:

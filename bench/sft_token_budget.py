@@ -1,6 +1,7 @@
 """How many sft_dataset examples fit the training length: per split and mode (closed book, open book,
 unanswerable), the examples whose prompt alone fills `max_length` (TRL drops them: no answer token is left to learn)
-and those whose answer is cut (trained without its end and end-of-turn). Tokens are counted under the base model's
+and those whose answer is cut (trained without its end and end-of-turn), with the prompts' median and 90th
+percentile length. Tokens are counted under the base model's
 chat template, as training counts them.
 
     .venv/bin/python bench/sft_token_budget.py SFT_RUN_DIR [SFT_RUN_DIR ...] --max-length 288 \
@@ -13,6 +14,7 @@ val.jsonl). Reads files only; no model is loaded beyond its tokenizer. Not part 
 import argparse
 import json
 import platform
+import statistics
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,21 +23,26 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 
-def token_count(tokenizer, messages: list[dict], prompt_only: bool) -> int:
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=prompt_only, tokenize=True, return_dict=False)
-    return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+def split_budget(tokenizer, rows: list[dict], max_length: int) -> dict[str, dict]:
+    """Per mode: rows, prompts that fill max_length, answers that are cut, and prompt length median / p90."""
+    from slm_assets.generation import chat_prompt_ids, templated_ids
 
-
-def split_budget(tokenizer, rows: list[dict], max_length: int) -> dict[str, dict[str, int]]:
-    by_mode: dict[str, dict[str, int]] = {}
-    for row in rows:
-        counts = by_mode.setdefault(row.get("mode", "unknown"), {"rows": 0, "prompt_fills_max_length": 0,
-                                                                  "answer_cut": 0})
+    prompts = [len(ids) for ids in chat_prompt_ids(tokenizer, [row["prompt"] for row in rows])]
+    wholes = [len(ids) for ids in templated_ids(tokenizer, [
+        tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False) for row in rows])]
+    by_mode: dict[str, dict] = {}
+    lengths: dict[str, list[int]] = {}
+    for row, prompt, whole in zip(rows, prompts, wholes, strict=True):
+        mode = row.get("mode", "unknown")
+        counts = by_mode.setdefault(mode, {"rows": 0, "prompt_fills_max_length": 0, "answer_cut": 0})
         counts["rows"] += 1
-        if token_count(tokenizer, row["prompt"], prompt_only=True) >= max_length:
-            counts["prompt_fills_max_length"] += 1
-        elif token_count(tokenizer, row["prompt"] + row["completion"], prompt_only=False) > max_length:
-            counts["answer_cut"] += 1
+        counts["prompt_fills_max_length"] += prompt >= max_length
+        counts["answer_cut"] += prompt < max_length < whole
+        lengths.setdefault(mode, []).append(prompt)
+    for mode, found in lengths.items():
+        found.sort()
+        by_mode[mode]["prompt_tokens_median"] = statistics.median(found)
+        by_mode[mode]["prompt_tokens_p90"] = found[min(len(found) - 1, int(0.9 * len(found)))]
     return by_mode
 
 
@@ -60,12 +67,13 @@ def main() -> None:
                                 args.max_length)
             for split in ("train", "val")}
     args.out.write_text(json.dumps(result, indent=1))
-    print("| run / split / mode | rows | prompt fills max_length | answer cut |\n|---|---|---|---|")
+    print("| run / split / mode | rows | prompt fills max_length | answer cut | prompt tokens median / p90 |\n"
+          "|---|---|---|---|---|")
     for run, splits in result["runs"].items():
         for split, modes in splits.items():
             for mode, c in modes.items():
                 print(f"| {Path(run).parts[-3]} / {split} / {mode} | {c['rows']} | {c['prompt_fills_max_length']} | "
-                      f"{c['answer_cut']} |")
+                      f"{c['answer_cut']} | {c['prompt_tokens_median']} / {c['prompt_tokens_p90']} |")
     print(f"wrote {args.out}")
 
 

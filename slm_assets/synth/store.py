@@ -56,9 +56,7 @@ class WarehouseQAStore:
         ).fetchall()]
         self.con.execute("begin transaction")
         try:
-            if stale_keys:  # executemany refuses an empty list
-                self.con.executemany("delete from snapshot_rows where snapshot_id = ? and table_name = 'qa_pairs' "
-                                     "and row_key = ?", [[self.draft_id, k] for k in stale_keys])
+            self._leave_out_of_draft(stale_keys)
             self.con.execute(
                 """delete from teacher_calls t where t.domain = ? and not exists
                    (select 1 from current_clean_chunks c where c.domain = t.domain and c.chunk_id = t.chunk_id)""",
@@ -81,10 +79,13 @@ class WarehouseQAStore:
                     and q.template_version is distinct from ?""",
                 [self.draft_id, provider, template.template_id, template.version],
             ).fetchall()]
-        if superseded:
-            self.con.executemany("delete from snapshot_rows where snapshot_id = ? and table_name = 'qa_pairs' "
-                                 "and row_key = ?", [[self.draft_id, k] for k in superseded])
+        self._leave_out_of_draft(superseded)
         return len(superseded)
+
+    def _leave_out_of_draft(self, row_keys: list[str]) -> None:
+        if row_keys:  # executemany refuses an empty list
+            self.con.executemany("delete from snapshot_rows where snapshot_id = ? and table_name = 'qa_pairs' "
+                                 "and row_key = ?", [[self.draft_id, k] for k in row_keys])
 
     def reset(self) -> None:
         """Start the draft empty and forget every call (sealed snapshots keep their pairs)."""

@@ -284,12 +284,10 @@ def rows_with_room_for_an_answer(tokenizer, rows: list[dict], max_length: int, n
     an example from its end and then drops those whose answer was cut away whole; a validation split made only of
     such rows (a small domain whose val documents have long passages) would stop training in its first
     evaluation, so training runs without validation then, with a warning that names the split."""
-    def prompt_tokens(row: dict) -> int:
-        ids = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=True,
-                                            return_dict=False)
-        return len(ids["input_ids"] if isinstance(ids, dict) else ids)
+    from slm_assets.generation import chat_prompt_ids
 
-    kept = [row for row in rows if prompt_tokens(row) < max_length]
+    lengths = [len(ids) for ids in chat_prompt_ids(tokenizer, [row["prompt"] for row in rows])]
+    kept = [row for row, length in zip(rows, lengths, strict=True) if length < max_length]
     if len(kept) < len(rows):
         log.warning("%s: %d of %d examples have prompts of max_length (%d tokens) or more and carry no loss%s",
                     name, len(rows) - len(kept), len(rows), max_length,
