@@ -51,7 +51,7 @@ def reference_recall(reference: str, answer: str) -> float:
 
 def polarity(text: str) -> str:
     """"yes" or "no" when the text opens with that word (as the grounding check reads it), else "neither"."""
-    from slm_assets.retrieval.grounding import YES_NO_OPENING
+    from slm_assets.text import YES_NO_OPENING
 
     opening = YES_NO_OPENING.match(text or "")
     return opening[1].lower() if opening else "neither"

@@ -14,6 +14,7 @@ STOPWORDS = frozenset(
     "these give day most is are was were a an in on for it as at by or not be does do did i my me we you".split()
 )
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-./]*")
+YES_NO_OPENING = re.compile(r"^\s*(yes|no)\b", re.IGNORECASE)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"(])")
 ABSTAIN = "The documents do not say."
 ABSTENTION = re.compile(

@@ -21,7 +21,6 @@ were fitted on the dev part of both gold sets by `bench/grounding.py` (README, "
 """
 
 import math
-import re
 from dataclasses import dataclass, replace
 
 from slm_assets.retrieval.config import GroundingConfig
@@ -29,6 +28,7 @@ from slm_assets.retrieval.prompting import sentence_match
 from slm_assets.retrieval.quantities import asked_quantities, states_quantity
 from slm_assets.text import (
     ABSTAIN,
+    YES_NO_OPENING,
     content_words,
     is_abstention,
     is_echo,
@@ -39,7 +39,6 @@ from slm_assets.text import (
     support_score,
 )
 
-YES_NO_OPENING = re.compile(r"^\s*(yes|no)\b", re.IGNORECASE)
 MIN_SENTENCE_WORDS = 4  # shorter lines (short headings, table cells) are never an answer sentence
 INTRODUCED_ITEMS = 3  # a quoted sentence that ends with ":" brings this many of the lines after it ...
 INTRODUCED_WORDS = 60  # ... while they stay under this many words

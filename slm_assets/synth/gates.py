@@ -4,7 +4,7 @@ import re
 
 from slm_assets.synth.config import SynthConfig
 from slm_assets.synth.records import QAPair
-from slm_assets.text import content_words, is_echo, support_score
+from slm_assets.text import YES_NO_OPENING, content_words, is_echo, support_score
 
 __all__ = ["QuestionDeduper", "content_words", "gate_failure", "support_score"]
 REFUSAL = re.compile(
@@ -27,10 +27,18 @@ def gate_failure(pair: QAPair, chunk_text: str, config: SynthConfig) -> str | No
         return "refusal_or_boilerplate"
     if is_echo(pair.question, pair.answer):
         return "answer_restates_question"
-    support = support_score(pair.answer, chunk_text)
+    support = support_score(claim_of(pair), chunk_text)
     if support < config.min_support:
         return f"ungrounded (support {support:.2f} < {config.min_support})"
     return None
+
+
+def claim_of(pair: QAPair) -> str:
+    """The words whose support in the chunk the gate checks: the answer, or for a bare polar answer that names
+    nothing ("No, they are not.") the question it affirms or denies together with it."""
+    if YES_NO_OPENING.match(pair.answer) and not set(content_words(pair.answer)) - {"yes", "no"}:
+        return f"{pair.question} {pair.answer}"
+    return pair.answer
 
 
 class QuestionDeduper:

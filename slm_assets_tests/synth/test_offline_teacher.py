@@ -128,3 +128,13 @@ def test_a_negated_statement_becomes_a_yes_no_question_answered_no():
              if p.question_type == "yes_no"]
     assert [(p.question, p.answer) for p in pairs] == [
         ("Can the control pilot signal less than 6 A?", "No, the control pilot cannot, and most cars stop below it.")]
+
+
+def test_a_bare_yes_or_no_is_grounded_by_the_question_it_answers():
+    config = SynthConfig()
+    bare_no = QAPair(question="Is the Type 2 connector the standard DC plug in Europe?", answer="No, it is not.")
+    assert gate_failure(bare_no, CHUNK.text, config) is None  # "it is not" names nothing; the question does
+    off_topic = QAPair(question="Is the football world cup played in Qatar every year?", answer="No, it is not.")
+    assert gate_failure(off_topic, CHUNK.text, config).startswith("ungrounded")  # nor is the question in the chunk
+    named = QAPair(question="Is the Type 2 connector the standard DC plug?", answer="No, Argentina won in Qatar.")
+    assert gate_failure(named, CHUNK.text, config).startswith("ungrounded")  # an answer that names things is checked alone
