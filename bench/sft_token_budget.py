@@ -25,11 +25,10 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 def split_budget(tokenizer, rows: list[dict], max_length: int) -> dict[str, dict]:
     """Per mode: rows, prompts that fill max_length, answers that are cut, and prompt length median / p90."""
-    from slm_assets.generation import chat_prompt_ids, templated_ids
+    from slm_assets.generation import chat_prompt_ids, example_token_count
 
     prompts = [len(ids) for ids in chat_prompt_ids(tokenizer, [row["prompt"] for row in rows])]
-    wholes = [len(ids) for ids in templated_ids(tokenizer, [
-        tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False) for row in rows])]
+    wholes = [example_token_count(tokenizer, row) for row in rows]
     by_mode: dict[str, dict] = {}
     lengths: dict[str, list[int]] = {}
     for row, prompt, whole in zip(rows, prompts, wholes, strict=True):

@@ -38,6 +38,13 @@ def templated_ids(tokenizer, texts: list[str]) -> list[list[int]]:
     return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
 
 
+def example_token_count(tokenizer, example: dict) -> int:
+    """Tokens of a prompt/completion training example as the trainer reads it: the whole conversation under the
+    chat template."""
+    whole = tokenizer.apply_chat_template(example["prompt"] + example["completion"], tokenize=False)
+    return len(templated_ids(tokenizer, [whole])[0])
+
+
 def chat_prompt_ids(tokenizer, prompts: list[list[dict]]) -> list[list[int]]:
     """Each chat prompt's token ids as the model reads them (`templated_ids` of `templated_prompts`)."""
     return templated_ids(tokenizer, templated_prompts(tokenizer, prompts))

@@ -9,7 +9,9 @@ from slm_assets.defs.partitions import FOLLOW_UPSTREAM, domain_partitions
 from slm_assets.defs.synth import synthetic_qa_5000
 from slm_assets.evaluate.domain_benchmark import gold_path
 from slm_assets.evaluate.user_questions import read_questions
+from slm_assets.generation import example_token_count
 from slm_assets.metadata import png_markdown
+from slm_assets.models import load_tokenizer
 from slm_assets.processes import FolderBusy, check_folders_free
 from slm_assets.resources.domains import DomainsResource
 from slm_assets.resources.mlflow_tracking import TrackingResource, dagster_run_tags
@@ -44,9 +46,11 @@ from slm_assets.train.sft_data import manifest_dataset_hash
 def sft_dataset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, domains: DomainsResource):
     spec = domains.get(context.partition_key)
     out_dir = warehouse.run_artifacts(spec.name, "sft", context.run.run_id)
+    tokenizer = load_tokenizer(spec.base_model, warehouse.models_cache_dir)
     build = build_sft_dataset(warehouse.connect, spec.name, spec.system_prompt, spec.split,
                               ChunkIndex.load(warehouse.artifacts(spec.name, "index")), context.run.run_id, out_dir,
-                              lambda doc_sources: load_gold(spec, doc_sources))
+                              lambda doc_sources: load_gold(spec, doc_sources),
+                              lambda example: example_token_count(tokenizer, example) <= spec.train.max_length)
     metadata = sft_metadata(build.written, build.document_splits, build.dropped, build.report)
     metadata.update({"dataset_hash": build.digest, "dataset_dir": dg.MetadataValue.path(str(out_dir)),
                      "files": dg.MetadataValue.json(build.paths), "pairs_dropped_as_echo": build.dropped_as_echo})
@@ -78,8 +82,17 @@ def sft_metadata(written: dict[str, list[dict]], document_splits: dict[str, str]
         "gold_overlap": dg.MetadataValue.json(report.gold_summary),
         "open_book_examples": sum(e.get("mode") == "open_book" for s in ("train", "val") for e in written[s]),
         "unanswerable_examples": sum(e.get("mode") == "unanswerable" for s in ("train", "val") for e in written[s]),
+        "passage_words": dg.MetadataValue.json(passage_word_counts(written)),
         "example": dg.MetadataValue.json(written["train"][0] if written["train"] else {}),
     }
+
+
+def passage_word_counts(written: dict[str, list[dict]]) -> dict[str, int]:
+    """Open-book train/val examples by the passage window they were fitted to (words per passage, widest first)."""
+    counts: dict[int, int] = {}
+    for example in (e for s in ("train", "val") for e in written[s] if e.get("passage_words")):
+        counts[example["passage_words"]] = counts.get(example["passage_words"], 0) + 1
+    return {str(words): counts[words] for words in sorted(counts, reverse=True)}
 
 
 def train_out_of_process(context: dg.AssetExecutionContext, tracking: TrackingResource, trainer: TrainerResource,

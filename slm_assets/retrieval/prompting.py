@@ -6,7 +6,8 @@ Each retrieved chunk is cut to a window of whole sentences around the sentence t
 
 from slm_assets.text import content_words, split_sentences
 
-PASSAGE_WORDS = 80
+PASSAGE_WORDS = 80  # the window served prompts use
+SHORTEST_PASSAGE_WORDS = 30  # the narrowest window a training example is fitted down to
 
 
 def sentence_match(question_words: set[str], sentence: str) -> float:

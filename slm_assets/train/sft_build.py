@@ -40,9 +40,11 @@ class SftBuild:
 
 
 def build_sft_dataset(connect, domain: str, system_prompt: str, split: SplitConfig, index, run_id: str,
-                      out_dir: Path, load_gold: Callable[[dict[str, str]], list[GoldQuestion]]) -> SftBuild:
+                      out_dir: Path, load_gold: Callable[[dict[str, str]], list[GoldQuestion]],
+                      fits: Callable[[dict], bool] | None = None) -> SftBuild:
     """`connect`: a callable giving a warehouse connection as a context manager; `load_gold`: doc_id -> source
-    mapping to the domain's gold questions ([] without a gold set); `index`: the domain's retrieval index."""
+    mapping to the domain's gold questions ([] without a gold set); `index`: the domain's retrieval index; `fits`:
+    whether an example fits the training length (open-book passage windows are narrowed until it does)."""
     with connect() as con:
         pairs = fetch_dicts(con, "select * from current_qa_pairs where domain = ? and status = 'accepted'", [domain])
         chunk_texts = current_chunk_texts(con, domain)
@@ -50,7 +52,7 @@ def build_sft_dataset(connect, domain: str, system_prompt: str, split: SplitConf
                                       [domain]).fetchall())
         gold = load_gold(document_sources(con, domain))
         parents = current_snapshot_ids(con, domain, ["clean_chunks", "synthetic_qa_5000"])
-    built = build_splits(pairs, system_prompt, split, index, chunk_texts)
+    built = build_splits(pairs, system_prompt, split, index, chunk_texts, fits)
     document_splits = split_documents([p["doc_id"] for p in pairs], split)
     # decontaminate what duplicated corpus text leaks (counted); structural leaks are left for the check to block
     splits, dropped = decontaminate(built, check_everything_seen(built, chunk_docs, chunk_texts, document_splits, gold))

@@ -3,9 +3,10 @@
 import hashlib
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
-from slm_assets.retrieval.prompting import open_book_question
+from slm_assets.retrieval.prompting import PASSAGE_WORDS, SHORTEST_PASSAGE_WORDS, open_book_question
 from slm_assets.text import ABSTAIN, is_echo, support_score
 from slm_assets.train.config import SplitConfig
 
@@ -58,12 +59,15 @@ def split_documents(doc_ids: list[str], config: SplitConfig) -> dict[str, str]:
     return assignment
 
 
-def chat_example(pair: dict, system_prompt: str, passages: list[tuple[str, str]] | None = None) -> dict:
+def chat_example(pair: dict, system_prompt: str, passages: list[tuple[str, str]] | None = None,
+                 passage_words: int = PASSAGE_WORDS) -> dict:
     """TRL conversational prompt/completion: loss on the completion only, under the model's chat template.
 
-    With `passages` [(chunk_id, text)], the question is asked open book (source chunk + distractors).
+    With `passages` [(chunk_id, text)], the question is asked open book (source chunk + distractors), each passage
+    cut to a window of at most `passage_words` around its sentence that best matches the question.
     """
-    user = open_book_question(pair["question"], [t for _, t in passages]) if passages else pair["question"]
+    user = (open_book_question(pair["question"], [t for _, t in passages], passage_words) if passages
+            else pair["question"])
     answerable = not passages or pair["chunk_id"] in {c for c, _ in passages}
     return {
         "qa_id": pair["qa_id"],
@@ -77,7 +81,37 @@ def chat_example(pair: dict, system_prompt: str, passages: list[tuple[str, str]]
             {"role": "user", "content": user},
         ],
         "completion": [{"role": "assistant", "content": pair["answer"] if answerable else ABSTAIN}],
+        "passage_words": passage_words if passages else None,
     }
+
+
+def fitted_chat_example(pair: dict, system_prompt: str, passages: list[tuple[str, str]] | None,
+                        fits: Callable[[dict], bool] | None) -> dict:
+    """`chat_example` with the widest passage windows, from the served PASSAGE_WORDS down to SHORTEST_PASSAGE_WORDS
+    in steps of 10, for which `fits(example)` (the whole example inside training's max_length), so the answer is
+    trained instead of cut or dropped by the trainer. A window is narrowed only while the prompt still holds the
+    answer's words as fully as the widest one does: when narrowing would lose them, the last window that kept them
+    stays (the trainer then cuts the example) rather than teaching an answer the passages no longer show. Closed
+    book, or without `fits`, the example as it is."""
+    example = chat_example(pair, system_prompt, passages)
+    if not passages or fits is None:
+        return example
+    held = answer_support(example)
+    for words in range(PASSAGE_WORDS - 10, SHORTEST_PASSAGE_WORDS - 1, -10):
+        if fits(example):
+            break
+        narrower = chat_example(pair, system_prompt, passages, words)
+        if answer_support(narrower) < held:
+            break
+        example = narrower
+    return example
+
+
+def answer_support(example: dict) -> float:
+    """How fully the prompt shows the answer's words (1.0 for examples that answer "the documents do not say")."""
+    if example["mode"] != "open_book":
+        return 1.0
+    return support_score(example["completion"][0]["content"], example["prompt"][-1]["content"])
 
 
 def alpaca_example(example: dict, split: str, passages_text: dict[str, str]) -> dict:
@@ -104,9 +138,10 @@ def passages_for(pair: dict, index, chunk_texts: dict[str, str], k_distractors: 
 
 
 def build_splits(pairs: list[dict], system_prompt: str, config: SplitConfig, index=None,
-                 chunk_texts: dict[str, str] | None = None) -> dict[str, list[dict]]:
+                 chunk_texts: dict[str, str] | None = None,
+                 fits: Callable[[dict], bool] | None = None) -> dict[str, list[dict]]:
     """Group split by document; a seeded share of train/val examples carries passages (the test split never:
-    the benchmark retrieves its own)."""
+    the benchmark retrieves its own), fitted to the training length by `fits` (see `fitted_chat_example`)."""
     assignment = split_documents([p["doc_id"] for p in pairs], config)
     train_docs = {d for d, s in assignment.items() if s == "train"}
     splits: dict[str, list[dict]] = {s: [] for s in SPLITS}
@@ -122,7 +157,7 @@ def build_splits(pairs: list[dict], system_prompt: str, config: SplitConfig, ind
                                 train_docs) if open_book else None
         if open_book and not passages:
             passages = None
-        splits[split].append(chat_example(pair, system_prompt, passages))
+        splits[split].append(fitted_chat_example(pair, system_prompt, passages, fits))
     if config.max_test_questions is not None:
         # the questions with the lowest hashes: a new question displaces at most one, never reshuffles the rest
         kept = sorted(splits["test"], key=lambda e: split_position(e["qa_id"], config.seed))

@@ -141,3 +141,51 @@ def test_distractors_come_only_from_train_documents_and_echo_pairs_are_dropped()
     for example in splits["train"] + splits["val"]:
         others = [c for c in example["context_chunk_ids"] if c != example["chunk_id"]]
         assert {c.split("-")[0].replace("c", "d") for c in others} <= train_docs
+
+
+def test_open_book_windows_narrow_until_the_example_fits_the_training_length():
+    from slm_assets.retrieval.prompting import PASSAGE_WORDS, SHORTEST_PASSAGE_WORDS
+
+    filler = " ".join(f"Sentence {i} says the meter reads number {i} on the display." for i in range(40))
+    pair = {"qa_id": "q", "doc_id": "d", "chunk_id": "c", "question": "What does sentence 7 say the meter reads?",
+            "answer": "Number 7."}
+    passages = [("c", filler), ("x", filler.replace("meter", "socket"))]
+
+    def words(example):
+        return sum(len(m["content"].split()) for m in example["prompt"] + example["completion"])
+
+    def fits(example):
+        return words(example) <= 90
+
+    wide = chat_example(pair, "system", passages)
+    assert wide["passage_words"] == PASSAGE_WORDS and words(wide) > 90  # what training would cut or drop
+    fitted = build_splits([{**pair, "doc_id": f"d{i}", "qa_id": f"q{i}"} for i in range(12)], "system",
+                          SplitConfig(seed=4, context={"open_book_ratio": 1.0, "k_distractors": 1,
+                                                       "unanswerable_ratio": 0.0}),
+                          None, {"c": filler}, fits)
+    example = next(e for s in ("train", "val") for e in fitted[s])
+    narrowed = chat_example(pair, "system", [("c", filler)], example["passage_words"])
+    assert example["prompt"] == narrowed["prompt"] and fits(example)
+    assert SHORTEST_PASSAGE_WORDS <= example["passage_words"] < PASSAGE_WORDS
+    assert not fits(chat_example(pair, "system", [("c", filler)], example["passage_words"] + 10))  # the widest that fits
+    assert "Sentence 7 says the meter reads number 7" in example["prompt"][1]["content"]  # the window keeps the answer
+    never = build_splits([{**pair, "doc_id": f"d{i}", "qa_id": f"q{i}"} for i in range(12)], "system",
+                         SplitConfig(seed=4, context={"open_book_ratio": 1.0, "unanswerable_ratio": 0.0}),
+                         None, {"c": filler}, lambda example: False)
+    assert {e["passage_words"] for s in ("train", "val") for e in never[s]} == {SHORTEST_PASSAGE_WORDS}
+
+
+def test_a_window_is_not_narrowed_past_the_sentence_that_holds_the_answer():
+    # the question matches the first sentence; the answer is in the third, 36 words later
+    text = ("The pilot contactor closes when the vehicle requests charging power. " * 1
+            + " ".join(f"Filler clause {i} repeats unrelated installation advice here." for i in range(2))
+            + " Its coil draws 4.2 watts while held closed by the controller."
+            + " ".join(f" Trailing note {i} about cable management and labelling." for i in range(12)))
+    pair = {"qa_id": "q", "doc_id": "d", "chunk_id": "c", "question": "When does the pilot contactor close?",
+            "answer": "Its coil draws 4.2 watts while held closed."}
+    config = SplitConfig(seed=4, context={"open_book_ratio": 1.0, "unanswerable_ratio": 0.0})
+    built = build_splits([{**pair, "doc_id": f"d{i}", "qa_id": f"q{i}"} for i in range(12)], "system", config,
+                         None, {"c": text}, lambda example: False)
+    examples = [e for s in ("train", "val") for e in built[s]]
+    assert examples and all("4.2 watts" in e["prompt"][1]["content"] for e in examples)
+    assert all(e["passage_words"] > 30 for e in examples)  # 30 words around the first sentence would lose it
